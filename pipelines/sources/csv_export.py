@@ -1,0 +1,130 @@
+"""Collector-table CSV export source (`\\copy pings TO ... CSV HEADER`), plain or gzipped."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+from pathlib import Path
+
+from ..fields import FIELDS, RENAMED, lit, quoted
+from ..landing import Counts, land
+from .files import load_file
+
+
+def read_header(path: Path) -> list[str]:
+    """Return the column names of a CSV export's header line."""
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    with opener(path, "rb") as fh:
+        first = fh.readline().decode("utf-8-sig")
+    return next(csv.reader(io.StringIO(first)), [])
+
+
+def _lit(text: str) -> str:
+    """Return a SQL string literal."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def batch_sql(header: list[str], scan: str) -> tuple[str, str]:
+    """Return (SQL reading the CSV into csv_rows, SQL building temp table `batch` from it) for this header."""
+    canonical = {RENAMED.get(h, h): h for h in header}
+    columns = "{" + ", ".join(f"{_lit(h)}: 'VARCHAR'" for h in header) + "}"
+
+    def col(name: str) -> str:
+        return quoted(canonical[name]) if name in canonical else "null::varchar"
+
+    fields = ",\n        ".join(f"{col(f)} as {quoted(f)}" for f in FIELDS)
+    return f"""
+create or replace temp table csv_rows as
+select row_number() over () as n, *
+from read_csv($path, header = true, delim = ',', quote = '"', escape = '"',
+              auto_detect = false, columns = {columns},
+              store_rejects = true, rejects_table = '{scan}_errors', rejects_scan = '{scan}_scans')
+""", f"""
+create or replace temp view batch as
+with rows as (
+    select * from csv_rows
+),
+good as (
+    select
+        n + $first_line - 1 as ln,
+        $name || ':' || (n + $first_line - 1) as location,
+        null::varchar as raw,
+        null::varchar as reason,
+        case when {col('instanceId')} is not null then 'VARCHAR' end as instance_id_type,
+        {col('instanceId')} as instance_id,
+        {col('created_at')} as received_at_text,
+        {col('ip')} as ip,
+        {fields}
+    from rows
+),
+rejected as (
+    select
+        -1 as ln,
+        $name || ':' || (line + $first_line - 2) as location,
+        csv_line as raw,
+        'csv_malformed' as reason,
+        null as instance_id_type, null as instance_id, null as received_at_text, null as ip,
+        {", ".join(f"null as {quoted(f)}" for f in FIELDS)}
+    from {scan}_errors
+),
+final as (
+    select * from good
+    union all
+    select * from rejected
+)
+select * from final
+"""
+
+
+PATTERNS = ("*.csv", "*.csv.gz")
+
+
+def items(source: str) -> list[str]:
+    """Return the export files of a CSV source: the file, or every export in a folder (sorted)."""
+    path = Path(source)
+    if path.is_dir():
+        return sorted(str(p) for pattern in PATTERNS for p in path.rglob(pattern))
+    if not path.exists():
+        raise FileNotFoundError(f"CSV export not found: {source}")
+    return [str(path)]
+
+
+def load_item(con, source: str, item: str) -> tuple[Counts, int]:
+    """Load what is new in one CSV export."""
+    path = Path(item)
+    header = read_header(path)
+    if not header:
+        raise ValueError(f"{item}: empty file or no header line")
+
+    def build(c, to_read: Path, first_line: int, load_id: int) -> Counts:
+        scan = "csvrej"
+        c.execute(f"drop table if exists {scan}_errors; drop table if exists {scan}_scans")
+        read, build = batch_sql(header, scan)
+        c.execute(read, {"path": str(to_read)})
+        c.execute(build.replace("$first_line", lit(first_line)).replace("$name", lit(path.name)))
+        counts = land(c, load_id, source, raw_sql(header))
+        c.execute(f"drop view batch; drop table if exists {scan}_errors; drop table if exists {scan}_scans;"
+                  " drop table csv_rows")
+        return counts
+
+    return load_file(con, source, path, build, header_bytes=True)
+
+
+def raw_sql(header: list[str]) -> str:
+    """Return SQL rebuilding a quarantined row's text as JSON of its columns (the address keyed)."""
+    pairs = []
+    for h in header:
+        name = RENAMED.get(h, h)
+        if name == "created_at":
+            expr = "received_at_text"
+        elif name == "instanceId":
+            expr = "instance_id"
+        elif name == "ip":
+            expr = "ip_key(ip)"
+        elif name in FIELDS:
+            expr = quoted(name)
+        else:
+            continue
+        pairs.append(f"{_lit(h)}, {expr}")
+    return "json_object(" + ", ".join(pairs) + ")::varchar" if pairs else "null"

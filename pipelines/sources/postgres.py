@@ -1,0 +1,166 @@
+"""The collector's live PostgreSQL table, read over ADBC (Arrow), only rows newer than the watermark."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from ..fields import FIELDS, RENAMED, quoted
+from ..landing import Counts, land
+from .files import close_load, new_load
+
+READ_BATCH = 200_000
+
+
+def split_uri(source: str) -> tuple[str, str]:
+    """Return (libpq URI without our ?table= option, table name)."""
+    parts = urlsplit(source)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    table = next((v for k, v in query if k == "table"), "pings")
+    rest = urlencode([(k, v) for k, v in query if k != "table"])
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, rest, parts.fragment)), table
+
+
+def redact(source: str) -> str:
+    """Return the source URI with any password replaced, for logs and the warehouse."""
+    parts = urlsplit(source)
+    if parts.password:
+        netloc = parts.netloc.replace(":" + parts.password + "@", ":***@")
+        return urlunsplit(parts._replace(netloc=netloc))
+    return source
+
+
+def _connect(uri: str):
+    """Open an ADBC connection to PostgreSQL."""
+    import adbc_driver_postgresql.dbapi as pg
+
+    return pg.connect(uri)
+
+
+def _columns(cur, table: str) -> list[str]:
+    """Return the column names of the table, in table order."""
+    schema, _, name = table.rpartition(".")
+    cur.execute(
+        "select column_name from information_schema.columns where table_name = '"
+        + name.replace("'", "''") + "'"
+        + (" and table_schema = '" + schema.replace("'", "''") + "'" if schema else "")
+        + " order by ordinal_position"
+    )
+    cols = [r[0] for r in cur.fetchall()]
+    if not cols:
+        raise ValueError(f"table {table} not found or has no columns")
+    return cols
+
+
+def _select(table: str, columns: list[str], watermark: str | None) -> tuple[str, str]:
+    """Return (SQL reading new rows as text, the created_at column's name)."""
+    canonical = {RENAMED.get(c, c): c for c in columns}
+    created = canonical.get("created_at")
+    if created is None:
+        raise ValueError(f"table {table} has no created_at (or createdAt) column")
+    cols = ", ".join(f"{quoted(c)}::text as {quoted(RENAMED.get(c, c))}" for c in columns)
+    table_sql = ".".join(quoted(p) for p in table.split("."))
+    where = ""
+    if watermark:
+        where = f" where {quoted(created)} > '{watermark}'::timestamptz"
+    return f"select {cols} from {table_sql}{where} order by {quoted(created)}", created
+
+
+def _batch_sql(present: list[str], table: str) -> str:
+    """Return SQL turning the Arrow rows in `pg_rows` into the temp table `batch`."""
+    def col(name: str) -> str:
+        return quoted(name) if name in present else "null::varchar"
+
+    raw_pairs = ", ".join(
+        f"'{c}', " + (f"ip_key({quoted(c)})" if c == "ip" else quoted(c)) for c in present
+    )
+    fields = ",\n        ".join(f"{col(f)} as {quoted(f)}" for f in FIELDS)
+    return f"""
+create or replace temp table batch as
+with rows as (
+    select row_number() over () as n, * from pg_rows
+),
+final as (
+    select
+        n as ln,
+        '{table}@' || coalesce({col('created_at')}, '?') || '/' || coalesce({col('instanceId')}, '?') as location,
+        json_object({raw_pairs})::varchar as raw,
+        null::varchar as reason,
+        case when {col('instanceId')} is not null then 'VARCHAR' end as instance_id_type,
+        {col('instanceId')} as instance_id,
+        {col('created_at')} as received_at_text,
+        {col('ip')} as ip,
+        {fields}
+    from rows
+)
+select * from final
+"""
+
+
+def items(source: str) -> list[str]:
+    """Return the one table of a PostgreSQL source."""
+    return [split_uri(source)[1]]
+
+
+def load_item(con, source: str, item: str) -> tuple[Counts, int]:
+    """Load the rows added to the table since the last refresh."""
+    uri, table = split_uri(source)
+    label = redact(source)
+    row = con.execute(
+        "select watermark from source_state where source = $1 and item = $2", [label, table]
+    ).fetchone()
+    watermark = row[0] if row else None
+    total = Counts()
+    with _connect(uri) as pg:
+        with pg.cursor() as cur:
+            cur.execute("set time zone 'UTC'")
+            columns = _columns(cur, table)
+            query, _ = _select(table, columns, watermark)
+            cur.execute(query)
+            reader = cur.fetch_record_batch()
+            present = [RENAMED.get(c, c) for c in columns]
+            batch_sql = _batch_sql(present, table)
+            pending_batches: list = []
+            for record_batch in reader:
+                pending_batches.append(record_batch)
+                if sum(b.num_rows for b in pending_batches) >= READ_BATCH:
+                    counts, mark = _land_batches(con, label, table, pending_batches, batch_sql)
+                    total += counts
+                    watermark = _later(watermark, mark)
+                    pending_batches = []
+            if pending_batches:
+                counts, mark = _land_batches(con, label, table, pending_batches, batch_sql)
+                total += counts
+                watermark = _later(watermark, mark)
+    con.execute(
+        """insert or replace into source_state (source, item, watermark, rows_done, status, last_loaded_at)
+           values ($1, $2, $3, coalesce((select rows_done from source_state where source = $1 and item = $2), 0) + $4,
+                   'ok', now()::timestamp)""",
+        [label, table, watermark, total.read],
+    )
+    return total, 0
+
+
+def _later(a: str | None, b: str | None) -> str | None:
+    """Return the later of two 'YYYY-MM-DD HH:MM:SS.ffffff+00' watermarks."""
+    return max([x for x in (a, b) if x], default=None)
+
+
+def _land_batches(con, label: str, table: str, batches: list, batch_sql: str) -> tuple[Counts, str | None]:
+    """Land a list of Arrow record batches as one load; return its counts and largest created_at."""
+    import pyarrow as pa
+
+    pg_rows = pa.Table.from_batches(batches)  # noqa: F841 (read by DuckDB by name)
+    con.register("pg_rows", pg_rows)
+    try:
+        load_id = new_load(con, label, table)
+        con.execute(batch_sql)
+        mark = con.execute(
+            "select strftime(max(try_cast(received_at_text as timestamptz)), '%Y-%m-%d %H:%M:%S.%f') || '+00'"
+            " from batch"
+        ).fetchone()[0]
+        counts = land(con, load_id, label)
+        con.execute("drop table if exists batch")
+        close_load(con, load_id, counts)
+    finally:
+        con.unregister("pg_rows")
+    return counts, mark

@@ -1,0 +1,69 @@
+"""The DuckDB warehouse: connection settings and the landing tables (raw pings, quarantine, load log)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+
+from .fields import FIELDS, quoted
+
+SCHEMA = f"""
+create table if not exists raw_pings (
+    load_id     integer   not null,  -- load_log.load_id that landed it
+    source      varchar   not null,  -- the source as configured
+    location    varchar   not null,  -- file:line, or table@created_at/instanceId
+    received_at timestamp not null,  -- UTC, millisecond precision; with instance_id the ping's identity
+    instance_id varchar   not null,
+    ip_hash     varchar,             -- keyed HMAC-SHA256 hex; never a plain address
+    {", ".join(f"{quoted(f)} varchar" for f in FIELDS)}
+);
+create table if not exists quarantine (
+    load_id     integer not null,
+    source      varchar not null,
+    location    varchar not null,
+    reason      varchar not null,
+    raw         varchar,             -- the line or row as read, addresses replaced by their keyed hash
+    received_on date                 -- UTC day of the row when its time could be read
+);
+create table if not exists load_log (
+    load_id     integer primary key,
+    source      varchar not null,
+    item        varchar not null,    -- file path or table name
+    started_at  timestamp not null,  -- UTC
+    finished_at timestamp,           -- UTC
+    rows_read   bigint default 0,    -- = loaded + duplicates + quarantined (pending is kept in source_state)
+    loaded      bigint default 0,
+    duplicates  bigint default 0,
+    quarantined bigint default 0,
+    note        varchar
+);
+create table if not exists source_state (
+    source      varchar not null,
+    item        varchar not null,
+    bytes_done  bigint default 0,    -- bytes of complete lines consumed
+    rows_done   bigint default 0,    -- lines (JSONL) or data rows (CSV) consumed
+    size        bigint,              -- file size when last read
+    mtime       double,
+    head_sha    varchar,             -- fingerprint of the consumed part
+    pending     bigint default 0,    -- torn final lines left for a later refresh
+    watermark   varchar,             -- PostgreSQL: largest created_at read (UTC)
+    status      varchar default 'ok',-- ok | changed | error
+    message     varchar,
+    last_loaded_at timestamp,        -- UTC
+    primary key (source, item)
+);
+create sequence if not exists load_id_seq;
+"""
+
+
+def connect(path: Path | str, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """Open the warehouse file (created with its tables when new) with UTC session time."""
+    path = Path(path)
+    if not read_only:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(str(path), read_only=read_only, config={"autoinstall_known_extensions": "false"})
+    con.execute("set TimeZone = 'UTC'")
+    if not read_only:
+        con.execute(SCHEMA)
+    return con
