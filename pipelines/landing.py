@@ -1,7 +1,7 @@
 """Shared landing: a loader's batch -> quarantine or raw_pings, each row accounted for once.
 
 Every loader builds a temp view (or table) `batch` with the columns
-    ln, location, raw, reason, instance_id_type, instance_id, received_at_text, ip, <FIELDS...>
+    load_id, ln, location, raw, reason, instance_id_type, instance_id, received_at_text, ip, <FIELDS...>
 (reason is a structural problem the loader saw, e.g. 'not_json'; instance_id_type is the JSON
 type of instanceId, 'VARCHAR' for a text column, NULL when absent) and calls land(). `raw` may
 be NULL when the loader passes `raw_sql`, an expression over the batch columns that rebuilds
@@ -73,7 +73,7 @@ select * from checked
 QUARANTINE = """
 insert into quarantine
 select
-    $load_id, $source, location, final_reason,
+    load_id, $source, location, final_reason,
     """ + scrub_sql("coalesce(raw, {raw_sql})") + """,
     cast(received_ts as date)
 from classified
@@ -89,7 +89,7 @@ with valid as (
 ),
 first_in_batch as (
     select * from valid
-    qualify row_number() over (partition by instance_id, received_ts order by ln) = 1
+    qualify row_number() over (partition by instance_id, received_ts order by load_id, ln) = 1
 ),
 bounds as (
     select min(received_ts) as lo, max(received_ts) as hi from first_in_batch
@@ -103,7 +103,7 @@ new_pings as (
     select f.* from first_in_batch f
     anti join already a on a.instance_id = f.instance_id and a.received_at = f.received_ts
 )
-select $load_id, $source, location, received_ts, instance_id, ip_key(ip), {FIELD_COLUMNS}
+select load_id, $source, location, received_ts, instance_id, ip_key(ip), {FIELD_COLUMNS}
 from new_pings
 """
 
@@ -117,6 +117,10 @@ class Counts:
     duplicates: int = 0
     quarantined: int = 0
 
+    def __add__(self, other: "Counts") -> "Counts":
+        return Counts(self.read + other.read, self.loaded + other.loaded,
+                      self.duplicates + other.duplicates, self.quarantined + other.quarantined)
+
     def __iadd__(self, other: "Counts") -> "Counts":
         self.read += other.read
         self.loaded += other.loaded
@@ -125,13 +129,27 @@ class Counts:
         return self
 
 
-def land(con: duckdb.DuckDBPyConnection, load_id: int, source: str, raw_sql: str = "null") -> Counts:
-    """Land `batch`: quarantine bad rows, insert new pings, count duplicates; drop the temp tables."""
+def land(con: duckdb.DuckDBPyConnection, source: str, raw_sql: str = "null") -> dict[int, Counts]:
+    """Land `batch`: quarantine bad rows, insert new pings; return the counts of each load_id in it."""
     con.execute(CLASSIFY)
-    read, bad = con.execute("select count(*), count(final_reason) from classified").fetchone()
-    params = {"load_id": load_id, "source": source}
-    if bad:
+    per_load = {
+        load_id: Counts(read=read, quarantined=bad)
+        for load_id, read, bad in con.execute(
+            "select load_id, count(*), count(final_reason) from classified group by load_id"
+        ).fetchall()
+    }
+    params = {"source": source}
+    if any(c.quarantined for c in per_load.values()):
         con.execute(QUARANTINE.replace("{raw_sql}", raw_sql), params)
-    loaded = con.execute(LAND, params).fetchone()[0]
+    con.execute(LAND, params)
+    if per_load:
+        for load_id, loaded in con.execute(
+            "select load_id, count(*) from raw_pings where load_id between $1 and $2 group by load_id",
+            [min(per_load), max(per_load)],
+        ).fetchall():
+            if load_id in per_load:
+                per_load[load_id].loaded = loaded
+    for c in per_load.values():
+        c.duplicates = c.read - c.quarantined - c.loaded
     con.execute("drop table if exists classified")
-    return Counts(read=read, loaded=loaded, duplicates=read - bad - loaded, quarantined=bad)
+    return per_load

@@ -30,48 +30,26 @@ def _say(message: str) -> None:
 
 
 def load_sources(con, sources: list[str], progress=_say) -> Result:
-    """Load every item of every source, one transaction per item; errors are collected, not raised."""
+    """Load every source; one source's errors are collected and reported, never stop the others."""
     result = Result()
     for source in sources:
-        try:
-            loader = loader_for(source)
-            items = loader.items(source)
-        except Exception as exc:  # a missing or unknown source must not stop the others
-            result.errors.append(f"{redact(source)}: {exc}")
-            progress(f"ERROR {redact(source)}: {exc}")
-            continue
         label = redact(source)
-        for i, item in enumerate(items, 1):
-            started = time.monotonic()
-            con.execute("begin transaction")
-            try:
-                counts, pending = loader.load_item(con, source, item)
-                con.execute("commit")
-            except Exception as exc:
-                con.execute("rollback")
-                message = f"{label} {item}: {type(exc).__name__}: {exc}"
-                result.errors.append(message)
-                progress(f"ERROR {message}")
-                _mark_error(con, label, item, str(exc))
-                continue
-            result.counts += counts
-            result.pending += pending
-            if counts.read or pending:
-                progress(
-                    f"[{i}/{len(items)}] {Path(item).name}: read {counts.read:,}, loaded {counts.loaded:,},"
-                    f" duplicates {counts.duplicates:,}, quarantined {counts.quarantined:,},"
-                    f" pending {pending} ({time.monotonic() - started:.1f}s)"
-                )
+        started = time.monotonic()
+        try:
+            outcome = loader_for(source).load(con, source, progress)
+        except Exception as exc:  # a missing or unknown source must not stop the others
+            result.errors.append(f"{label}: {exc}")
+            progress(f"ERROR {label}: {exc}")
+            continue
+        for error in outcome.errors:
+            progress(f"ERROR {error}")
+        result.errors.extend(outcome.errors)
+        result.counts += outcome.counts
+        result.pending += outcome.pending
+        c = outcome.counts
+        progress(f"{label}: read {c.read:,}, loaded {c.loaded:,}, duplicates {c.duplicates:,},"
+                 f" quarantined {c.quarantined:,}, pending {outcome.pending} ({time.monotonic() - started:.1f}s)")
     return result
-
-
-def _mark_error(con, source: str, item: str, message: str) -> None:
-    """Record a failed item in source_state without touching what it had consumed."""
-    con.execute(
-        """insert into source_state (source, item, status, message) values ($1, $2, 'error', $3)
-           on conflict (source, item) do update set status = 'error', message = excluded.message""",
-        [source, item, message[:2000]],
-    )
 
 
 def refresh(settings, sources: list[str], progress=_say) -> Result:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 # the collector table's history (PINGS.md), as dates the simulated collector applied each change
-CREATED_AT_RENAMED = "2022-06-01"   # `createdAt` before this day, `created_at` after
+CREATED_AT_RENAMED = "2022-07-01"   # `createdAt` before this day, `created_at` after
 ERA_COLUMNS = [  # (first day the column existed, column name, default for older rows or missing keys)
     ("2023-01-10", "platform.counts.libraryEntries", None),
     ("2023-01-10", "platform.counts.sharedLibraryEntries", None),
@@ -63,7 +63,8 @@ COLUMN_SQL = {
 
 def table_columns(on_day: str) -> list[tuple[str, str | None, str | None, str]]:
     """Return the collector table's columns on a day: (header name, added on, default, canonical name)."""
-    cols = [("createdAt" if on_day < CREATED_AT_RENAMED else c, None, None, c) for c in BASE_COLUMNS]
+    cols = [("createdAt" if c == "created_at" and on_day < CREATED_AT_RENAMED else c, None, None, c)
+            for c in BASE_COLUMNS]
     for added, name, default in ERA_COLUMNS:
         if added <= on_day:
             header = name

@@ -91,7 +91,7 @@ def active_daily(days: pd.DataFrame) -> pd.DataFrame:
 
 def weekly_mix(s: pd.DataFrame, by: list[str]) -> pd.DataFrame:
     """Instances per week and category (latest ping of the week), with share of the week's instances."""
-    s = s.assign(week=s["day"] - pd.to_timedelta(s["day"].dt.weekday, unit="D"))
+    s = s.assign(week=s["day"] - pd.to_timedelta(s["day"].dt.day_of_week, unit="D"))
     latest = s.sort_values("received_at").groupby(["instance_id", "week"]).tail(1)
     counts = latest.groupby(["week", *by]).size().rename("instances").reset_index()
     totals = latest.groupby("week").size().rename("active")

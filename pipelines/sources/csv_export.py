@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ..fields import FIELDS, RENAMED, lit, quoted
 from ..landing import Counts, land
-from .files import load_file
+from .files import Outcome, Part, load_files
 
 
 def read_header(path: Path) -> list[str]:
@@ -42,11 +42,21 @@ from read_csv($path, header = true, delim = ',', quote = '"', escape = '"',
               store_rejects = true, rejects_table = '{scan}_errors', rejects_scan = '{scan}_scans')
 """, f"""
 create or replace temp view batch as
-with rows as (
-    select * from csv_rows
+with rejected_records as (
+    -- record numbers (header excluded) of the rejected rows, numbered in file order
+    select line - 1 as r, row_number() over (order by line) as j
+    from (select distinct line from {scan}_errors)
+),
+rows as (
+    -- the n-th accepted row is record n plus the rejected records before it
+    select
+        c.* exclude (n),
+        c.n + (select count(*) from rejected_records x where x.r - x.j < c.n) as n
+    from csv_rows c
 ),
 good as (
     select
+        $load_id as load_id,
         n + $first_line - 1 as ln,
         $name || ':' || (n + $first_line - 1) as location,
         null::varchar as raw,
@@ -60,6 +70,7 @@ good as (
 ),
 rejected as (
     select
+        $load_id as load_id,
         -1 as ln,
         $name || ':' || (line + $first_line - 2) as location,
         csv_line as raw,
@@ -90,25 +101,27 @@ def items(source: str) -> list[str]:
     return [str(path)]
 
 
-def load_item(con, source: str, item: str) -> tuple[Counts, int]:
-    """Load what is new in one CSV export."""
-    path = Path(item)
-    header = read_header(path)
+def land_part(con, part: Part, source: str) -> dict[int, Counts]:
+    """Land one CSV file part (its own header decides the columns); counts per load_id."""
+    header = read_header(Path(part.item))
     if not header:
-        raise ValueError(f"{item}: empty file or no header line")
+        raise ValueError(f"{part.item}: empty file or no header line")
+    scan = "csvrej"
+    read, build = batch_sql(header, scan)
+    con.execute(read, {"path": str(part.read_path)})
+    con.execute(build.replace("$first_line", lit(part.first_line)).replace("$name", lit(part.name))
+                .replace("$load_id", lit(part.load_id)))
+    counts = land(con, source, raw_sql(header))
+    con.execute(f"drop view batch; drop table if exists {scan}_errors; drop table if exists {scan}_scans;"
+                " drop table csv_rows")
+    return counts
 
-    def build(c, to_read: Path, first_line: int, load_id: int) -> Counts:
-        scan = "csvrej"
-        c.execute(f"drop table if exists {scan}_errors; drop table if exists {scan}_scans")
-        read, build = batch_sql(header, scan)
-        c.execute(read, {"path": str(to_read)})
-        c.execute(build.replace("$first_line", lit(first_line)).replace("$name", lit(path.name)))
-        counts = land(c, load_id, source, raw_sql(header))
-        c.execute(f"drop view batch; drop table if exists {scan}_errors; drop table if exists {scan}_scans;"
-                  " drop table csv_rows")
-        return counts
 
-    return load_file(con, source, path, build, header_bytes=True)
+def load(con, source: str, progress=None) -> Outcome:
+    """Load what is new in every export file of a CSV source."""
+    files = [(Path(p), Path(p).name) for p in items(source)]
+    return load_files(con, source, files, lambda c, parts: land_part(c, parts[0], source),
+                      header=True, together=False, progress=progress)
 
 
 def raw_sql(header: list[str]) -> str:

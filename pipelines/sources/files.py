@@ -1,22 +1,29 @@
-"""What file-based loaders share: per-file state, fingerprints, torn tails and byte ranges."""
+"""What file-based loaders share: per-file state, fingerprints, torn tails, byte ranges, grouped loads.
+
+A file is read from the last byte consumed up to its last newline (a torn final line stays
+pending). Gzip files are read whole, once. A file whose consumed part changed is reported
+loudly and not read again. New, complete files are landed in groups, one statement per group.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 import sys
 import tempfile
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 import duckdb
+import pandas as pd
 
 from ..landing import Counts
 
 HEAD = 64 * 1024
 TAIL = 4 * 1024
+GROUP_BYTES = 256 * 1024 * 1024   # new complete files landed together, up to this many bytes
 
 
 @dataclass
@@ -30,27 +37,45 @@ class FileState:
     head_sha: str | None = None
     pending: int = 0
     status: str = "ok"
+    message: str | None = None
 
 
-def get_state(con: duckdb.DuckDBPyConnection, source: str, item: str) -> FileState | None:
-    """Return the stored state of one file, or None when never loaded."""
-    row = con.execute(
-        "select bytes_done, rows_done, size, mtime, head_sha, pending, status"
-        " from source_state where source = $1 and item = $2",
-        [source, item],
-    ).fetchone()
-    return FileState(*row) if row else None
+@dataclass
+class Part:
+    """One file's range to land: what DuckDB reads, how it is named and numbered, its new state."""
+
+    item: str
+    name: str
+    read_path: Path
+    first_line: int
+    state: FileState
+    temp: bool = False
+    load_id: int = 0
+    counts: Counts = field(default_factory=Counts)
 
 
-def put_state(con, source: str, item: str, st: FileState, message: str | None = None) -> None:
-    """Insert or replace the state of one file."""
-    con.execute(
-        """insert or replace into source_state
-           (source, item, bytes_done, rows_done, size, mtime, head_sha, pending, status, message, last_loaded_at)
-           values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, now()::timestamp)""",
-        [source, item, st.bytes_done, st.rows_done, st.size, st.mtime, st.head_sha, st.pending,
-         st.status, message],
-    )
+@dataclass
+class Outcome:
+    """What loading one source did: totals, torn lines pending, item errors."""
+
+    counts: Counts = field(default_factory=Counts)
+    pending: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+# land_parts(con, parts) builds the batch for the parts (each with its load_id), lands it and
+# returns the counts per load_id
+PartsLoader = Callable[[duckdb.DuckDBPyConnection, list[Part]], dict[int, Counts]]
+
+
+def states(con: duckdb.DuckDBPyConnection, source: str) -> dict[str, FileState]:
+    """Return the stored state of every file of a source."""
+    rows = con.execute(
+        "select item, bytes_done, rows_done, size, mtime, head_sha, pending, status, message"
+        " from source_state where source = $1",
+        [source],
+    ).fetchall()
+    return {r[0]: FileState(*r[1:]) for r in rows}
 
 
 def fingerprint(path: Path, upto: int) -> str:
@@ -72,8 +97,7 @@ def complete_end(path: Path, size: int) -> int:
         while pos > 0:
             step = min(65536, pos)
             fh.seek(pos - step)
-            chunk = fh.read(step)
-            idx = chunk.rfind(b"\n")
+            idx = fh.read(step).rfind(b"\n")
             if idx >= 0:
                 return pos - step + idx + 1
             pos -= step
@@ -82,7 +106,8 @@ def complete_end(path: Path, size: int) -> int:
 
 def copy_range(path: Path, start: int, end: int, prefix: bytes = b"") -> Path:
     """Copy bytes [start, end) of a file (after `prefix`) into a temp file and return its path."""
-    fd, tmp = tempfile.mkstemp(suffix=path.suffix or ".txt", prefix="pings-range-")
+    suffix = ".csv" if path.name.lower().endswith((".csv", ".csv.gz")) else ".jsonl"
+    fd, tmp = tempfile.mkstemp(suffix=suffix, prefix="pings-range-")
     with os.fdopen(fd, "wb") as out, open(path, "rb") as fh:
         out.write(prefix)
         fh.seek(start)
@@ -102,80 +127,152 @@ def warn(message: str) -> None:
     print(f"{bar}\nWARNING: {message}\n{bar}", file=sys.stderr, flush=True)
 
 
-def new_load(con, source: str, item: str) -> int:
-    """Open a load_log row and return its load_id."""
-    load_id = con.execute("select nextval('load_id_seq')").fetchone()[0]
-    con.execute(
-        "insert into load_log (load_id, source, item, started_at) values ($1, $2, $3, now()::timestamp)",
-        [load_id, source, item],
-    )
-    return load_id
-
-
-def close_load(con, load_id: int, counts: Counts, note: str | None = None) -> None:
-    """Write the counts of a finished load."""
-    con.execute(
-        """update load_log set finished_at = now()::timestamp, rows_read = $2, loaded = $3,
-           duplicates = $4, quarantined = $5, note = $6 where load_id = $1""",
-        [load_id, counts.read, counts.loaded, counts.duplicates, counts.quarantined, note],
-    )
-
-
-# land_range(con, path_to_read, first_line_number, load_id) lands the rows of path_to_read
-RangeLoader = Callable[[duckdb.DuckDBPyConnection, Path, int, int], Counts]
-
-
-def load_file(con, source: str, path: Path, land_range: RangeLoader, header_bytes: bool = False) -> tuple[Counts, int]:
-    """Load what is new in one file; return (counts, pending torn lines).
-
-    Plain files are read from the last consumed byte up to their last newline; a torn final
-    line is left pending. Gzip files are read whole, once. A file whose consumed part changed
-    is reported loudly and not read.
-    """
-    item = str(path)
+def _plan(path: Path, name: str, prev: FileState | None, header: bool) -> Part | FileState | None:
+    """Decide what to read of one file: a Part, a FileState to record without reading, or None."""
     st = os.stat(path)
-    prev = get_state(con, source, item)
     if prev and prev.size == st.st_size and prev.mtime == st.st_mtime and prev.status == "ok":
-        return Counts(), prev.pending
+        return None
     gz = path.name.lower().endswith(".gz")
-    state = prev or FileState()
+    state = FileState(**vars(prev)) if prev else FileState()
     if prev and prev.bytes_done > 0:
-        changed = (
-            gz
-            or st.st_size < prev.bytes_done
-            or fingerprint(path, prev.bytes_done) != prev.head_sha
-        )
-        if changed:
-            msg = (f"{item} changed after it was loaded (its loaded part differs); it is NOT re-read,"
-                   " so nothing is counted twice. Restore the file or move new data to a new file.")
-            warn(msg)
-            state.status = "changed"
-            put_state(con, source, item, state, msg)
-            return Counts(), state.pending
+        if gz or st.st_size < prev.bytes_done or fingerprint(path, prev.bytes_done) != prev.head_sha:
+            if prev.status != "changed":
+                warn(f"{path} changed after it was loaded (its loaded part differs); it is NOT re-read,"
+                     " so nothing is counted twice. Restore the file, or put new rows in a new file.")
+            state.status, state.message = "changed", "changed after it was loaded; not re-read"
+            return state
     end = st.st_size if gz else complete_end(path, st.st_size)
     start = state.bytes_done
-    pending = 0 if gz or end == st.st_size else 1
-    counts = Counts()
-    if end > start:
-        header = b""
-        if header_bytes and start > 0:
-            with open(path, "rb") as fh:
-                header = fh.readline()
-        direct = start == 0 and end == st.st_size
-        to_read = path if direct else copy_range(path, start, end, header)
+    state.size, state.mtime, state.status, state.message = st.st_size, st.st_mtime, "ok", None
+    state.pending = 0 if gz or end == st.st_size else 1
+    if end <= start:
+        return state
+    first_line = state.rows_done + 1 + (1 if header else 0)
+    state.bytes_done = end
+    state.head_sha = None if gz else fingerprint(path, end)
+    if start == 0 and end == st.st_size:
+        return Part(str(path), name, path, first_line, state)
+    prefix = b""
+    if header and start > 0:
+        with open(path, "rb") as fh:
+            prefix = fh.readline()
+    return Part(str(path), name, copy_range(path, start, end, prefix), first_line, state, temp=True)
+
+
+def _save(con, source: str, parts: list[Part], started: float) -> None:
+    """Write the load_log rows and the new file states of landed parts, one statement each."""
+    log = pd.DataFrame({
+        "load_id": [p.load_id for p in parts],
+        "item": [p.item for p in parts],
+        "rows_read": [p.counts.read for p in parts],
+        "loaded": [p.counts.loaded for p in parts],
+        "duplicates": [p.counts.duplicates for p in parts],
+        "quarantined": [p.counts.quarantined for p in parts],
+    })
+    con.register("new_loads", log)
+    con.execute(
+        """insert into load_log (load_id, source, item, started_at, finished_at, rows_read, loaded, duplicates, quarantined)
+           select load_id, $1, item, to_timestamp($2)::timestamp, now()::timestamp, rows_read, loaded, duplicates,
+                  quarantined from new_loads""",
+        [source, started],
+    )
+    con.unregister("new_loads")
+    for p in parts:
+        p.state.rows_done += p.counts.read
+    _put_states(con, source, [(p.item, p.state) for p in parts])
+
+
+def _put_states(con, source: str, items: list[tuple[str, FileState]]) -> None:
+    """Insert or replace file states in one statement."""
+    if not items:
+        return
+    frame = pd.DataFrame([{"item": item, **vars(s)} for item, s in items])
+    frame["mtime"] = frame["mtime"].astype("float64")
+    con.register("new_states", frame)
+    con.execute(
+        """insert or replace into source_state
+           (source, item, bytes_done, rows_done, size, mtime, head_sha, pending, status, message, last_loaded_at)
+           select $1, item, bytes_done, rows_done, size, mtime, head_sha, pending, status, message, now()::timestamp
+           from new_states""",
+        [source],
+    )
+    con.unregister("new_states")
+
+
+def _groups(parts: list[Part], together: bool) -> list[list[Part]]:
+    """Split parts into groups: whole plain files together up to GROUP_BYTES, every other part alone."""
+    if not together:
+        return [[p] for p in parts]
+    groups: list[list[Part]] = []
+    current: list[Part] = []
+    size = 0
+    for p in parts:
+        if p.temp or p.read_path.name.lower().endswith(".gz"):
+            groups.append([p])
+            continue
+        if current and size + (p.state.size or 0) > GROUP_BYTES:
+            groups.append(current)
+            current, size = [], 0
+        current.append(p)
+        size += p.state.size or 0
+    if current:
+        groups.append(current)
+    return groups
+
+
+def load_files(con, source: str, files: list[tuple[Path, str]], land_parts: PartsLoader,
+               header: bool = False, together: bool = True, progress=None) -> Outcome:
+    """Load what is new in the files [(path, display name)] of one source; one transaction per group."""
+    known = states(con, source)
+    outcome = Outcome()
+    parts: list[Part] = []
+    skipped: list[tuple[str, FileState]] = []
+    for path, name in files:
         try:
-            load_id = new_load(con, source, item)
-            first_line = state.rows_done + 1 + (1 if header_bytes else 0)
-            counts = land_range(con, to_read, first_line, load_id)
-            close_load(con, load_id, counts)
+            planned = _plan(path, name, known.get(str(path)), header)
+        except OSError as exc:
+            outcome.errors.append(f"{path}: {exc}")
+            continue
+        if isinstance(planned, Part):
+            parts.append(planned)
+        elif isinstance(planned, FileState):
+            skipped.append((str(path), planned))
+        prev = known.get(str(path))
+        if planned is None and prev:
+            outcome.pending += prev.pending
+    _put_states(con, source, skipped)
+    outcome.pending += sum(s.pending for _, s in skipped)
+    groups = _groups(parts, together)
+    done = 0
+    for group in groups:
+        started = time.time()
+        con.execute("begin transaction")
+        try:
+            for p in group:
+                p.load_id = con.execute("select nextval('load_id_seq')").fetchone()[0]
+            per_load = land_parts(con, group)
+            for p in group:
+                p.counts = per_load.get(p.load_id, Counts())
+            _save(con, source, group, started)
+            con.execute("commit")
+        except Exception as exc:
+            con.execute("rollback")
+            outcome.errors.extend(f"{p.item}: {type(exc).__name__}: {exc}" for p in group)
+            _put_states(con, source, [(p.item, FileState(**{**vars(known[p.item]), "status": "error",
+                                                             "message": str(exc)[:2000]})
+                                       if p.item in known else FileState(status="error", message=str(exc)[:2000]))
+                                      for p in group])
+            continue
         finally:
-            if not direct:
-                to_read.unlink(missing_ok=True)
-        if direct and os.stat(path).st_size != st.st_size:
-            raise RuntimeError(f"{item} grew while it was read; the load is rolled back and retried next time")
-        state.rows_done += counts.read
-        state.bytes_done = end
-        state.head_sha = fingerprint(path, end) if not gz else None
-    state.size, state.mtime, state.pending, state.status = st.st_size, st.st_mtime, pending, "ok"
-    put_state(con, source, item, state)
-    return counts, pending
+            for p in group:
+                if p.temp:
+                    p.read_path.unlink(missing_ok=True)
+        for p in group:
+            outcome.counts += p.counts
+            outcome.pending += p.state.pending
+        done += len(group)
+        if progress:
+            c = sum((p.counts for p in group), Counts())
+            progress(f"  {source}: {done}/{len(parts)} files, +{c.read:,} rows read, {c.loaded:,} loaded,"
+                     f" {c.duplicates:,} duplicates, {c.quarantined:,} quarantined ({time.time() - started:.1f}s)")
+    return outcome

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from ..fields import FIELDS, json_path, lit, quoted
 from ..landing import Counts, land
-from .files import load_file
+from .files import Outcome, Part, load_files
 
 PATTERNS = ("*.jsonl", "*.jsonl.gz")
 
@@ -14,32 +14,37 @@ _PATHS = ["$.received_at", "$.ip_hash", "$.ip", "$.payload.instanceId"] + [json_
 
 BATCH = """
 create or replace temp view batch as
-with lines as (
-    select row_number() over () as n, line
-    from read_csv($path, columns = {{'line': 'VARCHAR'}}, header = false, delim = '\\x1f',
-                  quote = '', escape = '', auto_detect = false, strict_mode = false,
-                  null_padding = false)
+with parts(path, name, load_id, first_line) as (
+    values {parts}
 ),
-parsed as (
+lines as (
+    select row_number() over () as g, filename, line
+    from read_csv({paths}, columns = {{'line': 'VARCHAR'}}, header = false, delim = '\x1f',
+                  quote = '', escape = '', auto_detect = false, strict_mode = false,
+                  null_padding = false, filename = true)
+),
+numbered as (
     select
-        n,
-        line,
-        coalesce(json_valid(line), false) as ok
-    from lines
+        p.load_id,
+        g - min(g) over (partition by l.filename) + p.first_line as ln,   -- line number in the file
+        p.name,
+        l.line,
+        coalesce(json_valid(l.line), false) as ok
+    from lines l
+    join parts p on p.path = l.filename
 ),
 extracted as (
     select
-        n,
-        line,
-        ok,
+        *,
         case when ok then json_type(line, ['$', '$.payload', '$.payload.instanceId']) end as types,
-        case when ok then json_extract_string(line, {paths}) end as v
-    from parsed
+        case when ok then json_extract_string(line, {json_paths}) end as v
+    from numbered
 ),
 final as (
     select
-        n + $first_line - 1 as ln,
-        $name || ':' || (n + $first_line - 1) as location,
+        load_id,
+        ln,
+        name || ':' || ln as location,
         coalesce(line, '') as raw,
         case
             when not ok then 'not_json'
@@ -53,10 +58,9 @@ final as (
     from extracted
 )
 select * from final
-""".format(
-    paths="[" + ", ".join("'" + p.replace("'", "''") + "'" for p in _PATHS) + "]",
-    columns=",\n        ".join(f"v[{i + 5}] as {quoted(f)}" for i, f in enumerate(FIELDS)),
-)
+"""
+JSON_PATHS = "[" + ", ".join(lit(p) for p in _PATHS) + "]"
+COLUMNS = ",\n        ".join(f"v[{i + 5}] as {quoted(f)}" for i, f in enumerate(FIELDS))
 
 
 def files_of(source: str) -> list[Path]:
@@ -70,11 +74,14 @@ def files_of(source: str) -> list[Path]:
     return [path]
 
 
-def _land(con, source: str, path: Path, first_line: int, load_id: int, name: str) -> Counts:
-    """Land the ping-log lines of `path` (numbered from first_line) as one load."""
-    sql = BATCH.replace("$path", lit(str(path))).replace("$first_line", lit(first_line)).replace("$name", lit(name))
-    con.execute(sql)
-    counts = land(con, load_id, source)
+def land_parts(con, parts: list[Part], source: str) -> dict[int, Counts]:
+    """Land the ping-log lines of several file parts in one statement; counts per load_id."""
+    rows = ", ".join(
+        f"({lit(str(p.read_path))}, {lit(p.name)}, {lit(p.load_id)}, {lit(p.first_line)})" for p in parts
+    )
+    paths = "[" + ", ".join(lit(str(p.read_path)) for p in parts) + "]"
+    con.execute(BATCH.format(parts=rows, paths=paths, json_paths=JSON_PATHS, columns=COLUMNS))
+    counts = land(con, source)
     con.execute("drop view batch")
     return counts
 
@@ -84,9 +91,8 @@ def items(source: str) -> list[str]:
     return [str(p) for p in files_of(source)]
 
 
-def load_item(con, source: str, item: str) -> tuple[Counts, int]:
-    """Load what is new in one ping-log file."""
-    path = Path(item)
+def load(con, source: str, progress=None) -> Outcome:
+    """Load what is new in every ping-log file of a source."""
     root = Path(source)
-    name = str(path.relative_to(root)) if root.is_dir() else path.name
-    return load_file(con, source, path, lambda c, p, first, load_id: _land(c, source, p, first, load_id, name))
+    files = [(p, str(p.relative_to(root)) if root.is_dir() else p.name) for p in files_of(source)]
+    return load_files(con, source, files, lambda c, parts: land_parts(c, parts, source), progress=progress)

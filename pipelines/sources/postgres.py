@@ -6,7 +6,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from ..fields import FIELDS, RENAMED, quoted
 from ..landing import Counts, land
-from .files import close_load, new_load
+from .files import Outcome
 
 READ_BATCH = 200_000
 
@@ -81,6 +81,7 @@ with rows as (
 ),
 final as (
     select
+        $load_id as load_id,
         n as ln,
         '{table}@' || coalesce({col('created_at')}, '?') || '/' || coalesce({col('instanceId')}, '?') as location,
         json_object({raw_pairs})::varchar as raw,
@@ -96,13 +97,20 @@ select * from final
 """
 
 
-def items(source: str) -> list[str]:
-    """Return the one table of a PostgreSQL source."""
-    return [split_uri(source)[1]]
+def load(con, source: str, progress=None) -> Outcome:
+    """Load the rows added to the table since the last refresh, in one transaction."""
+    con.execute("begin transaction")
+    try:
+        counts = _load_new_rows(con, source, progress)
+        con.execute("commit")
+    except Exception as exc:
+        con.execute("rollback")
+        return Outcome(errors=[f"{redact(source)}: {type(exc).__name__}: {redact(str(exc))}"])
+    return Outcome(counts=counts)
 
 
-def load_item(con, source: str, item: str) -> tuple[Counts, int]:
-    """Load the rows added to the table since the last refresh."""
+def _load_new_rows(con, source: str, progress=None) -> Counts:
+    """Read rows newer than the stored watermark, land them, and move the watermark."""
     uri, table = split_uri(source)
     label = redact(source)
     row = con.execute(
@@ -137,7 +145,29 @@ def load_item(con, source: str, item: str) -> tuple[Counts, int]:
                    'ok', now()::timestamp)""",
         [label, table, watermark, total.read],
     )
-    return total, 0
+    if progress and total.read:
+        progress(f"  {label}: +{total.read:,} rows read, {total.loaded:,} loaded, {total.duplicates:,} duplicates,"
+                 f" {total.quarantined:,} quarantined")
+    return total
+
+
+def new_load(con, source: str, item: str) -> int:
+    """Open a load_log row and return its load_id."""
+    load_id = con.execute("select nextval('load_id_seq')").fetchone()[0]
+    con.execute(
+        "insert into load_log (load_id, source, item, started_at) values ($1, $2, $3, now()::timestamp)",
+        [load_id, source, item],
+    )
+    return load_id
+
+
+def close_load(con, load_id: int, counts: Counts) -> None:
+    """Write the counts of a finished load."""
+    con.execute(
+        """update load_log set finished_at = now()::timestamp, rows_read = $2, loaded = $3,
+           duplicates = $4, quarantined = $5 where load_id = $1""",
+        [load_id, counts.read, counts.loaded, counts.duplicates, counts.quarantined],
+    )
 
 
 def _later(a: str | None, b: str | None) -> str | None:
@@ -153,12 +183,12 @@ def _land_batches(con, label: str, table: str, batches: list, batch_sql: str) ->
     con.register("pg_rows", pg_rows)
     try:
         load_id = new_load(con, label, table)
-        con.execute(batch_sql)
+        con.execute(batch_sql.replace("$load_id", str(int(load_id))))
         mark = con.execute(
             "select strftime(max(try_cast(received_at_text as timestamptz)), '%Y-%m-%d %H:%M:%S.%f') || '+00'"
             " from batch"
         ).fetchone()[0]
-        counts = land(con, load_id, label)
+        counts = land(con, label).get(load_id, Counts())
         con.execute("drop table if exists batch")
         close_load(con, load_id, counts)
     finally:

@@ -1,0 +1,130 @@
+"""SQL models: normalisation rules, active windows, weekly shares, and the marts' key/null/value tests."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from conftest import mart, ping_line, query, run, write_lines
+
+MART_KEYS = {
+    "instance_days": ["instance_id", "day"],
+    "instances": ["instance_id"],
+    "active_daily": ["day"],
+    "version_adoption_weekly": ["week", "version"],
+    "driver_mix_weekly": ["week", "driver"],
+    "license_mix_weekly": ["week", "license_type"],
+}
+
+
+def test_version_node_driver_and_licence_normalisation(cfg, tmp_path):
+    log = write_lines(tmp_path / "p.jsonl", [
+        ping_line("a", env={"flowforge": " v2.24.1 ", "nodejs": "v18.19.0"},
+                  platform={"config": {"driver": "Kubernetes"}, "license": {"type": "ee"}}),
+        ping_line("b", env={"flowforge": "2.25.0-git"}, platform={"config": {"driver": ""}, "license": {"type": ""}}),
+        ping_line("c", env={"flowforge": "weird"}),
+        ping_line("d"),
+    ])
+    run(cfg, log)
+    d = mart(cfg, "instance_days").set_index("instance_id")
+    assert d.loc["a", ["version", "version_minor", "is_dev_build", "nodejs_major", "driver", "license_type"]].tolist() == [
+        "2.24.1", "2.24", False, 18, "kubernetes", "EE"]
+    assert d.loc["b", ["version", "version_minor", "is_dev_build", "driver", "license_type"]].tolist() == [
+        "2.25.0-git", "2.25", True, "unreported", "unreported"]
+    assert d.loc["c", ["version", "version_minor", "is_dev_build"]].tolist() == ["weird", "unknown", False]
+    assert d.loc["d", ["version", "version_minor"]].tolist() == ["unknown", "unknown"]
+    assert pd.isna(d.loc["d", "nodejs_major"])
+
+
+def test_the_days_latest_ping_sets_the_state_and_pings_are_counted(cfg, tmp_path):
+    log = write_lines(tmp_path / "p.jsonl", [
+        ping_line("a", at="2024-07-01T20:00:00Z", env={"flowforge": "2.1.0"}),
+        ping_line("a", at="2024-07-01T08:00:00Z", env={"flowforge": "2.0.0"}),
+        ping_line("a", at="2024-07-01T23:59:59.999Z", env={"flowforge": "2.2.0"}),
+        ping_line("a", at="2024-07-02T00:00:00+02:00", env={"flowforge": "9.9.9"}),  # 2024-07-01 22:00 UTC
+    ])
+    run(cfg, log)
+    d = mart(cfg, "instance_days")
+    assert d[["day", "pings", "version"]].astype(str).values.tolist() == [["2024-07-01", "4", "2.2.0"]]
+    inst = mart(cfg, "instances").iloc[0]
+    assert (inst["first_version"], inst["latest_version"], inst["days_seen"], inst["pings"]) == ("2.0.0", "2.2.0", 1, 4)
+
+
+def test_active_windows_match_a_hand_count(cfg, tmp_path):
+    # a: days 1 and 10; b: day 5 only; c: day 40
+    seen = {"a": ["2024-01-01", "2024-01-10"], "b": ["2024-01-05"], "c": ["2024-02-09"]}
+    lines = [ping_line(i, at=f"{d}T12:00:00Z") for i, days in seen.items() for d in days]
+    run(cfg, write_lines(tmp_path / "p.jsonl", lines))
+    a = mart(cfg, "active_daily").set_index("day")
+    a.index = pd.to_datetime(a.index).strftime("%Y-%m-%d")
+    assert len(a) == 40
+    assert a.loc["2024-01-05"].tolist() == [1, 2, 2]
+    assert a.loc["2024-01-07"].tolist() == [0, 2, 2]
+    assert a.loc["2024-01-12"].tolist() == [0, 1, 2]   # b last seen 8 days ago, a 2 days ago
+    assert a.loc["2024-01-28"].tolist() == [0, 0, 2]
+    assert a.loc["2024-02-01"].tolist() == [0, 0, 2]   # 2024-01-05 is the first day of this 28-day window
+    assert a.loc["2024-02-02"].tolist() == [0, 0, 1]
+    assert a.loc["2024-02-06"].tolist() == [0, 0, 1]
+    assert a.loc["2024-02-07"].tolist() == [0, 0, 0]
+    assert a.loc["2024-02-09"].tolist() == [1, 1, 1]
+
+
+def test_weekly_mix_counts_each_instance_once_with_its_latest_state(cfg, tmp_path):
+    lines = [
+        ping_line("a", at="2024-07-01T10:00:00Z", platform={"config": {"driver": "docker"}}),   # monday
+        ping_line("a", at="2024-07-07T10:00:00Z", platform={"config": {"driver": "kubernetes"}}),  # sunday
+        ping_line("b", at="2024-07-03T10:00:00Z", platform={"config": {"driver": "docker"}}),
+        ping_line("b", at="2024-07-08T10:00:00Z", platform={"config": {"driver": "localfs"}}),  # next week
+    ]
+    run(cfg, write_lines(tmp_path / "p.jsonl", lines))
+    mix = mart(cfg, "driver_mix_weekly")
+    mix["week"] = pd.to_datetime(mix["week"]).dt.strftime("%Y-%m-%d")
+    assert mix.values.tolist() == [
+        ["2024-07-01", "docker", 1, 0.5], ["2024-07-01", "kubernetes", 1, 0.5], ["2024-07-08", "localfs", 1, 1.0]]
+
+
+@pytest.fixture(scope="module")
+def demo_marts(tmp_path_factory):
+    """Marts of a small simulated fleet, for the generic schema tests."""
+    import os
+
+    from pipelines import settings as settings_mod
+    from pipelines.refresh import refresh
+    from pipelines.simulate import write_fleet
+
+    base = tmp_path_factory.mktemp("schema")
+    os.environ["PINGS_IP_HASH_KEY"] = "schema-key"
+    write_fleet(base / "sim", instances=80, start="2024-01-01", end="2024-06-30", seed=7, with_truth=False)
+    cfg = settings_mod.Settings(data_dir=base / "data", ip_hash_key="schema-key")
+    refresh(cfg, [str(base / "sim" / "collector.csv.gz"), str(base / "sim" / "pinglog")], progress=lambda m: None)
+    return cfg
+
+
+@pytest.mark.parametrize("name,keys", MART_KEYS.items())
+def test_mart_keys_are_unique_and_not_null(demo_marts, name, keys):
+    df = mart(demo_marts, name)
+    assert len(df) > 0
+    assert not df.duplicated(keys).any()
+    assert df[keys].notna().all().all()
+
+
+@pytest.mark.parametrize("name,column,accepted", [
+    ("driver_mix_weekly", "driver", {"localfs", "docker", "kubernetes", "unreported"}),
+    ("license_mix_weekly", "license_type", {"CE", "EE", "DEV", "TRIAL", "unreported"}),
+    ("instance_days", "os_type", {"Linux", "Darwin", "Windows_NT", "unreported"}),
+])
+def test_accepted_values(demo_marts, name, column, accepted):
+    assert set(mart(demo_marts, name)[column]) <= accepted
+
+
+@pytest.mark.parametrize("name", ["version_adoption_weekly", "driver_mix_weekly", "license_mix_weekly"])
+def test_weekly_shares_sum_to_one_and_weeks_are_mondays(demo_marts, name):
+    df = mart(demo_marts, name)
+    sums = df.groupby("week")["share"].sum()
+    assert ((sums - 1).abs() < 1e-9).all()
+    assert (pd.to_datetime(df["week"]).dt.day_of_week == 0).all()
+
+
+def test_rows_read_add_up_for_every_source(demo_marts):
+    rows = query(demo_marts, "select sum(rows_read) = sum(loaded + duplicates + quarantined) from load_log")
+    assert rows == [(True,)]

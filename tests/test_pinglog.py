@@ -1,0 +1,119 @@
+"""Ping-log source: quarantine reasons, torn tails, appended lines, changed files, gzip, folders."""
+
+from __future__ import annotations
+
+import json
+
+from conftest import mart, ping_line, query, run, write_lines
+
+
+def test_every_quarantine_reason_is_recorded_with_location_and_raw(cfg, tmp_path):
+    lines = [
+        ping_line("ok-1"),
+        "this is not json",
+        json.dumps({"received_at": "2024-07-01T12:00:00Z", "payload": "a string"}),
+        json.dumps([1, 2, 3]),
+        ping_line(None, env={"flowforge": "2.0.0"}),
+        ping_line(12345),
+        ping_line(""),
+        ping_line("x" * 257),
+        ping_line("ok-2", at="not a time"),
+        json.dumps({"payload": {"instanceId": "no-time"}}),
+        "",
+        ping_line("ok-3", at="2024-07-01T13:00:00.000Z"),
+    ]
+    log = write_lines(tmp_path / "log" / "pings-2024-07-01.jsonl", lines)
+    result = run(cfg, log)
+    assert result.counts.read == 12
+    assert result.counts.loaded == 2
+    q = mart(cfg, "quarantine").sort_values("location")
+    got = dict(zip(q["location"], q["reason"]))
+    name = "pings-2024-07-01.jsonl"
+    assert got == {
+        f"{name}:2": "not_json",
+        f"{name}:3": "not_object",
+        f"{name}:4": "not_object",
+        f"{name}:5": "instance_id_missing",
+        f"{name}:6": "instance_id_not_string",
+        f"{name}:7": "instance_id_empty",
+        f"{name}:8": "instance_id_too_long",
+        f"{name}:9": "received_at_unparseable",
+        f"{name}:10": "received_at_missing",
+        f"{name}:11": "not_json",
+    }
+    assert q.set_index("location").loc[f"{name}:2", "raw"] == "this is not json"
+    assert (q["source"] == str(log)).all()
+
+
+def test_torn_tail_is_pending_then_loaded_once_complete(cfg, tmp_path):
+    log = tmp_path / "pings.jsonl"
+    full = ping_line("late", at="2024-07-01T23:59:59.999Z")
+    write_lines(log, [ping_line("a")], torn=full[:30])
+    result = run(cfg, log)
+    assert (result.counts.read, result.counts.loaded, result.counts.quarantined, result.pending) == (1, 1, 0, 1)
+    assert query(cfg, "select pending from source_state") == [(1,)]
+    # the collector finishes the line, then appends another
+    with log.open("a") as fh:
+        fh.write(full[30:] + "\n" + ping_line("b") + "\n")
+    result = run(cfg, log)
+    assert (result.counts.read, result.counts.loaded, result.pending) == (2, 2, 0)
+    assert sorted(mart(cfg, "instances")["instance_id"]) == ["a", "b", "late"]
+    assert mart(cfg, "quarantine").empty
+
+
+def test_appended_lines_are_read_once_and_located_by_their_line(cfg, tmp_path):
+    log = write_lines(tmp_path / "pings.jsonl", [ping_line("a"), ping_line("b")])
+    run(cfg, log)
+    with log.open("a") as fh:
+        fh.write("garbage\n" + ping_line("c") + "\n")
+    result = run(cfg, log)
+    assert (result.counts.read, result.counts.loaded, result.counts.quarantined) == (2, 1, 1)
+    assert mart(cfg, "quarantine")["location"].tolist() == ["pings.jsonl:3"]
+    again = run(cfg, log)
+    assert again.counts.read == 0
+    (read, loaded, dup, quar) = query(cfg, "select sum(rows_read), sum(loaded), sum(duplicates), sum(quarantined) from load_log")[0]
+    assert (read, loaded, dup, quar) == (4, 3, 0, 1)
+
+
+def test_a_changed_loaded_part_is_reported_and_never_counted_twice(cfg, tmp_path, capsys):
+    log = write_lines(tmp_path / "pings.jsonl", [ping_line("a"), ping_line("b")])
+    run(cfg, log)
+    write_lines(log, [ping_line("A"), ping_line("B"), ping_line("c")])
+    result = run(cfg, log)
+    assert result.counts.read == 0
+    assert "changed after it was loaded" in capsys.readouterr().err
+    assert query(cfg, "select status from source_state") == [("changed",)]
+    assert sorted(mart(cfg, "instances")["instance_id"]) == ["a", "b"]
+
+
+def test_folder_of_plain_and_gzip_logs_and_new_files(cfg, tmp_path):
+    folder = tmp_path / "pinglog"
+    write_lines(folder / "pings-2024-07-01.jsonl", [ping_line("a")])
+    write_lines(folder / "old" / "pings-2024-06-30.jsonl.gz", [ping_line("b", at="2024-06-30T10:00:00Z")], gz=True)
+    assert run(cfg, folder).counts.loaded == 2
+    write_lines(folder / "pings-2024-07-02.jsonl", [ping_line("c", at="2024-07-02T10:00:00Z")])
+    result = run(cfg, folder)
+    assert (result.counts.read, result.counts.loaded) == (1, 1)
+    assert mart(cfg, "active_daily")["active_1d"].tolist() == [1, 1, 1]
+
+
+def test_the_same_ping_in_two_files_counts_once(cfg, tmp_path):
+    a = write_lines(tmp_path / "a.jsonl", [ping_line("x"), ping_line("y")])
+    b = write_lines(tmp_path / "b.jsonl", [ping_line("y"), ping_line("y"), ping_line("z")])
+    result = run(cfg, a, b)
+    assert (result.counts.read, result.counts.loaded, result.counts.duplicates) == (5, 3, 2)
+    assert mart(cfg, "instance_days")["pings"].tolist() == [1, 1, 1]
+
+
+def test_bad_field_values_become_null_and_the_row_is_kept(cfg, tmp_path):
+    log = write_lines(tmp_path / "p.jsonl", [
+        ping_line("a", platform={"counts": {"users": -3, "teams": "many", "projects": 2.5, "devices": 4},
+                                 "config": {"broker": {"enabled": "perhaps"}}}),
+    ])
+    run(cfg, log)
+    day = mart(cfg, "instance_days").iloc[0]
+    assert day["users"] is None or day.isna()["users"]
+    assert day.isna()["teams"] and day.isna()["projects"] and day.isna()["broker_enabled"]
+    assert day["devices"] == 4
+    issues = dict(query(cfg, "select field, invalid from marts.invalid_values"))
+    assert issues == {"users": 1, "teams": 1, "projects": 1, "broker_enabled": 1}
