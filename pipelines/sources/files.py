@@ -249,7 +249,7 @@ def load_files(con, source: str, files: list[tuple[Path, str]], land_parts: Part
         con.execute("begin transaction")
         try:
             for p in group:
-                p.load_id = con.execute("select nextval('load_id_seq')").fetchone()[0]
+                p.load_id = con.execute("select nextval('load_id_seq')").fetchall()[0][0]
             per_load = land_parts(con, group)
             for p in group:
                 p.counts = per_load.get(p.load_id, Counts())

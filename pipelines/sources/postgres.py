@@ -113,15 +113,18 @@ def _load_new_rows(con, source: str, progress=None) -> Counts:
     """Read rows newer than the stored watermark, land them, and move the watermark."""
     uri, table = split_uri(source)
     label = redact(source)
-    row = con.execute(
+    rows = con.execute(
         "select watermark from source_state where source = $1 and item = $2", [label, table]
-    ).fetchone()
-    watermark = row[0] if row else None
+    ).fetchall()  # fetch to the end: a half-read DuckDB result blocks the connection
+    watermark = rows[0][0] if rows else None
     total = Counts()
     with _connect(uri) as pg:
-        with pg.cursor() as cur:
+        with pg.cursor() as cur:  # one cursor per statement: ADBC allows one open result a connection
             cur.execute("set time zone 'UTC'")
+            cur.fetchall()
+        with pg.cursor() as cur:
             columns = _columns(cur, table)
+        with pg.cursor() as cur:
             query, _ = _select(table, columns, watermark)
             cur.execute(query)
             reader = cur.fetch_record_batch()
@@ -153,7 +156,7 @@ def _load_new_rows(con, source: str, progress=None) -> Counts:
 
 def new_load(con, source: str, item: str) -> int:
     """Open a load_log row and return its load_id."""
-    load_id = con.execute("select nextval('load_id_seq')").fetchone()[0]
+    load_id = con.execute("select nextval('load_id_seq')").fetchall()[0][0]
     con.execute(
         "insert into load_log (load_id, source, item, started_at) values ($1, $2, $3, now()::timestamp)",
         [load_id, source, item],
@@ -187,7 +190,7 @@ def _land_batches(con, label: str, table: str, batches: list, batch_sql: str) ->
         mark = con.execute(
             "select strftime(max(try_cast(received_at_text as timestamptz)), '%Y-%m-%d %H:%M:%S.%f') || '+00'"
             " from batch"
-        ).fetchone()[0]
+        ).fetchall()[0][0]
         counts = land(con, label).get(load_id, Counts())
         con.execute("drop table if exists batch")
         close_load(con, load_id, counts)
