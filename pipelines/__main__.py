@@ -61,7 +61,7 @@ def cmd_status(args) -> int:
     if not Path(cfg.warehouse).exists():
         print(f"no warehouse at {cfg.warehouse} yet: run `make refresh`", file=sys.stderr)
         return 1
-    print(render(table(cfg.warehouse)))
+    print(render(table(cfg.warehouse), files=args.files))
     return 0
 
 
@@ -88,6 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("status", help="rows read/loaded/duplicates/quarantined/pending per source",
                        description="Show, per source and file or table, what the warehouse has read and done with it.")
     p.add_argument("--warehouse", metavar="FILE", help="DuckDB file (default: PINGS_WAREHOUSE or data/warehouse.duckdb)")
+    p.add_argument("--files", action="store_true", help="one row per file or table instead of per source")
     p.set_defaults(func=cmd_status)
 
     for register in _optional_commands():

@@ -5,32 +5,9 @@ from __future__ import annotations
 import pandas as pd
 
 from . import warehouse
+from .settings import SQL_DIR
 
-QUERY = """
-with loads as (
-    select source, item,
-           sum(rows_read) as rows_read, sum(loaded) as loaded,
-           sum(duplicates) as duplicates, sum(quarantined) as quarantined,
-           max(finished_at) as last_loaded_at
-    from load_log group by source, item
-),
-final as (
-    select
-        coalesce(l.source, s.source) as source,
-        coalesce(l.item, s.item) as item,
-        coalesce(l.rows_read, 0) + coalesce(s.pending, 0) as rows_read,
-        coalesce(l.loaded, 0) as loaded,
-        coalesce(l.duplicates, 0) as duplicates,
-        coalesce(l.quarantined, 0) as quarantined,
-        coalesce(s.pending, 0) as pending,
-        coalesce(l.last_loaded_at, s.last_loaded_at) as last_loaded_at,  -- utc
-        coalesce(s.status, 'ok') as status,
-        s.message
-    from loads l
-    full join source_state s on s.source = l.source and s.item = l.item
-)
-select * from final order by source, item
-"""
+QUERY = (SQL_DIR / "marts" / "source_status.sql").read_text().replace("main.", "")
 
 
 def table(warehouse_path) -> pd.DataFrame:
@@ -42,19 +19,38 @@ def table(warehouse_path) -> pd.DataFrame:
         con.close()
 
 
-def render(df: pd.DataFrame) -> str:
-    """Return the status table as aligned text with a totals line."""
+COUNTS = ["rows_read", "loaded", "duplicates", "quarantined", "pending"]
+
+
+def by_source(df: pd.DataFrame) -> pd.DataFrame:
+    """Return one row per source: summed counts, files, files with problems, last load (UTC)."""
+    g = df.groupby("source", sort=True)
+    out = g[COUNTS].sum()
+    out.insert(0, "items", g.size())
+    out["not_ok"] = g["status"].apply(lambda s: int((s != "ok").sum()))
+    out["last_loaded_at"] = g["last_loaded_at"].max()
+    return out.reset_index()
+
+
+def render(df: pd.DataFrame, files: bool = False) -> str:
+    """Return the status as text: per source (per file with files=True), problems and totals."""
     if df.empty:
         return "nothing loaded yet"
-    shown = df.drop(columns=["message"]).copy()
-    shown["item"] = shown["item"].map(lambda s: s if len(s) <= 48 else "..." + s[-45:])
-    totals = shown[["rows_read", "loaded", "duplicates", "quarantined", "pending"]].sum()
+    if files:
+        shown = df.drop(columns=["message"]).copy()
+        shown["item"] = shown["item"].map(lambda s: s if len(s) <= 60 else "..." + s[-57:])
+    else:
+        shown = by_source(df)
+    shown["last_loaded_at"] = shown["last_loaded_at"].astype(str).str[:19]
     text = shown.to_string(index=False)
+    totals = df[COUNTS].sum()
     text += (
         f"\n\ntotal: read {totals.rows_read:,} = loaded {totals.loaded:,} + duplicates {totals.duplicates:,}"
         f" + quarantined {totals.quarantined:,} + pending {totals.pending:,}"
     )
-    problems = df[df["status"] != "ok"]
-    for _, row in problems.iterrows():
-        text += f"\n{row.status.upper()}: {row['item']}: {row.message}"
+    attention = df[(df["status"] != "ok") | (df["pending"] > 0)]
+    for _, row in attention.iterrows():
+        what = row.status.upper() if row.status != "ok" else "PENDING"
+        detail = row.message if row.status != "ok" else f"{row.pending} torn final line(s) wait for the writer"
+        text += f"\n{what}: {row['item']}: {detail}"
     return text

@@ -11,7 +11,9 @@ weekly as (
         arg_max(
             {
                 'version': version, 'version_minor': version_minor, 'is_dev_build': is_dev_build,
-                'driver': driver, 'license_type': license_type
+                'driver': driver, 'license_type': license_type, 'nodejs_major': nodejs_major,
+                'os_type': os_type, 'os_arch': os_arch, 'users': users, 'projects': projects,
+                'devices': devices
             },
             last_seen
         ) as latest
@@ -27,7 +29,13 @@ final as (
         latest.version_minor,
         latest.is_dev_build,
         latest.driver,
-        latest.license_type
+        latest.license_type,
+        latest.nodejs_major,
+        latest.os_type,
+        latest.os_arch,
+        latest.users,
+        latest.projects,
+        latest.devices
     from weekly
 )
 

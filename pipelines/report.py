@@ -1,0 +1,232 @@
+"""Scheduled report: refresh, execute every notebook with its parameters, export offline HTML.
+
+Builds in a hidden temporary folder beside the reports and renames it into place only when every
+notebook ran, so a failed run never replaces the last good report. A lock stops overlapping runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import html
+import os
+import shutil
+import sys
+import time
+import traceback
+from datetime import datetime, timezone
+from pathlib import Path
+
+import nbformat
+import pandas as pd
+
+from . import settings as settings_mod
+from .locking import Busy, exclusive
+from .settings import NOTEBOOKS_DIR
+
+PAGE = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title}</title>
+<style>
+body {{ font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 0 auto; max-width: 1180px;
+       padding: 1rem 2rem; color: #222; }}
+nav {{ font-size: .9rem; margin-bottom: 1rem; }}
+.jp-InputPrompt, .jp-OutputPrompt {{ display: none; }}
+.jp-RenderedHTMLCommon table {{ border-collapse: collapse; }}
+.jp-RenderedHTMLCommon td, .jp-RenderedHTMLCommon th {{ border: 1px solid #ddd; padding: .2rem .5rem; }}
+footer {{ color: #777; font-size: .8rem; margin-top: 2rem; }}
+</style></head>
+<body>
+<nav><a href="index.html">Report index</a> · data {first} to {last} (UTC) · generated {generated}</nav>
+{body}
+<footer>FlowForge usage telemetry. Categories with fewer than {k} instances in a period are folded into
+"other". Chart data: <a href="data/">data/</a>.</footer>
+</body></html>
+"""
+
+INDEX = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>FlowForge telemetry report {day}</title>
+<style>body {{ font-family: system-ui, sans-serif; max-width: 900px; margin: 2rem auto; color: #222; }}
+li {{ margin: .4rem 0; }} .meta {{ color: #555; }}</style></head>
+<body>
+<h1>FlowForge usage telemetry: {day}</h1>
+<p class="meta">Data from {first} to {last} (UTC days). Generated {generated}.
+{instances} instances seen in all; {active} active in the last 28 days.</p>
+<ul>
+{links}
+</ul>
+<p class="meta">Each chart's data is in <a href="data/">data/</a> as CSV. Categories with fewer than {k}
+instances in a period are folded into "other"; licence ids never appear.</p>
+</body></html>
+"""
+
+
+def notebooks() -> list[Path]:
+    """Return the notebook scripts, in their numbered order."""
+    return sorted(NOTEBOOKS_DIR.glob("[0-9][0-9]_*.py"))
+
+
+def inject(nb: nbformat.NotebookNode, params: dict) -> nbformat.NotebookNode:
+    """Insert a cell setting `params` right after the cell tagged `parameters`."""
+    code = "# injected parameters\n" + "\n".join(f"{k} = {v!r}" for k, v in params.items())
+    cell = nbformat.v4.new_code_cell(code, metadata={"tags": ["injected-parameters"]})
+    for i, existing in enumerate(nb.cells):
+        if "parameters" in existing.get("metadata", {}).get("tags", []):
+            nb.cells.insert(i + 1, cell)
+            return nb
+    raise ValueError("the notebook has no cell tagged `parameters`")
+
+
+def execute(path: Path, params: dict, timeout: int) -> nbformat.NotebookNode:
+    """Read a percent script, inject parameters, run it in a fresh python3 kernel and return it."""
+    import jupytext
+    from nbclient import NotebookClient
+
+    nb = inject(jupytext.read(path), params)
+    NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=False,
+                   resources={"metadata": {"path": str(path.parent)}}).execute()
+    return nb
+
+
+def to_html(nb: nbformat.NotebookNode, title: str, meta: dict) -> str:
+    """Export an executed notebook as one offline page: code hidden, plotly.js inlined once."""
+    from nbconvert import HTMLExporter
+
+    exporter = HTMLExporter(template_name="basic", exclude_input=True, exclude_input_prompt=True,
+                            exclude_output_prompt=True)
+    body, _ = exporter.from_notebook_node(nb)
+    return PAGE.format(title=html.escape(title), body=body, **meta)
+
+
+def _title(nb: nbformat.NotebookNode, fallback: str) -> str:
+    """Return the first markdown heading of a notebook."""
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            for line in cell.source.splitlines():
+                if line.startswith("# "):
+                    return line[2:].strip()
+    return fallback
+
+
+def _data_range(parquet_dir: Path) -> dict:
+    """Return first/last day of data, instances seen and active in the last 28 days."""
+    active = pd.read_parquet(parquet_dir / "active_daily.parquet")
+    instances = pd.read_parquet(parquet_dir / "instances.parquet", columns=["instance_id"])
+    if active.empty:
+        return {"first": "-", "last": "-", "instances": 0, "active": 0}
+    return {"first": str(active["day"].min())[:10], "last": str(active["day"].max())[:10],
+            "instances": f"{len(instances):,}", "active": f"{int(active['active_28d'].iloc[-1]):,}"}
+
+
+def _point_latest(reports: Path, name: str) -> None:
+    """Atomically point reports/latest at the named report folder."""
+    tmp = reports / f".latest-{os.getpid()}"
+    tmp.unlink(missing_ok=True)
+    tmp.symlink_to(name)
+    os.replace(tmp, reports / "latest")
+
+
+def _prune(reports: Path, keep: int) -> list[str]:
+    """Delete dated report folders beyond the newest `keep`; return their names."""
+    dated = sorted(p for p in reports.iterdir() if p.is_dir() and not p.is_symlink() and p.name[:4].isdigit())
+    gone = dated[:-keep] if keep > 0 else []
+    for p in gone:
+        shutil.rmtree(p)
+    return [p.name for p in gone]
+
+
+def build(cfg: settings_mod.Settings, start: str | None = None, end: str | None = None,
+          out: Path | None = None, log=print, pages: list[Path] | None = None) -> Path:
+    """Refresh, then build the report under the lock; return the report folder. Raises on failure."""
+    from .__main__ import resolve_sources
+    from .refresh import refresh
+
+    reports = Path(out or cfg.reports_dir)
+    reports.mkdir(parents=True, exist_ok=True)
+    with exclusive(reports / ".report.lock", "report"):
+        result = refresh(cfg, resolve_sources(cfg), progress=log)
+        if result.errors:
+            raise RuntimeError("refresh failed for: " + "; ".join(result.errors))
+        day = datetime.now(timezone.utc).strftime("%Y-%m-%d")
+        tmp = reports / f".building-{day}-{os.getpid()}"
+        shutil.rmtree(tmp, ignore_errors=True)
+        (tmp / "data").mkdir(parents=True)
+        # the kernel must be this environment's python, also under cron's bare PATH
+        os.environ["PATH"] = str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", "")
+        meta = {**_data_range(Path(cfg.parquet_dir)), "k": cfg.report_min_count,
+                "generated": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
+        links = []
+        try:
+            for path in pages or notebooks():
+                started = time.monotonic()
+                params = {"start": start, "end": end, "parquet_dir": str(Path(cfg.parquet_dir).resolve()),
+                          "min_count": cfg.report_min_count, "chart_dir": str((tmp / "data").resolve())}
+                nb = execute(path, params, cfg.cell_timeout_s)
+                title = _title(nb, path.stem)
+                page = f"{path.stem}.html"
+                (tmp / page).write_text(to_html(nb, title, meta), encoding="utf-8")
+                links.append(f'<li><a href="{page}">{html.escape(title)}</a></li>')
+                log(f"report: {path.name} -> {page} ({time.monotonic() - started:.1f}s)")
+            (tmp / "index.html").write_text(INDEX.format(day=day, links="\n".join(links), **meta), encoding="utf-8")
+            final = reports / day
+            if final.exists():
+                old = reports / f".replaced-{day}-{os.getpid()}"
+                os.replace(final, old)
+                os.replace(tmp, final)
+                shutil.rmtree(old)
+            else:
+                os.replace(tmp, final)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        _point_latest(reports, day)
+        for name in _prune(reports, cfg.reports_keep):
+            log(f"report: removed old report {name} (keeping {cfg.reports_keep})")
+        return final
+
+
+def cmd_report(args) -> int:
+    """Run the report from the command line; exit 0 with the index path, else 1 with a log file."""
+    overrides = {"reports_dir": args.out} if args.out else {}
+    cfg = settings_mod.load(**overrides)
+    if args.keep is not None:
+        cfg.reports_keep = args.keep
+    if args.min_count is not None:
+        cfg.report_min_count = args.min_count
+    reports = Path(cfg.reports_dir)
+    logs = reports / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    log_path = logs / f"report-{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%SZ')}.log"
+    with log_path.open("w") as log_file:
+        def log(message: str) -> None:
+            print(message, file=sys.stderr, flush=True)
+            print(message, file=log_file, flush=True)
+
+        try:
+            folder = build(cfg, args.start, args.end, reports, log)
+        except Busy as exc:
+            log(f"error: {exc}")
+            return 75
+        except Exception as exc:  # the log must say what failed, then the run exits non-zero
+            log(f"REPORT FAILED: {type(exc).__name__}: {exc}")
+            log(traceback.format_exc())
+            log(f"the last good report is untouched: {reports / 'latest'}")
+            log(f"log: {log_path}")
+            return 1
+    print(folder / "index.html")
+    return 0
+
+
+def register(sub) -> None:
+    """Add the `report` sub-command."""
+    p = sub.add_parser(
+        "report", help="refresh, then export the notebooks as an offline HTML report",
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="Writes REPORTS/YYYY-MM-DD/{index.html, NN_*.html, data/*.csv} and points REPORTS/latest at it.",
+    )
+    p.add_argument("--out", metavar="DIR", help="reports folder (default: PINGS_REPORTS_DIR or reports/)")
+    p.add_argument("--start", metavar="YYYY-MM-DD", help="first UTC day in the charts (default: all)")
+    p.add_argument("--end", metavar="YYYY-MM-DD", help="last UTC day in the charts (default: all)")
+    p.add_argument("--keep", type=int, metavar="N", help="dated reports to keep (default: PINGS_REPORTS_KEEP or 12)")
+    p.add_argument("--min-count", type=int, metavar="K",
+                   help="fold categories under K instances into 'other' (default: PINGS_REPORT_MIN_COUNT or 5)")
+    p.set_defaults(func=cmd_report)

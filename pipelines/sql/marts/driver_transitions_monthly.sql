@@ -1,0 +1,29 @@
+-- driver_transitions_monthly: per month (first day, utc) and (from, to) driver, the instances whose
+-- reported driver changed from one instance-day to its next (unreported days skipped)
+with instance_days as (
+    select instance_id, "day", driver
+    from intermediate.int_instance_days
+    where driver <> 'unreported'
+),
+
+changes as (
+    select
+        instance_id,
+        "day",
+        lag(driver) over (partition by instance_id order by "day") as from_driver,
+        driver as to_driver
+    from instance_days
+),
+
+final as (
+    select
+        cast(date_trunc('month', "day") as date) as month,
+        from_driver,
+        to_driver,
+        count(distinct instance_id) as instances
+    from changes
+    where from_driver is not null and from_driver <> to_driver
+    group by all
+)
+
+select * from final order by month, from_driver, to_driver

@@ -1,0 +1,50 @@
+-- fleet_weekly: per week (monday, utc): active instances, new instances (first ping that week) and
+-- churned instances (not seen for 28 days: counted in the week of their last day seen + 28 days,
+-- only once that day has passed in the data)
+with instance_weeks as (
+    select * from intermediate.int_instance_weeks
+),
+
+instance_days as (
+    select instance_id, "day" from intermediate.int_instance_days
+),
+
+data_end as (
+    select max("day") as last_day from instance_days
+),
+
+lifetimes as (
+    select instance_id, min("day") as first_day, max("day") as last_day
+    from instance_days
+    group by instance_id
+),
+
+active as (
+    select week, count(*) as active from instance_weeks group by week
+),
+
+new_instances as (
+    select cast(date_trunc('week', first_day) as date) as week, count(*) as new
+    from lifetimes
+    group by week
+),
+
+churned as (
+    select cast(date_trunc('week', l.last_day + 28) as date) as week, count(*) as churned
+    from lifetimes l, data_end d
+    where l.last_day + 28 <= d.last_day
+    group by week
+),
+
+final as (
+    select
+        a.week,
+        a.active,
+        coalesce(n.new, 0) as new,
+        coalesce(c.churned, 0) as churned
+    from active a
+    left join new_instances n using (week)
+    left join churned c using (week)
+)
+
+select * from final order by week
