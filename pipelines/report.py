@@ -6,7 +6,6 @@ notebook ran, so a failed run never replaces the last good report. A lock stops 
 
 from __future__ import annotations
 
-import argparse
 import html
 import os
 import shutil
@@ -214,19 +213,3 @@ def cmd_report(args) -> int:
             return 1
     print(folder / "index.html")
     return 0
-
-
-def register(sub) -> None:
-    """Add the `report` sub-command."""
-    p = sub.add_parser(
-        "report", help="refresh, then export the notebooks as an offline HTML report",
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="Writes REPORTS/YYYY-MM-DD/{index.html, NN_*.html, data/*.csv} and points REPORTS/latest at it.",
-    )
-    p.add_argument("--out", metavar="DIR", help="reports folder (default: PINGS_REPORTS_DIR or reports/)")
-    p.add_argument("--start", metavar="YYYY-MM-DD", help="first UTC day in the charts (default: all)")
-    p.add_argument("--end", metavar="YYYY-MM-DD", help="last UTC day in the charts (default: all)")
-    p.add_argument("--keep", type=int, metavar="N", help="dated reports to keep (default: PINGS_REPORTS_KEEP or 12)")
-    p.add_argument("--min-count", type=int, metavar="K",
-                   help="fold categories under K instances into 'other' (default: PINGS_REPORT_MIN_COUNT or 5)")
-    p.set_defaults(func=cmd_report)

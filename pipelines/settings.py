@@ -13,6 +13,10 @@ SQL_DIR = PACKAGE_DIR / "sql"
 REFERENCE_DIR = PACKAGE_DIR / "reference"
 NOTEBOOKS_DIR = PROJECT_ROOT / "notebooks"
 
+#: the demo fleet `make demo` writes (and the simulator's defaults)
+DEMO_INSTANCES = 400
+DEMO_START = "2022-10-01"
+
 #: the optional settings file (TOML) at the project root; keys mirror the Settings fields
 SETTINGS_FILE_ENV = "PINGS_SETTINGS"
 DEFAULT_SETTINGS_FILE = PROJECT_ROOT / "pings.toml"

@@ -7,7 +7,6 @@ pings as ping-log lines, with a few malformed lines) and OUT/truth/<mart>.parque
 
 from __future__ import annotations
 
-import argparse
 import shutil
 import sys
 import time
@@ -22,8 +21,8 @@ from .. import privacy
 from .. import settings as settings_mod
 from . import fleet, truth, writers
 
-DEFAULT_INSTANCES = 400
-DEFAULT_START = "2022-10-01"
+DEFAULT_INSTANCES = settings_mod.DEMO_INSTANCES
+DEFAULT_START = settings_mod.DEMO_START
 
 
 def default_end() -> str:
@@ -83,14 +82,6 @@ def write_fleet(out: Path, instances: int = DEFAULT_INSTANCES, start: str = DEFA
     return {"pings": total, "quarantined_lines": len(log.quarantined), "out": str(out)}
 
 
-def _date(text: str) -> str:
-    """Validate a YYYY-MM-DD argument."""
-    try:
-        return date.fromisoformat(text).isoformat()
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text}") from None
-
-
 def cmd_simulate(args) -> int:
     """Run the simulator from the command line."""
     say = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
@@ -103,22 +94,3 @@ def cmd_simulate(args) -> int:
 
         return send_log(Path(args.out) / "pinglog", args.send)
     return 0
-
-
-def register(sub) -> None:
-    """Add the `simulate` sub-command."""
-    p = sub.add_parser(
-        "simulate", help="write a realistic demo fleet's ping rows and their ground truth",
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    p.add_argument("--out", required=True, metavar="DIR", help="folder to write (replaced when it exists)")
-    p.add_argument("--instances", type=int, default=DEFAULT_INSTANCES, metavar="N",
-                   help=f"instances installed over the period (default {DEFAULT_INSTANCES})")
-    p.add_argument("--start", type=_date, default=DEFAULT_START, help=f"first UTC day (default {DEFAULT_START})")
-    p.add_argument("--end", type=_date, default=None, help="last UTC day (default: yesterday)")
-    p.add_argument("--seed", type=int, default=1, help="random seed; same seed and options, same bytes (default 1)")
-    p.add_argument("--formats", default="csv,exports,pinglog",
-                   help="what to write, comma-separated from csv,exports,pinglog (default all)")
-    p.add_argument("--no-truth", action="store_true", help="skip the ground truth (for benchmark-sized fleets)")
-    p.add_argument("--send", metavar="URL", help="also POST every ping to a running collector at URL")
-    p.set_defaults(func=cmd_simulate)
