@@ -55,7 +55,7 @@ def load_sources(con, sources: list[str], progress=_say) -> Result:
 def refresh(settings, sources: list[str], progress=_say) -> Result:
     """Run a whole refresh under the lock and return what it did."""
     with exclusive(settings.lock_file, "refresh"):
-        con = warehouse.connect(settings.warehouse)
+        con = warehouse.connect(settings.warehouse, memory_limit=settings.memory_limit)
         try:
             con.execute(privacy.sql_macro(privacy.secret_for(settings)))
             t0 = time.monotonic()
@@ -66,7 +66,7 @@ def refresh(settings, sources: list[str], progress=_say) -> Result:
                 f" {result.pending} pending) in {time.monotonic() - t0:.1f}s"
             )
             t1 = time.monotonic()
-            models.run(con)
+            models.run(con, progress=lambda m: None)
             result.written = export.export(con, settings.parquet_dir)
             progress(f"built {len(result.written)} marts into {settings.parquet_dir} in {time.monotonic() - t1:.1f}s")
         finally:

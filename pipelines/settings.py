@@ -43,6 +43,7 @@ class Settings:
     reports_keep: int = 12
     cell_timeout_s: int = 600
     trusted_proxies: list[str] = field(default_factory=list)
+    memory_limit: str = "1536MB"   # DuckDB's cap (it spills to disk beyond); keeps big refreshes under 2 GiB
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir)
@@ -96,6 +97,7 @@ def load(**overrides) -> Settings:
         "report_min_count": "PINGS_REPORT_MIN_COUNT",
         "reports_keep": "PINGS_REPORTS_KEEP",
         "cell_timeout_s": "PINGS_CELL_TIMEOUT",
+        "memory_limit": "PINGS_MEMORY_LIMIT",
     }
     for key, var in env_map.items():
         if _env(var) is not None:

@@ -81,6 +81,19 @@ def test_marts_equal_truth_from_the_ping_log_alone_and_refresh_is_idempotent(cfg
     assert {p.name: p.read_bytes() for p in cfg.parquet_dir.glob("*.parquet")} == before
 
 
+def test_incremental_builds_equal_truth_when_files_arrive_over_several_refreshes(cfg, fleet, tmp_path):
+    staged = tmp_path / "arriving"
+    staged.mkdir()
+    files = sorted((fleet / "pinglog").glob("*.jsonl"))
+    for batch in (files[: len(files) // 2], files[len(files) // 2: -3], files[-3:]):
+        for f in batch:
+            (staged / f.name).write_bytes(f.read_bytes())
+        assert run(cfg, staged).errors == []
+    assert_equals_truth(cfg, fleet / "truth")
+    states = dict(query(cfg, "select model, last_load_id from model_state"))
+    assert states and set(states.values()) == {query(cfg, "select max(load_id) from load_log")[0][0]}
+
+
 def test_marts_equal_truth_from_the_csv_export_alone(cfg, fleet):
     run(cfg, fleet / "collector.csv.gz")
     truth = fleet / "truth"

@@ -1,5 +1,7 @@
 -- int_instance_days: one row per (instance_id, utc day) holding the state of that day's latest ping.
 -- this is the one place pings collapse per instance; pings were deduped by identity when landed.
+-- incremental: instance_id, "day" = "day"
+-- input: staging.stg_pings
 with pings as (
     select * from staging.stg_pings
 ),
@@ -9,7 +11,9 @@ daily as (
         instance_id,
         "day",
         count(*) as pings,                                -- distinct pings that day
+        min(received_at) as first_seen,                   -- utc
         max(received_at) as last_seen,                    -- utc
+        arg_min(version, received_at) as first_version,
         count(distinct ip_hash) as ip_hashes,             -- distinct keyed ip hashes that day
         arg_max(
             {
@@ -31,7 +35,9 @@ final as (
         instance_id,
         "day",
         pings,
+        first_seen,
         last_seen,
+        first_version,
         latest.version,
         latest.version_minor,
         latest.is_dev_build,

@@ -1,5 +1,7 @@
 -- int_instance_weeks: one row per (instance_id, week) with the state of its latest ping that week.
 -- week = the monday (utc) starting the iso week of the utc day.
+-- incremental: instance_id, week = cast(date_trunc('week', "day") as date)
+-- input: intermediate.int_instance_days
 with instance_days as (
     select * from intermediate.int_instance_days
 ),

@@ -1,9 +1,18 @@
 -- driver_transitions_monthly: per month (first day, utc) and (from, to) driver, the instances whose
 -- reported driver changed from one instance-day to its next (unreported days skipped)
-with instance_days as (
+with reported as (
     select instance_id, "day", driver
     from intermediate.int_instance_days
     where driver <> 'unreported'
+),
+
+changed_instances as (
+    -- only instances that ever reported two values need the ordered walk below
+    select instance_id from reported group by instance_id having min(driver) <> max(driver)
+),
+
+instance_days as (
+    select r.* from reported r semi join changed_instances c using (instance_id)
 ),
 
 changes as (

@@ -1,4 +1,5 @@
 -- instance_days: one row per (instance_id, utc day), the state of that day's latest ping
+-- materialised: view (int_instance_days is already a table; export writes it straight to parquet)
 with instance_days as (
     select * from intermediate.int_instance_days
 ),
@@ -11,4 +12,4 @@ final as (
     from instance_days
 )
 
-select * from final order by instance_id, "day"
+select * from final

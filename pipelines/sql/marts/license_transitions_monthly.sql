@@ -1,10 +1,19 @@
 -- license_transitions_monthly: per month (first day, utc) and (from, to) licence type, the instances
 -- whose reported type changed between consecutive instance-days (trials ending: from 'TRIAL';
 -- conversions: 'CE' to 'EE'); unreported days are skipped
-with instance_days as (
+with reported as (
     select instance_id, "day", license_type
     from intermediate.int_instance_days
     where license_type <> 'unreported'
+),
+
+changed_instances as (
+    -- only instances that ever reported two values need the ordered walk below
+    select instance_id from reported group by instance_id having min(license_type) <> max(license_type)
+),
+
+instance_days as (
+    select r.* from reported r semi join changed_instances c using (instance_id)
 ),
 
 changes as (

@@ -6,6 +6,7 @@ with raw_pings as (
 
 renamed as (
     select
+        load_id,
         instance_id,
         received_at,                                                   -- timestamp, utc, ms precision
         cast(received_at as date) as "day",                            -- utc date

@@ -1,0 +1,246 @@
+"""Benchmark: full and incremental refresh against DuckDB alone and the pandas way, plus the collector.
+
+Each measured step runs as its own process, so wall time and peak RSS (from wait4) are that
+step's alone. Results: FILE.json (per size: rows, full_refresh_s, incremental_s, duckdb_copy_s,
+pandas_s, peak_rss_mb, ...) and FILE.md (a table with the ratios the targets are stated in).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+from . import settings as settings_mod
+from .fields import FIELDS
+
+DEFAULT_SIZES = [1_000_000, 4_000_000, 16_000_000]
+PINGS_PER_INSTANCE_DAY = 0.47     # what the fleet model yields over a year (measured)
+START, END = "2025-06-01", "2026-05-31"
+BENCH_KEY = "benchmark-key"
+
+# DuckDB alone: the same files, the same fields, straight to parquet; nothing else
+DUCKDB_COPY = r'''
+import sys, duckdb
+src, out, struct = sys.argv[1], sys.argv[2], sys.argv[3]
+con = duckdb.connect(config={"autoinstall_known_extensions": "false"})
+cols = "{'received_at': 'VARCHAR', 'ip_hash': 'VARCHAR', 'payload': '" + struct + "'}"
+con.execute(f"copy (select * from read_json('{src}/*.jsonl', columns={cols}, format='newline_delimited',"
+            f" ignore_errors=true)) to '{out}' (format parquet)")
+'''
+
+# the way an analyst would do it without this project
+PANDAS_WAY = r'''
+import glob, json, sys
+import pandas as pd
+rows = []
+for path in sorted(glob.glob(sys.argv[1] + "/*.jsonl")):
+    with open(path) as fh:
+        for line in fh:
+            try:
+                rows.append(json.loads(line))
+            except ValueError:
+                pass
+df = pd.json_normalize([r for r in rows if isinstance(r, dict) and isinstance(r.get("payload"), dict)])
+df = df[df["payload.instanceId"].map(lambda v: isinstance(v, str) and v.strip() != "")]
+df["received_at"] = pd.to_datetime(df["received_at"], utc=True, errors="coerce", format="ISO8601")
+df = df.dropna(subset=["received_at"]).drop_duplicates(["payload.instanceId", "received_at"])
+df["week"] = df["received_at"].dt.tz_localize(None).dt.to_period("W-SUN").dt.start_time
+latest = df.sort_values("received_at").groupby(["payload.instanceId", "week"]).tail(1)
+mix = latest.groupby(["week", "payload.env.flowforge"]).size().rename("instances").reset_index()
+mix["share"] = mix["instances"] / mix.groupby("week")["instances"].transform("sum")
+print(len(mix))
+'''
+
+
+def _struct_type() -> str:
+    """Return the DuckDB STRUCT type of a payload with every landed field as VARCHAR."""
+    tree: dict = {"instanceId": "VARCHAR"}
+    for name in FIELDS:
+        node = tree
+        parts = name.split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = "VARCHAR"
+
+    def render(t: dict) -> str:
+        return "STRUCT(" + ", ".join(f'"{k}" ' + (render(v) if isinstance(v, dict) else v) for k, v in t.items()) + ")"
+
+    return render(tree)
+
+
+def measure(cmd: list[str], env: dict) -> dict:
+    """Run a command; return its wall seconds, peak RSS in MB, exit status and last output line."""
+    started = time.perf_counter()
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    out_lines: list[str] = []
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        out_lines.append(line.rstrip())
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return {"seconds": round(time.perf_counter() - started, 2), "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
+            "status": proc.returncode, "output": out_lines}
+
+
+def _rows_read(output: list[str]) -> int | None:
+    """Return the 'of N rows read' count a refresh printed."""
+    for line in output:
+        m = re.search(r"loaded [\d,]+ of ([\d,]+) rows read", line)
+        if m:
+            return int(m.group(1).replace(",", ""))
+    return None
+
+
+def bench_size(n: int, work: Path, env: dict, pandas_max: int, say) -> dict:
+    """Simulate a fleet of about n pings and measure every way of loading it."""
+    from .simulate import write_fleet
+
+    fleet = work / f"fleet-{n}"
+    days = 365
+    instances = max(10, round(n / (days * PINGS_PER_INSTANCE_DAY)))
+    say(f"[{n:,}] simulating {instances:,} instances over {days} days")
+    t0 = time.perf_counter()
+    summary = write_fleet(fleet, instances, START, END, seed=n % 100_000, key=BENCH_KEY.encode(),
+                          formats=("pinglog",), with_truth=False, progress=say)
+    simulate_s = round(time.perf_counter() - t0, 1)
+    log = fleet / "pinglog"
+    held = fleet / "held"
+    held.mkdir()
+    last = log / f"pings-{END}.jsonl"
+    shutil.move(last, held / last.name)
+    wh = work / f"wh-{n}"
+    shutil.rmtree(wh, ignore_errors=True)
+    refresh = [sys.executable, "-m", "pipelines", "refresh", "--source", str(log),
+               "--warehouse", str(wh / "warehouse.duckdb"), "--parquet-dir", str(wh / "parquet")]
+    say(f"[{n:,}] full refresh")
+    full = measure(refresh, env)
+    shutil.move(held / last.name, last)
+    say(f"[{n:,}] incremental refresh of {END}")
+    incremental = measure(refresh, env)
+    say(f"[{n:,}] DuckDB alone: the same files to parquet")
+    copy = measure([sys.executable, "-c", DUCKDB_COPY, str(log), str(work / f"copy-{n}.parquet"), _struct_type()], env)
+    pandas = None
+    if n <= pandas_max:
+        say(f"[{n:,}] the pandas way")
+        pandas = measure([sys.executable, "-c", PANDAS_WAY, str(log)], env)
+    disk_mb = round(sum(p.stat().st_size for p in log.glob("*.jsonl")) / 2**20)
+    result = {
+        "rows": (_rows_read(full["output"]) or 0) + (_rows_read(incremental["output"]) or 0),
+        "pings": summary["pings"], "instances": instances, "pinglog_mb": disk_mb, "simulate_s": simulate_s,
+        "full_refresh_s": full["seconds"], "incremental_s": incremental["seconds"],
+        "duckdb_copy_s": copy["seconds"], "pandas_s": pandas["seconds"] if pandas else None,
+        "peak_rss_mb": full["peak_rss_mb"], "incremental_peak_rss_mb": incremental["peak_rss_mb"],
+        "duckdb_copy_peak_rss_mb": copy["peak_rss_mb"],
+        "pandas_peak_rss_mb": pandas["peak_rss_mb"] if pandas else None,
+        "failed": [name for name, r in (("full", full), ("incremental", incremental), ("duckdb_copy", copy),
+                                        ("pandas", pandas)) if r and r["status"] != 0],
+    }
+    for name, r in (("full", full), ("incremental", incremental), ("duckdb_copy", copy), ("pandas", pandas)):
+        if r and r["status"] != 0:
+            say(f"[{n:,}] {name} FAILED:\n" + "\n".join(r["output"][-30:]))
+    result["rows_per_s"] = round(result["rows"] / result["full_refresh_s"]) if result["full_refresh_s"] else None
+    shutil.rmtree(fleet, ignore_errors=True)
+    shutil.rmtree(wh, ignore_errors=True)
+    (work / f"copy-{n}.parquet").unlink(missing_ok=True)
+    say(f"[{n:,}] {json.dumps({k: v for k, v in result.items() if k != 'failed'})}")
+    return result
+
+
+def bench_collector(work: Path, env: dict, pings: int = 20_000, workers: int = 16) -> dict:
+    """Load-test the collector on loopback with a bounded number of pings; return rate and latency."""
+    from .simulate.send import post_all
+
+    proc = subprocess.Popen([sys.executable, "-m", "pipelines", "collect", "--port", "0", "--quiet",
+                             "--log-dir", str(work / "collector-log")], env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stderr.readline()
+        port = int(re.search(r"127\.0\.0\.1:(\d+)", line).group(1))
+        payloads = [json.dumps({"instanceId": f"bench-{i}", "env": {"flowforge": "2.24.1"}}).encode()
+                    for i in range(pings)]
+        result = post_all(f"http://127.0.0.1:{port}/ping", payloads, workers=workers)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        shutil.rmtree(work / "collector-log", ignore_errors=True)
+    return {"pings": pings, "client_threads": workers, "per_second": round(result["per_second"]),
+            "p50_ms": round(result["p50_ms"], 2), "p99_ms": round(result["p99_ms"], 2),
+            "statuses": {str(k): v for k, v in result["statuses"].items()}}
+
+
+def ratio(a, b) -> str:
+    """Return a/b to two decimals, or '-' when either is missing."""
+    return f"{a / b:.2f}" if a and b else "-"
+
+
+def markdown(results: dict) -> str:
+    """Return the results as a markdown table with the target ratios."""
+    lines = [
+        f"Machine: {results['machine']}; {results['when']}.",
+        "",
+        "| pings | full refresh s | rows/s | incremental (1 day) s | DuckDB copy s | pandas s | peak RSS MB |"
+        " full/copy (≤2) | pandas/full (≥20) | incr/full (≤0.05) |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in results["sizes"]:
+        lines.append(
+            f"| {r['rows']:,} | {r['full_refresh_s']} | {r['rows_per_s']:,} | {r['incremental_s']} |"
+            f" {r['duckdb_copy_s']} | {r['pandas_s'] if r['pandas_s'] is not None else 'skipped'} |"
+            f" {r['peak_rss_mb']} | {ratio(r['full_refresh_s'], r['duckdb_copy_s'])} |"
+            f" {ratio(r['pandas_s'], r['full_refresh_s'])} | {ratio(r['incremental_s'], r['full_refresh_s'])} |"
+        )
+    c = results.get("collector")
+    if c:
+        lines += ["", f"Collector on loopback: {c['per_second']:,} pings/s, p50 {c['p50_ms']} ms, p99 {c['p99_ms']} ms"
+                      f" ({c['pings']:,} pings from {c['client_threads']} client threads on the same 2 cores;"
+                      f" statuses {c['statuses']})."]
+    return "\n".join(lines) + "\n"
+
+
+def machine() -> str:
+    """Describe this machine: cores, memory, CPU model, Python and DuckDB versions."""
+    import duckdb
+
+    cpu = ""
+    try:
+        cpu = next(l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return (f"{os.cpu_count()} cores ({cpu or platform.machine()}), {mem:.0f} GiB RAM, Python {platform.python_version()},"
+            f" DuckDB {duckdb.__version__}")
+
+
+def cmd_bench(args) -> int:
+    """Run the benchmark from the command line and write FILE.json and FILE.md."""
+    say = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
+    sizes = args.rows or DEFAULT_SIZES
+    work = Path(args.work_dir) if args.work_dir else Path(tempfile.mkdtemp(prefix="pings-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "PINGS_IP_HASH_KEY": BENCH_KEY, "PINGS_DATA_DIR": str(work / "data"),
+           "PINGS_SETTINGS": str(work / "none.toml")}
+    results = {"machine": machine(), "when": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+               "memory_limit": settings_mod.load().memory_limit, "sizes": []}
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    for n in sorted(sizes):
+        results["sizes"].append(bench_size(n, work, env, args.pandas_max, say))
+        out.write_text(json.dumps(results, indent=2))
+    if not args.skip_collector:
+        say("collector load test on loopback")
+        results["collector"] = bench_collector(work, env)
+    out.write_text(json.dumps(results, indent=2))
+    table = markdown(results)
+    out.with_suffix(".md").write_text(table)
+    print(table)
+    if not args.work_dir:
+        shutil.rmtree(work, ignore_errors=True)
+    return 1 if any(r["failed"] for r in results["sizes"]) else 0

@@ -1,0 +1,12 @@
+-- int_instance_ips: the distinct keyed ip hashes each instance has sent from (no plain address exists)
+-- incremental: instance_id, ip_hash
+-- input: staging.stg_pings
+with pings as (
+    select instance_id, ip_hash from staging.stg_pings
+),
+
+final as (
+    select distinct instance_id, ip_hash from pings where ip_hash is not null
+)
+
+select * from final
