@@ -37,6 +37,7 @@ test: $(STAMP) ## run the test suite (starts its own PostgreSQL, collector and h
 
 lab: $(STAMP) ## open JupyterLab on the notebooks (refreshes the marts first when there are none)
 	@test -f data/parquet/instance_days.parquet || $(PIPE) refresh
+	@$(VENV)/bin/jupytext-config set-default-viewer python >/dev/null 2>&1 || true  # double-click opens .py as notebook
 	$(VENV)/bin/jupyter lab --notebook-dir=notebooks
 
 report: $(STAMP) ## refresh, then export every notebook as an offline HTML report under reports/

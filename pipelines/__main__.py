@@ -183,8 +183,8 @@ def _add_bench(sub) -> None:
     p.add_argument("--out", metavar="FILE.json", default="bench-results/bench.json",
                    help="results file; a markdown table is written beside it (default bench-results/bench.json)")
     p.add_argument("--work-dir", metavar="DIR", help="where fleets and warehouses go (default: a temp folder)")
-    p.add_argument("--pandas-max", type=int, default=4_000_000, metavar="N",
-                   help="largest size the pandas way is run at (default 4000000)")
+    p.add_argument("--pandas-max", type=int, default=1_000_000, metavar="N",
+                   help="largest size the pandas way is run at (default 1000000: it needs ~10 GB a million pings)")
     p.add_argument("--skip-collector", action="store_true", help="do not load-test the collector")
     p.set_defaults(func=_lazy("bench", "cmd_bench"))
 

@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -77,17 +78,40 @@ def _struct_type() -> str:
     return render(tree)
 
 
+def _watch_hwm(pid: int, peak: list[int], done: threading.Event) -> None:
+    """Poll the process's VmHWM (its own peak RSS, reset by exec) until it exits."""
+    path = f"/proc/{pid}/status"
+    while not done.is_set():
+        try:
+            with open(path) as fh:
+                for line in fh:
+                    if line.startswith("VmHWM:"):
+                        peak[0] = max(peak[0], int(line.split()[1]))
+                        break
+        except OSError:
+            return
+        done.wait(0.05)
+
+
 def measure(cmd: list[str], env: dict) -> dict:
-    """Run a command; return its wall seconds, peak RSS in MB, exit status and last output line."""
+    """Run a command; return its wall seconds, peak RSS in MB, exit status and output lines.
+
+    Peak RSS is the child's own VmHWM, polled every 50 ms (wait4's ru_maxrss would carry the
+    parent's peak across fork and exec).
+    """
     started = time.perf_counter()
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    peak, done = [0], threading.Event()
+    watcher = threading.Thread(target=_watch_hwm, args=(proc.pid, peak, done), daemon=True)
+    watcher.start()
     out_lines: list[str] = []
     assert proc.stdout is not None
     for line in proc.stdout:
         out_lines.append(line.rstrip())
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    return {"seconds": round(time.perf_counter() - started, 2), "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
+    proc.wait()
+    done.set()
+    watcher.join()
+    return {"seconds": round(time.perf_counter() - started, 2), "peak_rss_mb": round(peak[0] / 1024, 1),
             "status": proc.returncode, "output": out_lines}
 
 
@@ -102,16 +126,16 @@ def _rows_read(output: list[str]) -> int | None:
 
 def bench_size(n: int, work: Path, env: dict, pandas_max: int, say) -> dict:
     """Simulate a fleet of about n pings and measure every way of loading it."""
-    from .simulate import write_fleet
-
     fleet = work / f"fleet-{n}"
     days = 365
     instances = max(10, round(n / (days * PINGS_PER_INSTANCE_DAY)))
     say(f"[{n:,}] simulating {instances:,} instances over {days} days")
-    t0 = time.perf_counter()
-    summary = write_fleet(fleet, instances, START, END, seed=n % 100_000, key=BENCH_KEY.encode(),
-                          formats=("pinglog",), with_truth=False, progress=say)
-    simulate_s = round(time.perf_counter() - t0, 1)
+    sim = measure([sys.executable, "-m", "pipelines", "simulate", "--out", str(fleet), "--instances", str(instances),
+                   "--start", START, "--end", END, "--seed", str(n % 100_000), "--formats", "pinglog",
+                   "--no-truth"], env)
+    if sim["status"] != 0:
+        raise RuntimeError("simulate failed:\n" + "\n".join(sim["output"][-20:]))
+    pings = int(re.search(r"wrote ([\d,]+) pings", "\n".join(sim["output"])).group(1).replace(",", ""))
     log = fleet / "pinglog"
     held = fleet / "held"
     held.mkdir()
@@ -135,7 +159,8 @@ def bench_size(n: int, work: Path, env: dict, pandas_max: int, say) -> dict:
     disk_mb = round(sum(p.stat().st_size for p in log.glob("*.jsonl")) / 2**20)
     result = {
         "rows": (_rows_read(full["output"]) or 0) + (_rows_read(incremental["output"]) or 0),
-        "pings": summary["pings"], "instances": instances, "pinglog_mb": disk_mb, "simulate_s": simulate_s,
+        "pings": pings, "instances": instances, "pinglog_mb": disk_mb, "simulate_s": sim["seconds"],
+        "simulate_peak_rss_mb": sim["peak_rss_mb"],
         "full_refresh_s": full["seconds"], "incremental_s": incremental["seconds"],
         "duckdb_copy_s": copy["seconds"], "pandas_s": pandas["seconds"] if pandas else None,
         "peak_rss_mb": full["peak_rss_mb"], "incremental_peak_rss_mb": incremental["peak_rss_mb"],

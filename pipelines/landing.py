@@ -106,6 +106,34 @@ from new_pings
 """
 
 
+def flat_columns(col) -> str:
+    """Return the batch columns from instance_id_type on, for a source with one column per dotted key.
+
+    `col(name)` gives the SQL expression holding a canonical column (created_at, instanceId, ip or a
+    field), or "null::varchar" when the source lacks it.
+    """
+    fields = ",\n        ".join(f"{col(f)} as {quoted(f)}" for f in FIELDS)
+    return f"""case when {col('instanceId')} is not null then 'VARCHAR' end as instance_id_type,
+        {col('instanceId')} as instance_id,
+        {col('created_at')} as received_at_text,
+        {col('ip')} as ip,
+        {fields}"""
+
+
+def flat_raw_sql(names: list[tuple[str, str]]) -> str:
+    """Return SQL rebuilding a quarantined flat row as JSON, from (label, canonical name) pairs.
+
+    It reads the batch's columns (so the address is keyed) and is evaluated for quarantined rows only.
+    """
+    batch_column = {"created_at": "received_at_text", "instanceId": "instance_id", "ip": "ip_key(ip)"}
+    pairs = [
+        f"'{label.replace(chr(39), chr(39) * 2)}', {batch_column.get(name, quoted(name))}"
+        for label, name in names
+        if name in batch_column or name in FIELDS
+    ]
+    return "json_object(" + ", ".join(pairs) + ")::varchar" if pairs else "null"
+
+
 DEDUPE_IN_BATCH = """select * from valid
     qualify row_number() over (partition by instance_id, received_ts order by load_id, ln) = 1"""
 

@@ -16,6 +16,16 @@ from pipelines.refresh import refresh
 
 TEST_KEY = "test-secret-key"
 
+#: each core mart's unique key (the contract's "one row per ...")
+MART_KEYS = {
+    "instance_days": ["instance_id", "day"],
+    "instances": ["instance_id"],
+    "active_daily": ["day"],
+    "version_adoption_weekly": ["week", "version"],
+    "driver_mix_weekly": ["week", "driver"],
+    "license_mix_weekly": ["week", "license_type"],
+}
+
 
 def require(what: str, why: str):
     """Skip with a reason locally; fail under CI (PINGS_REQUIRE_ALL=1), which must never skip."""

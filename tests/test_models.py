@@ -5,16 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from conftest import mart, ping_line, query, run, write_lines
-
-MART_KEYS = {
-    "instance_days": ["instance_id", "day"],
-    "instances": ["instance_id"],
-    "active_daily": ["day"],
-    "version_adoption_weekly": ["week", "version"],
-    "driver_mix_weekly": ["week", "driver"],
-    "license_mix_weekly": ["week", "license_type"],
-}
+from conftest import MART_KEYS, mart, ping_line, query, run, write_lines
 
 
 def test_version_node_driver_and_licence_normalisation(cfg, tmp_path):
@@ -128,3 +119,50 @@ def test_weekly_shares_sum_to_one_and_weeks_are_mondays(demo_marts, name):
 def test_rows_read_add_up_for_every_source(demo_marts):
     rows = query(demo_marts, "select sum(rows_read) = sum(loaded + duplicates + quarantined) from load_log")
     assert rows == [(True,)]
+
+
+def test_fleet_weekly_counts_new_and_churned_instances(cfg, tmp_path):
+    # a: 2024-01-01 only (churned once 28 days pass: 2024-01-29, week of 2024-01-29);
+    # b: 2024-01-03 and 2024-02-20 (the last day of data: not churned yet)
+    lines = [ping_line("a", at="2024-01-01T10:00:00Z"), ping_line("b", at="2024-01-03T10:00:00Z"),
+             ping_line("b", at="2024-02-20T10:00:00Z")]
+    run(cfg, write_lines(tmp_path / "p.jsonl", lines))
+    f = mart(cfg, "fleet_weekly")
+    f["week"] = pd.to_datetime(f["week"]).dt.strftime("%Y-%m-%d")
+    rows = {week: [active, new, churned] for week, active, new, churned in f.values.tolist()}
+    assert len(rows) == 8                                     # every week, quiet ones too
+    assert rows["2024-01-01"] == [2, 2, 0]
+    assert rows["2024-01-29"] == [0, 0, 1]                    # a's 28 days ran out on 2024-01-29
+    assert rows["2024-02-19"] == [1, 0, 0]                    # b's have not run out by the data's end
+    assert f["churned"].sum() == 1
+
+
+def test_transitions_count_changes_between_consecutive_reported_days(cfg, tmp_path):
+    lines = [
+        ping_line("a", at="2024-03-01T10:00:00Z", platform={"config": {"driver": "localfs"}, "license": {"type": "TRIAL"}}),
+        ping_line("a", at="2024-03-05T10:00:00Z", platform={"config": {"driver": "docker"}, "license": {"type": "EE"}}),
+        ping_line("a", at="2024-04-02T10:00:00Z", platform={"config": {}, "license": {"type": "EE"}}),
+        ping_line("b", at="2024-04-03T10:00:00Z", platform={"config": {"driver": "docker"}, "license": {"type": "CE"}}),
+        ping_line("b", at="2024-04-04T10:00:00Z", platform={"config": {"driver": "docker"}, "license": {"type": "EE"}}),
+    ]
+    run(cfg, write_lines(tmp_path / "p.jsonl", lines))
+    drivers = mart(cfg, "driver_transitions_monthly").astype(str).values.tolist()
+    assert drivers == [["2024-03-01", "localfs", "docker", "1"]]
+    licences = mart(cfg, "license_transitions_monthly").astype(str).values.tolist()
+    assert licences == [["2024-03-01", "TRIAL", "EE", "1"], ["2024-04-01", "CE", "EE", "1"]]
+
+
+def test_release_uptake_days_until_a_share_runs_the_line_or_newer(cfg, tmp_path):
+    # 2.24.0 was released 2025-11-20 (a Thursday). Four instances; week of 2025-11-17: one on 2.24,
+    # week of 2025-11-24: two on 2.24 or newer (50%), week of 2025-12-01: three (75%).
+    plan = {"a": ["2.24.0", "2.24.0", "2.24.0"], "b": ["2.23.0", "2.24.1", "2.24.1"],
+            "c": ["2.23.0", "2.23.0", "2.25.0"], "d": ["2.22.0", "2.22.0", "2.22.0"]}
+    days = ["2025-11-20", "2025-11-28", "2025-12-05"]
+    lines = [ping_line(i, at=f"{d}T10:00:00Z", env={"flowforge": v}) for i, vs in plan.items() for d, v in zip(days, vs)]
+    run(cfg, write_lines(tmp_path / "p.jsonl", lines))
+    up = mart(cfg, "release_uptake").set_index("version")
+    row = up.loc["2.24"]
+    assert str(row["released_on"])[:10] == "2025-11-20" and str(row["first_seen"])[:10] == "2025-11-20"
+    # shares are measured at the week's end (sunday): 2025-11-23 is 3 days after release
+    assert (row["days_to_25pct"], row["days_to_50pct"], row["days_to_75pct"]) == (3, 10, 17)
+    assert list(up.index) == ["2.24"]  # 2.25.0 was released 2025-12-18, after the data ends

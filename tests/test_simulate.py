@@ -14,19 +14,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import mart, query, run
+from conftest import MART_KEYS, mart, query, run
 from pipelines.settings import REFERENCE_DIR
 from pipelines.simulate import write_fleet
 
-KEYS = {
-    "instance_days": ["instance_id", "day"],
-    "instances": ["instance_id"],
-    "active_daily": ["day"],
-    "version_adoption_weekly": ["week", "version"],
-    "driver_mix_weekly": ["week", "driver"],
-    "license_mix_weekly": ["week", "license_type"],
-    "quarantine": ["location"],
-}
+KEYS = {**MART_KEYS, "quarantine": ["location"]}
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import io
 from pathlib import Path
 
 from ..fields import FIELDS, RENAMED, lit, quoted
-from ..landing import Counts, land
+from ..landing import Counts, flat_columns, flat_raw_sql, land
 from .files import Outcome, Part, load_files
 
 
@@ -33,7 +33,6 @@ def batch_sql(header: list[str], scan: str) -> tuple[str, str]:
     def col(name: str) -> str:
         return quoted(canonical[name]) if name in canonical else "null::varchar"
 
-    fields = ",\n        ".join(f"{col(f)} as {quoted(f)}" for f in FIELDS)
     return f"""
 create or replace temp table csv_rows as
 select row_number() over () as n, *
@@ -61,11 +60,7 @@ good as (
         $name || ':' || (n + $first_line - 1) as location,
         null::varchar as raw,
         null::varchar as reason,
-        case when {col('instanceId')} is not null then 'VARCHAR' end as instance_id_type,
-        {col('instanceId')} as instance_id,
-        {col('created_at')} as received_at_text,
-        {col('ip')} as ip,
-        {fields}
+        {flat_columns(col)}
     from rows
 ),
 rejected as (
@@ -126,18 +121,4 @@ def load(con, source: str, progress=None) -> Outcome:
 
 def raw_sql(header: list[str]) -> str:
     """Return SQL rebuilding a quarantined row's text as JSON of its columns (the address keyed)."""
-    pairs = []
-    for h in header:
-        name = RENAMED.get(h, h)
-        if name == "created_at":
-            expr = "received_at_text"
-        elif name == "instanceId":
-            expr = "instance_id"
-        elif name == "ip":
-            expr = "ip_key(ip)"
-        elif name in FIELDS:
-            expr = quoted(name)
-        else:
-            continue
-        pairs.append(f"{_lit(h)}, {expr}")
-    return "json_object(" + ", ".join(pairs) + ")::varchar" if pairs else "null"
+    return flat_raw_sql([(h, RENAMED.get(h, h)) for h in header])

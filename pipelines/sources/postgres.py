@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from ..fields import FIELDS, RENAMED, quoted
-from ..landing import Counts, land
+from ..fields import RENAMED, quoted
+from ..landing import Counts, flat_columns, flat_raw_sql, land
 from .files import Outcome
 
 READ_BATCH = 200_000
@@ -70,10 +70,6 @@ def _batch_sql(present: list[str], table: str) -> str:
     def col(name: str) -> str:
         return quoted(name) if name in present else "null::varchar"
 
-    raw_pairs = ", ".join(
-        f"'{c}', " + (f"ip_key({quoted(c)})" if c == "ip" else quoted(c)) for c in present
-    )
-    fields = ",\n        ".join(f"{col(f)} as {quoted(f)}" for f in FIELDS)
     return f"""
 create or replace temp table batch as
 with rows as (
@@ -84,13 +80,9 @@ final as (
         $load_id as load_id,
         n as ln,
         '{table}@' || coalesce({col('created_at')}, '?') || '/' || coalesce({col('instanceId')}, '?') as location,
-        json_object({raw_pairs})::varchar as raw,
+        null::varchar as raw,
         null::varchar as reason,
-        case when {col('instanceId')} is not null then 'VARCHAR' end as instance_id_type,
-        {col('instanceId')} as instance_id,
-        {col('created_at')} as received_at_text,
-        {col('ip')} as ip,
-        {fields}
+        {flat_columns(col)}
     from rows
 )
 select * from final
@@ -134,12 +126,12 @@ def _load_new_rows(con, source: str, progress=None) -> Counts:
             for record_batch in reader:
                 pending_batches.append(record_batch)
                 if sum(b.num_rows for b in pending_batches) >= READ_BATCH:
-                    counts, mark = _land_batches(con, label, table, pending_batches, batch_sql)
+                    counts, mark = _land_batches(con, label, table, pending_batches, batch_sql, present)
                     total += counts
                     watermark = _later(watermark, mark)
                     pending_batches = []
             if pending_batches:
-                counts, mark = _land_batches(con, label, table, pending_batches, batch_sql)
+                counts, mark = _land_batches(con, label, table, pending_batches, batch_sql, present)
                 total += counts
                 watermark = _later(watermark, mark)
     con.execute(
@@ -178,7 +170,7 @@ def _later(a: str | None, b: str | None) -> str | None:
     return max([x for x in (a, b) if x], default=None)
 
 
-def _land_batches(con, label: str, table: str, batches: list, batch_sql: str) -> tuple[Counts, str | None]:
+def _land_batches(con, label: str, table: str, batches: list, batch_sql: str, present: list[str]) -> tuple[Counts, str | None]:
     """Land a list of Arrow record batches as one load; return its counts and largest created_at."""
     import pyarrow as pa
 
@@ -191,7 +183,7 @@ def _land_batches(con, label: str, table: str, batches: list, batch_sql: str) ->
             "select strftime(max(try_cast(received_at_text as timestamptz)), '%Y-%m-%d %H:%M:%S.%f') || '+00'"
             " from batch"
         ).fetchall()[0][0]
-        counts = land(con, label).get(load_id, Counts())
+        counts = land(con, label, flat_raw_sql([(c, c) for c in present])).get(load_id, Counts())
         con.execute("drop table if exists batch")
         close_load(con, load_id, counts)
     finally:

@@ -19,6 +19,12 @@ lifetimes as (
     group by instance_id
 ),
 
+weeks as (
+    -- every monday from the first to the last week with data, active or not
+    select cast(unnest(generate_series(min(week), max(week), interval 7 day)) as date) as week
+    from instance_weeks
+),
+
 active as (
     select week, count(*) as active from instance_weeks group by week
 ),
@@ -38,11 +44,12 @@ churned as (
 
 final as (
     select
-        a.week,
-        a.active,
+        w.week,
+        coalesce(a.active, 0) as active,
         coalesce(n.new, 0) as new,
         coalesce(c.churned, 0) as churned
-    from active a
+    from weeks w
+    left join active a using (week)
     left join new_instances n using (week)
     left join churned c using (week)
 )

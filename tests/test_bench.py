@@ -1,0 +1,29 @@
+"""The benchmark script runs end to end at a tiny size and reports every measure (no timing asserted)."""
+
+from __future__ import annotations
+
+import json
+
+from pipelines import bench
+from pipelines.__main__ import main
+
+
+def test_bench_runs_every_step_and_writes_json_and_table(tmp_path):
+    out = tmp_path / "bench.json"
+    status = main(["bench", "--rows", "20000", "--out", str(out), "--work-dir", str(tmp_path / "work"),
+                   "--skip-collector"])
+    assert status == 0
+    results = json.loads(out.read_text())
+    size = results["sizes"][0]
+    for key in ("rows", "full_refresh_s", "incremental_s", "duckdb_copy_s", "pandas_s", "peak_rss_mb"):
+        assert size[key] is not None and size[key] > 0, key
+    assert size["failed"] == []
+    table = out.with_suffix(".md").read_text()
+    assert "full/copy" in table and f"{size['rows']:,}" in table and results["machine"] in table
+
+
+def test_collector_load_test_is_bounded_and_all_pings_succeed(tmp_path):
+    env = {"PINGS_IP_HASH_KEY": "k", "PINGS_DATA_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    result = bench.bench_collector(tmp_path, env, pings=500, workers=4)
+    assert result["statuses"] == {"200": 500}
+    assert result["per_second"] > 0 and result["p99_ms"] >= result["p50_ms"] > 0
