@@ -82,7 +82,9 @@ def execute(path: Path, params: dict, timeout: int) -> nbformat.NotebookNode:
     from nbclient import NotebookClient
 
     nb = inject(jupytext.read(path), params)
+    # the kernel only talks to this process over loopback; keep its start-up warnings out of cron mail
     NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=False,
+                   extra_arguments=["--IPKernelApp.log_level=ERROR"],
                    resources={"metadata": {"path": str(path.parent)}}).execute()
     return nb
 

@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 
 from conftest import MART_KEYS, mart, ping_line, query, run, write_lines
+from pipelines.landing import REASONS
 
 
 def test_version_node_driver_and_licence_normalisation(cfg, tmp_path):
@@ -100,6 +101,7 @@ def test_mart_keys_are_unique_and_not_null(demo_marts, name, keys):
 
 
 @pytest.mark.parametrize("name,column,accepted", [
+    ("quarantine", "reason", set(REASONS)),
     ("driver_mix_weekly", "driver", {"localfs", "docker", "kubernetes", "unreported"}),
     ("license_mix_weekly", "license_type", {"CE", "EE", "DEV", "TRIAL", "unreported"}),
     ("instance_days", "os_type", {"Linux", "Darwin", "Windows_NT", "unreported"}),

@@ -86,11 +86,6 @@ def land_parts(con, parts: list[Part], source: str) -> dict[int, Counts]:
     return counts
 
 
-def items(source: str) -> list[str]:
-    """Return the files this source currently holds."""
-    return [str(p) for p in files_of(source)]
-
-
 def load(con, source: str, progress=None) -> Outcome:
     """Load what is new in every ping-log file of a source."""
     root = Path(source)
