@@ -31,5 +31,5 @@ ctx.show(charts.mix_counts(ctx, mix, "driver", "Instances per container driver",
 # ## Instances that changed driver, per month
 
 # %%
-ctx.show(charts.transitions(ctx, ctx.mart("driver_transitions_monthly"), "from_driver", "to_driver",
-                            "Driver changes per month", "driver_changes"))
+ctx.show(charts.transitions(ctx, ctx.mart("transitions_monthly"), "driver", "Driver changes per month",
+                            "driver_changes"))

@@ -15,7 +15,7 @@ from pipelines import charts
 
 ctx = charts.Context("04_license_types", parquet_dir, start, end, min_count, chart_dir)
 mix = ctx.mart("license_mix_weekly")
-changes = ctx.mart("license_transitions_monthly")
+changes = ctx.mart("transitions_monthly")
 
 # %% [markdown]
 # ## Share of weekly active instances
@@ -33,12 +33,10 @@ ctx.show(charts.mix_counts(ctx, mix, "license_type", "Instances per licence type
 # ## Trials that ended, per month (and what they became)
 
 # %%
-ctx.show(charts.transitions(ctx, changes[changes["from_type"] == "TRIAL"], "from_type", "to_type",
-                            "Trials that ended", "trials_ended"))
+ctx.show(charts.trials_ended(ctx, changes))
 
 # %% [markdown]
 # ## CE to EE conversions per month
 
 # %%
-ctx.show(charts.transitions(ctx, changes[(changes["from_type"] == "CE") & (changes["to_type"] == "EE")],
-                            "from_type", "to_type", "CE to EE conversions", "ce_to_ee"))
+ctx.show(charts.conversions(ctx, changes))

@@ -280,10 +280,11 @@ def mix_counts(ctx: Context, mix: pd.DataFrame, column: str, title: str, name: s
     return count_lines(part, "week", column, title, name, y_label="weekly active instances", last_day=ctx.last_day)
 
 
-def transitions(ctx: Context, df: pd.DataFrame, src: str, dst: str, title: str, name: str) -> Chart:
-    """Instances changing category per month, one bar segment per (from -> to)."""
-    df = df.assign(change=df[src].astype(str) + " → " + df[dst].astype(str))[["month", "change", "instances"]]
-    df = ctx.fold(df, "month", "change")
+def transitions(ctx: Context, df: pd.DataFrame, dimension: str, title: str, name: str) -> Chart:
+    """Instances changing one dimension (driver, license_type) per month, one bar segment per change."""
+    df = df[df["dimension"] == dimension]
+    df = df.assign(change=df["from_value"].astype(str) + " → " + df["to_value"].astype(str))
+    df = ctx.fold(df[["month", "change", "instances"]], "month", "change")
     fig = go.Figure()
     for change in sorted(df["change"].unique(), key=lambda c: (c == OTHER, c)):
         part = df[df["change"] == change]
@@ -292,6 +293,18 @@ def transitions(ctx: Context, df: pd.DataFrame, src: str, dst: str, title: str, 
     fig.update_layout(barmode="stack")
     _layout(fig, title, "month (UTC)", "instances")
     return Chart(name, fig, df)
+
+
+def trials_ended(ctx: Context, df: pd.DataFrame) -> Chart:
+    """Trial licences that ended per month, by what they became."""
+    ended = df[(df["dimension"] == "license_type") & (df["from_value"] == "TRIAL")]
+    return transitions(ctx, ended, "license_type", "Trials that ended", "trials_ended")
+
+
+def conversions(ctx: Context, df: pd.DataFrame) -> Chart:
+    """CE instances that became EE, per month."""
+    ce_ee = df[(df["dimension"] == "license_type") & (df["from_value"] == "CE") & (df["to_value"] == "EE")]
+    return transitions(ctx, ce_ee, "license_type", "CE to EE conversions", "ce_to_ee")
 
 
 # ---- 05 data quality ---------------------------------------------------------------------------

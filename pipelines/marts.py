@@ -13,8 +13,7 @@ from . import settings as settings_mod
 TIME_COLUMN = {
     "instance_days": "day", "active_daily": "day", "version_adoption_weekly": "week",
     "driver_mix_weekly": "week", "license_mix_weekly": "week", "fleet_weekly": "week",
-    "fleet_size_weekly": "week", "platform_weekly": "week", "driver_transitions_monthly": "month",
-    "license_transitions_monthly": "month", "source_daily": "day", "quarantine_daily": "day",
+    "fleet_size_weekly": "week", "platform_weekly": "week", "transitions_monthly": "month", "source_daily": "day", "quarantine_daily": "day",
     "clones_daily": "day",
 }
 
