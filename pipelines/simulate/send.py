@@ -71,9 +71,13 @@ def payloads_of(folder: Path, limit: int | None = None) -> list[bytes]:
 
 
 def send_log(folder: Path, url: str, workers: int = 8) -> int:
-    """Send a simulated ping log to a collector and print what happened; exit 1 if any ping failed."""
+    """Send a simulated ping log to a collector and print what happened.
+
+    Exit 1 when a ping could not be delivered (no answer, or a 5xx); the 400s for the log's
+    deliberately malformed pings are the collector doing its job.
+    """
     result = post_all(url, payloads_of(folder), workers)
     print(f"sent {result['sent']:,} pings to {url} in {result['seconds']:.1f}s"
           f" ({result['per_second']:.0f}/s, p50 {result['p50_ms']:.1f} ms, p99 {result['p99_ms']:.1f} ms);"
           f" statuses {result['statuses']}", file=sys.stderr)
-    return 0 if set(result["statuses"]) <= {200} else 1
+    return 0 if all(200 <= status < 500 for status in result["statuses"]) else 1
