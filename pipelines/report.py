@@ -152,8 +152,6 @@ def build(cfg: settings_mod.Settings, start: str | None = None, end: str | None 
         tmp = reports / f".building-{day}-{os.getpid()}"
         shutil.rmtree(tmp, ignore_errors=True)
         (tmp / "data").mkdir(parents=True)
-        # the kernel must be this environment's python, also under cron's bare PATH
-        os.environ["PATH"] = str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", "")
         meta = {**_data_range(Path(cfg.parquet_dir)), "k": cfg.report_min_count,
                 "generated": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
         links = []

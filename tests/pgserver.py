@@ -37,7 +37,8 @@ class PgServer:
         self.port = free_port()
         self.as_user: list[str] = []
         if os.geteuid() == 0:
-            self.as_user = ["runuser", "-u", "postgres", "--"]
+            runuser = shutil.which("runuser") or "/usr/sbin/runuser"
+            self.as_user = [runuser, "-u", "postgres", "--"]
             shutil.chown(self.root, "postgres")
             os.chmod(self.root, 0o755)
 

@@ -51,8 +51,8 @@ def _columns(cur, table: str) -> list[str]:
     return cols
 
 
-def _select(table: str, columns: list[str], watermark: str | None) -> tuple[str, str]:
-    """Return (SQL reading new rows as text, the created_at column's name)."""
+def _select(table: str, columns: list[str], watermark: str | None) -> str:
+    """Return SQL reading the rows newer than the watermark, every column as text."""
     canonical = {RENAMED.get(c, c): c for c in columns}
     created = canonical.get("created_at")
     if created is None:
@@ -62,7 +62,7 @@ def _select(table: str, columns: list[str], watermark: str | None) -> tuple[str,
     where = ""
     if watermark:
         where = f" where {quoted(created)} > '{watermark}'::timestamptz"
-    return f"select {cols} from {table_sql}{where} order by {quoted(created)}", created
+    return f"select {cols} from {table_sql}{where} order by {quoted(created)}"
 
 
 def _batch_sql(present: list[str], table: str) -> str:
@@ -117,7 +117,7 @@ def _load_new_rows(con, source: str, progress=None) -> Counts:
         with pg.cursor() as cur:
             columns = _columns(cur, table)
         with pg.cursor() as cur:
-            query, _ = _select(table, columns, watermark)
+            query = _select(table, columns, watermark)
             cur.execute(query)
             reader = cur.fetch_record_batch()
             present = [RENAMED.get(c, c) for c in columns]
