@@ -11,7 +11,7 @@ min_count = 0       # reports fold categories under this many instances into "ot
 chart_dir = None    # reports write each chart's data here as CSV
 
 # %%
-from pipelines import charts, marts
+from pipelines.publish import charts, marts
 
 ctx = charts.Context("01_fleet_overview", parquet_dir, start, end, min_count, chart_dir)
 

@@ -12,7 +12,7 @@ chart_dir = None    # reports write each chart's data here as CSV
 top_n = 8           # minor lines shown by name; the rest are "other"
 
 # %%
-from pipelines import charts, marts
+from pipelines.publish import charts, marts
 
 ctx = charts.Context("02_version_adoption", parquet_dir, start, end, min_count, chart_dir)
 adoption = ctx.mart("version_adoption_weekly")

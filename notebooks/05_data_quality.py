@@ -11,7 +11,7 @@ min_count = 0       # reports fold categories under this many instances into "ot
 chart_dir = None    # reports write each chart's data here as CSV
 
 # %%
-from pipelines import charts
+from pipelines.publish import charts
 
 ctx = charts.Context("05_data_quality", parquet_dir, start, end, min_count, chart_dir)
 

@@ -23,23 +23,10 @@ def _settings(args) -> settings_mod.Settings:
     )
 
 
-def resolve_sources(cfg: settings_mod.Settings) -> list[str]:
-    """Return the configured sources, or the demo fleet's (simulating it first when missing)."""
-    if cfg.sources:
-        return cfg.sources
-    if not (cfg.demo_dir / "collector.csv.gz").exists():
-        from .simulate import write_fleet
-
-        print(f"no sources configured: writing the demo fleet to {cfg.demo_dir} first", file=sys.stderr)
-        write_fleet(cfg.demo_dir)
-    print(f"no sources configured: using the demo fleet in {cfg.demo_dir}", file=sys.stderr)
-    return cfg.demo_sources
-
-
 def cmd_refresh(args) -> int:
     """Load what is new, rebuild marts, write parquet; exit 1 when any source item failed."""
     from .locking import Busy
-    from .refresh import refresh
+    from .flow import refresh, resolve_sources
 
     cfg = _settings(args)
     try:
@@ -57,7 +44,7 @@ def cmd_refresh(args) -> int:
 
 def cmd_status(args) -> int:
     """Print the per-source status table."""
-    from .status import render, table
+    from .publish.status import render, table
 
     cfg = _settings(args)
     if not Path(cfg.warehouse).exists():
@@ -134,7 +121,7 @@ def _add_simulate(sub) -> None:
                    help="what to write, comma-separated from csv,exports,pinglog (default all)")
     p.add_argument("--no-truth", action="store_true", help="skip the ground truth (for benchmark-sized fleets)")
     p.add_argument("--send", metavar="URL", help="then POST every simulated ping to a running collector at URL")
-    p.set_defaults(func=_lazy("simulate", "cmd_simulate"))
+    p.set_defaults(func=_lazy("tools.simulate", "cmd_simulate"))
 
 
 def _add_collect(sub) -> None:
@@ -151,7 +138,7 @@ def _add_collect(sub) -> None:
                    help="honour X-Forwarded-For from this proxy address or network (repeat; default:"
                    " PINGS_TRUSTED_PROXIES, else none)")
     p.add_argument("--quiet", action="store_true", help="no line per request on stderr")
-    p.set_defaults(func=_lazy("collect", "cmd_collect"))
+    p.set_defaults(func=_lazy("collector.server", "cmd_collect"))
 
 
 def _add_report(sub) -> None:
@@ -168,7 +155,7 @@ def _add_report(sub) -> None:
     p.add_argument("--keep", type=int, metavar="N", help="dated reports to keep (default: PINGS_REPORTS_KEEP or 12)")
     p.add_argument("--min-count", type=int, metavar="K",
                    help="fold categories under K instances into 'other' (default: PINGS_REPORT_MIN_COUNT or 5)")
-    p.set_defaults(func=_lazy("report", "cmd_report"))
+    p.set_defaults(func=_lazy("flow", "cmd_report"))
 
 
 def _add_bench(sub) -> None:
@@ -186,7 +173,7 @@ def _add_bench(sub) -> None:
     p.add_argument("--pandas-max", type=int, default=1_000_000, metavar="N",
                    help="largest size the pandas way is run at (default 1000000: it needs ~10 GB a million pings)")
     p.add_argument("--skip-collector", action="store_true", help="do not load-test the collector")
-    p.set_defaults(func=_lazy("bench", "cmd_bench"))
+    p.set_defaults(func=_lazy("tools.bench", "cmd_bench"))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 PACKAGE_DIR = Path(__file__).resolve().parent
-SQL_DIR = PACKAGE_DIR / "sql"
+SQL_DIR = PACKAGE_DIR / "transform" / "sql"
 REFERENCE_DIR = PACKAGE_DIR / "reference"
 NOTEBOOKS_DIR = PROJECT_ROOT / "notebooks"
 

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from pipelines import settings as settings_mod
-from pipelines.refresh import refresh
+from pipelines.flow import refresh
 
 TEST_KEY = "test-secret-key"
 

@@ -1,7 +1,7 @@
-"""Scheduled report: refresh, execute every notebook with its parameters, export offline HTML.
+"""Report pages: execute every notebook with its parameters on the current marts, export offline HTML.
 
 Builds in a hidden temporary folder beside the reports and renames it into place only when every
-notebook ran, so a failed run never replaces the last good report. A lock stops overlapping runs.
+notebook ran, so a failed run never replaces the last good report (flow.report holds the lock).
 """
 
 from __future__ import annotations
@@ -9,18 +9,15 @@ from __future__ import annotations
 import html
 import os
 import shutil
-import sys
 import time
-import traceback
 from datetime import datetime, timezone
 from pathlib import Path
 
 import nbformat
 import pandas as pd
 
-from . import settings as settings_mod
-from .locking import Busy, exclusive
-from .settings import NOTEBOOKS_DIR
+from .. import settings as settings_mod
+from ..settings import NOTEBOOKS_DIR
 
 PAGE = """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
@@ -136,80 +133,41 @@ def _prune(reports: Path, keep: int) -> list[str]:
     return [p.name for p in gone]
 
 
-def build(cfg: settings_mod.Settings, start: str | None = None, end: str | None = None,
-          out: Path | None = None, log=print, pages: list[Path] | None = None) -> Path:
-    """Refresh, then build the report under the lock; return the report folder. Raises on failure."""
-    from .__main__ import resolve_sources
-    from .refresh import refresh
-
-    reports = Path(out or cfg.reports_dir)
-    reports.mkdir(parents=True, exist_ok=True)
-    with exclusive(reports / ".report.lock", "report"):
-        result = refresh(cfg, resolve_sources(cfg), progress=log)
-        if result.errors:
-            raise RuntimeError("refresh failed for: " + "; ".join(result.errors))
-        day = datetime.now(timezone.utc).strftime("%Y-%m-%d")
-        tmp = reports / f".building-{day}-{os.getpid()}"
+def write(cfg: settings_mod.Settings, reports: Path, start: str | None = None, end: str | None = None,
+          log=print, pages: list[Path] | None = None) -> Path:
+    """Execute every notebook on the current marts and write reports/YYYY-MM-DD; return that folder."""
+    day = datetime.now(timezone.utc).strftime("%Y-%m-%d")
+    tmp = reports / f".building-{day}-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    (tmp / "data").mkdir(parents=True)
+    meta = {**_data_range(Path(cfg.parquet_dir)), "k": cfg.report_min_count,
+            "generated": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
+    links = []
+    try:
+        for path in pages or notebooks():
+            started = time.monotonic()
+            params = {"start": start, "end": end, "parquet_dir": str(Path(cfg.parquet_dir).resolve()),
+                      "min_count": cfg.report_min_count, "chart_dir": str((tmp / "data").resolve())}
+            nb = execute(path, params, cfg.cell_timeout_s)
+            title = _title(nb, path.stem)
+            page = f"{path.stem}.html"
+            (tmp / page).write_text(to_html(nb, title, meta), encoding="utf-8")
+            links.append(f'<li><a href="{page}">{html.escape(title)}</a></li>')
+            log(f"report: {path.name} -> {page} ({time.monotonic() - started:.1f}s)")
+        (tmp / "index.html").write_text(INDEX.format(day=day, links="\n".join(links), **meta), encoding="utf-8")
+        final = reports / day
+        if final.exists():
+            old = reports / f".replaced-{day}-{os.getpid()}"
+            os.replace(final, old)
+            os.replace(tmp, final)
+            shutil.rmtree(old)
+        else:
+            os.replace(tmp, final)
+    finally:
         shutil.rmtree(tmp, ignore_errors=True)
-        (tmp / "data").mkdir(parents=True)
-        meta = {**_data_range(Path(cfg.parquet_dir)), "k": cfg.report_min_count,
-                "generated": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
-        links = []
-        try:
-            for path in pages or notebooks():
-                started = time.monotonic()
-                params = {"start": start, "end": end, "parquet_dir": str(Path(cfg.parquet_dir).resolve()),
-                          "min_count": cfg.report_min_count, "chart_dir": str((tmp / "data").resolve())}
-                nb = execute(path, params, cfg.cell_timeout_s)
-                title = _title(nb, path.stem)
-                page = f"{path.stem}.html"
-                (tmp / page).write_text(to_html(nb, title, meta), encoding="utf-8")
-                links.append(f'<li><a href="{page}">{html.escape(title)}</a></li>')
-                log(f"report: {path.name} -> {page} ({time.monotonic() - started:.1f}s)")
-            (tmp / "index.html").write_text(INDEX.format(day=day, links="\n".join(links), **meta), encoding="utf-8")
-            final = reports / day
-            if final.exists():
-                old = reports / f".replaced-{day}-{os.getpid()}"
-                os.replace(final, old)
-                os.replace(tmp, final)
-                shutil.rmtree(old)
-            else:
-                os.replace(tmp, final)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-        _point_latest(reports, day)
-        for name in _prune(reports, cfg.reports_keep):
-            log(f"report: removed old report {name} (keeping {cfg.reports_keep})")
-        return final
+    _point_latest(reports, day)
+    for name in _prune(reports, cfg.reports_keep):
+        log(f"report: removed old report {name} (keeping {cfg.reports_keep})")
+    return final
 
 
-def cmd_report(args) -> int:
-    """Run the report from the command line; exit 0 with the index path, else 1 with a log file."""
-    overrides = {"reports_dir": args.out} if args.out else {}
-    cfg = settings_mod.load(**overrides)
-    if args.keep is not None:
-        cfg.reports_keep = args.keep
-    if args.min_count is not None:
-        cfg.report_min_count = args.min_count
-    reports = Path(cfg.reports_dir)
-    logs = reports / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    log_path = logs / f"report-{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%SZ')}.log"
-    with log_path.open("w") as log_file:
-        def log(message: str) -> None:
-            print(message, file=sys.stderr, flush=True)
-            print(message, file=log_file, flush=True)
-
-        try:
-            folder = build(cfg, args.start, args.end, reports, log)
-        except Busy as exc:
-            log(f"error: {exc}")
-            return 75
-        except Exception as exc:  # the log must say what failed, then the run exits non-zero
-            log(f"REPORT FAILED: {type(exc).__name__}: {exc}")
-            log(traceback.format_exc())
-            log(f"the last good report is untouched: {reports / 'latest'}")
-            log(f"log: {log_path}")
-            return 1
-    print(folder / "index.html")
-    return 0

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import settings as settings_mod
+from .. import settings as settings_mod
 
 #: the date column that places each mart's rows in time (None: not time-based)
 TIME_COLUMN = {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from ..fields import RENAMED, quoted
+from ...fields import RENAMED, quoted
 from ..landing import Counts, flat_columns, flat_raw_sql, land
 from .files import Outcome
 

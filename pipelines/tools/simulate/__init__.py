@@ -17,8 +17,8 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from .. import privacy
-from .. import settings as settings_mod
+from ... import privacy
+from ... import settings as settings_mod
 from . import fleet, truth, writers
 
 DEFAULT_INSTANCES = settings_mod.DEMO_INSTANCES

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..settings import REFERENCE_DIR
+from ...settings import REFERENCE_DIR
 
 MS_DAY = 86_400_000
 EPOCH = np.datetime64("1970-01-01", "D")

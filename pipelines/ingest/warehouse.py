@@ -6,7 +6,7 @@ from pathlib import Path
 
 import duckdb
 
-from .fields import FIELDS, quoted
+from ..fields import FIELDS, quoted
 
 SCHEMA = f"""
 create table if not exists raw_pings (

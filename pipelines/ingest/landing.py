@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import duckdb
 
-from .fields import FIELDS, quoted
+from ..fields import FIELDS, quoted
 
 #: every quarantine reason, in the order the rules are checked
 REASONS = [

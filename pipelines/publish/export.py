@@ -7,7 +7,7 @@ from pathlib import Path
 
 import duckdb
 
-from . import models
+from ..transform import runner as models
 
 
 def export(con: duckdb.DuckDBPyConnection, parquet_dir: Path, names: list[str] | None = None) -> list[Path]:

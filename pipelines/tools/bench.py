@@ -20,8 +20,8 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from . import settings as settings_mod
-from .fields import FIELDS
+from .. import settings as settings_mod
+from ..fields import FIELDS
 
 DEFAULT_SIZES = [1_000_000, 4_000_000, 16_000_000]
 PINGS_PER_INSTANCE_DAY = 0.47     # what the fleet model yields over a year (measured)

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from pipelines import report
+from pipelines.publish import report
 from pipelines import settings as settings_mod
-from pipelines.refresh import refresh
+from pipelines.flow import refresh
 from pipelines.settings import NOTEBOOKS_DIR
-from pipelines.simulate import write_fleet
+from pipelines.tools.simulate import write_fleet
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ import gzip
 import io
 from pathlib import Path
 
-from ..fields import FIELDS, RENAMED, lit, quoted
+from ...fields import FIELDS, RENAMED, lit, quoted
 from ..landing import Counts, flat_columns, flat_raw_sql, land
 from .files import Outcome, Part, load_files
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from . import warehouse
-from .settings import SQL_DIR
+from ..ingest import warehouse
+from ..settings import SQL_DIR
 
 QUERY = (SQL_DIR / "marts" / "source_status.sql").read_text().replace("main.", "")
 

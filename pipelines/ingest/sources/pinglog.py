@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..fields import FIELDS, json_path, lit, quoted
+from ...fields import FIELDS, json_path, lit, quoted
 from ..landing import Counts, land
 from .files import Outcome, Part, load_files
 

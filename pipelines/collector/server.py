@@ -22,8 +22,8 @@ from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from . import privacy
-from . import settings as settings_mod
+from .. import privacy
+from .. import settings as settings_mod
 
 MAX_BODY = 64 * 1024
 PATHS = {"/", "/ping"}

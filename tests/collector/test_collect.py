@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from conftest import TEST_KEY, mart, run
-from pipelines.simulate.send import post_all
+from pipelines.tools.simulate.send import post_all
 
 CLIENT = "203.0.113.9"
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import duckdb
 
-from .settings import REFERENCE_DIR, SQL_DIR
+from ..settings import REFERENCE_DIR, SQL_DIR
 
 LAYERS = ["staging", "intermediate", "marts"]
 #: staging models are views over the landed rows; the later layers are materialised tables

@@ -12,11 +12,12 @@ import pandas as pd
 import pytest
 
 from conftest import require
-from pipelines import report
+from pipelines import flow
+from pipelines.publish import report
 from pipelines import settings as settings_mod
 from pipelines.locking import Busy, exclusive
-from pipelines.simulate import write_fleet
-from pipelines.suppress import fold_small
+from pipelines.tools.simulate import write_fleet
+from pipelines.publish.suppress import fold_small
 
 CHROMIUM_FLAGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -41,7 +42,7 @@ def demo(tmp_path_factory):
 @pytest.fixture(scope="module")
 def built(demo):
     """One full report of the demo fleet."""
-    return report.build(demo, log=lambda m: None)
+    return flow.report(demo, log=lambda m: None)
 
 
 def test_report_has_every_page_chart_data_index_and_latest(demo, built):
@@ -82,7 +83,7 @@ def test_every_chart_renders_in_headless_chromium_with_the_network_blocked(built
 def test_a_running_report_holds_the_lock(demo):
     with exclusive(Path(demo.reports_dir) / ".report.lock", "report"):
         with pytest.raises(Busy):
-            report.build(demo, log=lambda m: None)
+            flow.report(demo, log=lambda m: None)
 
 
 def test_a_failing_notebook_exits_nonzero_and_keeps_the_last_good_report(demo, built, tmp_path, monkeypatch):
@@ -90,7 +91,7 @@ def test_a_failing_notebook_exits_nonzero_and_keeps_the_last_good_report(demo, b
     broken.write_text('# %% tags=["parameters"]\nx = 1\n\n# %%\nraise RuntimeError("boom in a cell")\n')
     before = {p.name: p.read_bytes() for p in built.glob("*.html")}
     with pytest.raises(Exception, match="boom in a cell"):
-        report.build(demo, log=lambda m: None, pages=[broken])
+        flow.report(demo, log=lambda m: None, pages=[broken])
     assert {p.name: p.read_bytes() for p in built.glob("*.html")} == before
     assert not [p for p in Path(demo.reports_dir).iterdir() if p.name.startswith(".building")]
 

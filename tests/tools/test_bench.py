@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from pipelines import bench
+from pipelines.tools import bench
 from pipelines.__main__ import main
 
 

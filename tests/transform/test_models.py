@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from conftest import MART_KEYS, mart, ping_line, query, run, write_lines
-from pipelines.landing import REASONS
+from pipelines.ingest.landing import REASONS
 
 
 def test_version_node_driver_and_licence_normalisation(cfg, tmp_path):
@@ -81,8 +81,8 @@ def demo_marts(tmp_path_factory):
     import os
 
     from pipelines import settings as settings_mod
-    from pipelines.refresh import refresh
-    from pipelines.simulate import write_fleet
+    from pipelines.flow import refresh
+    from pipelines.tools.simulate import write_fleet
 
     base = tmp_path_factory.mktemp("schema")
     os.environ["PINGS_IP_HASH_KEY"] = "schema-key"

@@ -16,7 +16,7 @@ import pytest
 
 from conftest import MART_KEYS, mart, query, run
 from pipelines.settings import REFERENCE_DIR
-from pipelines.simulate import write_fleet
+from pipelines.tools.simulate import write_fleet
 
 KEYS = {**MART_KEYS, "quarantine": ["location"]}
 

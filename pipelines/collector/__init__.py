@@ -1,0 +1,1 @@
+"""Collector: the HTTP endpoint instances POST pings to, and the ping-log writer."""

@@ -1,0 +1,1 @@
+"""Tools: the fleet simulator (with independent truth) and the benchmark."""

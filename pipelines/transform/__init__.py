@@ -1,0 +1,1 @@
+"""Transform: SQL models staging -> intermediate -> marts, run in dependency order with checks."""
