@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed-stamp
 PIPE   := $(PY) -m pipelines
 
 .DEFAULT_GOAL := help
-.PHONY: help setup demo refresh status test lab report collect bench clean
+.PHONY: help setup demo refresh status test test-spark lab report collect bench clean
 
 help: ## show this list of targets
 	@echo "usage: make TARGET   (the main job: make report; the tests: make test)"
@@ -21,7 +21,19 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e ".[dev]"
 	@touch $(STAMP)
 
-setup: $(STAMP) ## create .venv with everything the project needs (pip; conda users: environment.yml)
+# the project's Jupyter kernel (the notebooks name it) and JupyterLab settings, both inside .venv
+KERNEL := $(VENV)/share/jupyter/kernels/flowforge-pings/kernel.json
+LABCFG := $(VENV)/share/jupyter/lab/settings/overrides.json
+
+$(KERNEL): $(STAMP)
+	$(PY) -m ipykernel install --sys-prefix --name flowforge-pings --display-name "Python (flowforge-pings)" >/dev/null
+
+# .py notebooks open as notebooks on double-click, no news prompt (project settings, not ~/.jupyter)
+$(LABCFG): jupyter/overrides.json $(STAMP)
+	@mkdir -p $(dir $(LABCFG))
+	cp jupyter/overrides.json $(LABCFG)
+
+setup: $(STAMP) $(KERNEL) $(LABCFG) ## create .venv with everything the project needs, register its Jupyter kernel
 
 demo: $(STAMP) ## write the simulated demo fleet to data/demo (used when no source is configured)
 	$(PIPE) simulate --out data/demo
@@ -32,13 +44,15 @@ refresh: $(STAMP) ## load new ping rows from the configured sources (else the de
 status: $(STAMP) ## show rows read, loaded, duplicates, quarantined and pending per source
 	$(PIPE) status
 
-test: $(STAMP) ## run the test suite (starts its own PostgreSQL, collector and headless Chromium)
+test: $(STAMP) $(KERNEL) $(LABCFG) ## run the test suite (starts its own PostgreSQL, collector and headless Chromium)
 	$(PY) -m pytest
 
-lab: $(STAMP) ## open JupyterLab on the notebooks (refreshes the marts first when there are none)
+test-spark: $(STAMP) ## run every model on Spark (local[2]) and compare each mart with DuckDB's (also part of `make test`)
+	$(PY) -m pytest tests/transform/test_spark.py
+
+lab: $(STAMP) $(KERNEL) $(LABCFG) ## open JupyterLab on the notebooks (refreshes the marts first when there are none)
 	@test -f data/parquet/instance_days.parquet || $(PIPE) refresh
-	@$(VENV)/bin/jupytext-config set-default-viewer python >/dev/null 2>&1 || true  # double-click opens .py as notebook
-	$(VENV)/bin/jupyter lab --notebook-dir=notebooks
+	$(VENV)/bin/jupyter lab --notebook-dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root,)
 
 report: $(STAMP) ## refresh, then export every notebook as an offline HTML report under reports/
 	$(PIPE) report

@@ -1,7 +1,16 @@
+# ---
+# jupyter:
+#   kernelspec:
+#     display_name: Python (flowforge-pings)
+#     language: python
+#     name: flowforge-pings
+# ---
+
 # %% [markdown]
 # # Fleet overview
-# How many FlowForge instances are active, how many arrive and leave, how big they are, and what
-# they run on. All dates are UTC; weeks start on Monday; the current, unfinished week is shaded.
+# How many FlowForge instances are active and how fast that changes, how many arrive and leave, how
+# big they are, and what they run on. All dates are UTC; weeks start on Monday; the current,
+# unfinished week is shaded.
 
 # %% tags=["parameters"]
 start = None        # first UTC day to show, "YYYY-MM-DD" (None: all)
@@ -19,7 +28,7 @@ ctx = charts.Context("01_fleet_overview", parquet_dir, start, end, min_count, ch
 # ## Active instances (1, 7 and 28-day windows)
 
 # %%
-ctx.show(charts.active_instances(ctx.mart("active_daily")))
+ctx.show(charts.active_instances(ctx.mart("active_daily"), marts.growth_latest(ctx.parquet_dir)))
 
 # %% [markdown]
 # ## New and churned instances per week

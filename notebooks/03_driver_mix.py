@@ -1,3 +1,11 @@
+# ---
+# jupyter:
+#   kernelspec:
+#     display_name: Python (flowforge-pings)
+#     language: python
+#     name: flowforge-pings
+# ---
+
 # %% [markdown]
 # # Container drivers
 # How instances run their Node-RED projects (localfs, docker, kubernetes) and who moved between them.
@@ -28,8 +36,8 @@ ctx.show(charts.mix_share(ctx, mix, "driver", "Container driver share", "driver_
 ctx.show(charts.mix_counts(ctx, mix, "driver", "Instances per container driver", "driver_counts"))
 
 # %% [markdown]
-# ## Instances that changed driver, per month
+# ## Instances that changed driver
 
 # %%
-ctx.show(charts.transitions(ctx, ctx.mart("transitions_monthly"), "driver", "Driver changes per month",
-                            "driver_changes"))
+ctx.show(charts.transitions(ctx, ctx.mart("transitions_monthly"), "driver", "Driver changes",
+                            "driver_changes", "changed driver"))

@@ -1,7 +1,15 @@
+# ---
+# jupyter:
+#   kernelspec:
+#     display_name: Python (flowforge-pings)
+#     language: python
+#     name: flowforge-pings
+# ---
+
 # %% [markdown]
 # # Licence types
-# CE (unlicensed), EE, DEV and TRIAL licences over time; "unreported" are versions from before
-# the licence was sent. Licence ids never appear here.
+# CE (unlicensed), EE, DEV and TRIAL licences over time, trials and what they became, and CE to EE
+# conversions; "unreported" are versions from before the licence was sent. Licence ids never appear.
 
 # %% tags=["parameters"]
 start = None        # first UTC day to show, "YYYY-MM-DD" (None: all)
@@ -30,13 +38,13 @@ ctx.show(charts.mix_share(ctx, mix, "license_type", "Licence type share", "licen
 ctx.show(charts.mix_counts(ctx, mix, "license_type", "Instances per licence type", "license_counts"))
 
 # %% [markdown]
-# ## Trials that ended, per month (and what they became)
+# ## Trials that ended, and what they became
 
 # %%
 ctx.show(charts.trials_ended(ctx, changes))
 
 # %% [markdown]
-# ## CE to EE conversions per month
+# ## CE to EE conversions
 
 # %%
 ctx.show(charts.conversions(ctx, changes))

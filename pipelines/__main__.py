@@ -1,84 +1,136 @@
-"""Command line: python -m pipelines {refresh,status,simulate,collect,report,bench} --help."""
+"""Command line: python -m pipelines {refresh,status,simulate,collect,report,bench} --help.
+
+Every error a user can cause ends as ONE line on stderr and a non-zero exit: 2 for a bad setting or
+argument, 75 when another run holds the warehouse, 1 otherwise. An unexpected error prints one line
+naming a log file that holds the traceback; a traceback never reaches the terminal.
+"""
 
 from __future__ import annotations
 
 import argparse
 import importlib
 import sys
-from datetime import date
 from pathlib import Path
 
 from . import settings as settings_mod
 
 EPILOG = """Settings come from the command line, then PINGS_* environment variables, then pings.toml
-at the project root (see README.md), then defaults under data/."""
+at the project root (or the file PINGS_SETTINGS names; see README.md), then defaults under data/.
+A bad setting or argument: one line on stderr, exit 2."""
+
+#: the settings each command reads (shown by --help)
+READS = {
+    "refresh": ["sources", "data_dir", "warehouse", "parquet_dir", "ip_hash_key", "ip_hash_key_file",
+                "memory_limit", "received_at_min", "received_at_max_ahead_days", "pg_reread_minutes"],
+    "status": ["data_dir", "warehouse"],
+    "simulate": [],
+    "collect": ["data_dir", "ip_hash_key", "ip_hash_key_file", "trusted_proxies"],
+    "report": ["sources", "data_dir", "warehouse", "parquet_dir", "ip_hash_key", "ip_hash_key_file",
+               "memory_limit", "reports_dir", "reports_keep", "report_min_count", "cell_timeout_s"],
+    "bench": ["memory_limit"],
+    "models": ["data_dir"],
+}
+
+
+class Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line on stderr (exit 2), usage left to --help."""
+
+    def error(self, message: str):
+        """Print `prog: error: message` on one line and exit 2."""
+        self.exit(2, f"{self.prog}: error: {' '.join(message.split())} (see --help)\n")
+
+
+def _epilog(command: str, extra: str = "") -> str:
+    """Return a command's --help epilog: what it adds, then the settings it reads and what is allowed."""
+    known = set(settings_mod.Settings.__dataclass_fields__)
+    names = [n for n in READS.get(command, []) if n in known]
+    table = settings_mod.help_table(names) if names else ""
+    return "\n\n".join(part for part in (extra, EPILOG, table) if part)
+
+
+def _sub(sub, name: str, extra_epilog: str = "", **kwargs) -> argparse.ArgumentParser:
+    """Add a sub-command whose --help keeps line breaks and lists its settings."""
+    extra_epilog = " ".join(part for part in (kwargs.pop("epilog", ""), extra_epilog) if part)
+    return sub.add_parser(name, epilog=_epilog(name, extra_epilog),
+                          formatter_class=argparse.RawDescriptionHelpFormatter, **kwargs)
 
 
 def _settings(args) -> settings_mod.Settings:
     """Resolve settings with the options this command was given."""
     return settings_mod.load(
-        warehouse=getattr(args, "warehouse", None),
-        parquet_dir=getattr(args, "parquet_dir", None),
-        sources=getattr(args, "source", None),
+        warehouse=(getattr(args, "warehouse", None), "--warehouse"),
+        parquet_dir=(getattr(args, "parquet_dir", None), "--parquet-dir"),
+        sources=(getattr(args, "source", None) or [], "--source"),
     )
 
 
 def cmd_refresh(args) -> int:
     """Load what is new, rebuild marts, write parquet; exit 1 when any source item failed."""
-    from .locking import Busy
     from .flow import refresh, resolve_sources
 
     cfg = _settings(args)
-    try:
-        result = refresh(cfg, resolve_sources(cfg))
-    except Busy as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 75
+    result = refresh(cfg, resolve_sources(cfg))
     for path in result.written:
         print(path)
     if result.errors:
-        print(f"{len(result.errors)} source item(s) failed; see the ERROR lines above", file=sys.stderr)
+        print(f"error: {len(result.errors)} source item(s) failed; see the ERROR lines above", file=sys.stderr)
         return 1
     return 0
 
 
 def cmd_status(args) -> int:
-    """Print the per-source status table."""
-    from .publish.status import render, table
+    """Print the per-source status table and the last model checks."""
+    from .publish.status import render, snapshot
 
     cfg = _settings(args)
     if not Path(cfg.warehouse).exists():
-        print(f"no warehouse at {cfg.warehouse} yet: run `make refresh`", file=sys.stderr)
+        print(f"error: no warehouse at {cfg.warehouse} yet: run `make refresh`", file=sys.stderr)
         return 1
-    print(render(table(cfg.warehouse), files=args.files))
+    df, checks = snapshot(cfg)
+    print(render(df, files=args.files, checks=checks))
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser with one sub-command per stage."""
-    parser = argparse.ArgumentParser(prog="python -m pipelines", description=__doc__, epilog=EPILOG)
+    parser = Parser(prog="python -m pipelines", description=__doc__, epilog=EPILOG,
+                    formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser(
-        "refresh",
+    p = _sub(
+        sub, "refresh",
+        "Exit status: 0 done, 1 a source item or the build failed (the previous parquet set stays),"
+        " 2 bad setting, 75 another refresh holds the warehouse lock (<warehouse>.lock).",
         help="load new ping rows, rebuild the marts, write parquet",
         description="Load every stored ping row not loaded yet (CSV exports, the collector's PostgreSQL"
-        " table, ping-log JSONL), dedupe, rebuild the marts and write them as parquet atomically.",
-        epilog=EPILOG,
+        " table, ping-log JSONL), dedupe, rebuild the marts and publish them as one new parquet set,"
+        " switched atomically. With nothing new, models and export are skipped.",
     )
-    p.add_argument("--source", action="append", metavar="SRC",
+    p.add_argument("--source", action="append", metavar="SRC", type=settings_mod.source,
                    help="a .csv/.csv.gz export, a .jsonl/.jsonl.gz file or folder of them, or"
                    " postgresql://user@host:port/db[?table=NAME]; repeat for several"
                    " (default: PINGS_SOURCES, pings.toml, else the demo fleet)")
-    p.add_argument("--warehouse", metavar="FILE", help="DuckDB file (default: PINGS_WAREHOUSE or data/warehouse.duckdb)")
-    p.add_argument("--parquet-dir", metavar="DIR", help="where marts go (default: PINGS_PARQUET_DIR or data/parquet)")
+    p.add_argument("--warehouse", metavar="FILE", type=settings_mod.file,
+                   help="DuckDB file (default: PINGS_WAREHOUSE or data/warehouse.duckdb)")
+    p.add_argument("--parquet-dir", metavar="DIR", type=settings_mod.folder,
+                   help="where marts go (default: PINGS_PARQUET_DIR or data/parquet)")
     p.set_defaults(func=cmd_refresh)
 
-    p = sub.add_parser("status", help="rows read/loaded/duplicates/quarantined/pending per source",
-                       description="Show, per source and file or table, what the warehouse has read and done with it.")
-    p.add_argument("--warehouse", metavar="FILE", help="DuckDB file (default: PINGS_WAREHOUSE or data/warehouse.duckdb)")
+    p = _sub(sub, "status",
+             "Exit status: 0 shown, 1 no or unreadable warehouse, 75 a refresh has the warehouse open"
+             " (DuckDB allows no reader beside a writer): try again when it ends.",
+             help="rows read/loaded/duplicates/quarantined/pending per source",
+             description="Show, per source and file or table, what the warehouse has read and done with it,"
+             " then the last model checks.")
+    p.add_argument("--warehouse", metavar="FILE", type=settings_mod.file,
+                   help="DuckDB file (default: PINGS_WAREHOUSE or data/warehouse.duckdb)")
     p.add_argument("--files", action="store_true", help="one row per file or table instead of per source")
     p.set_defaults(func=cmd_status)
+
+    p = _sub(sub, "models", help="list the SQL models in build order with their inputs",
+                       description="List every SQL model (staging, intermediate, marts) in build order:"
+                       " how it is built (view, table, incremental) and the tables it reads.")
+    p.set_defaults(func=_lazy("transform.runner", "cmd_models"))
 
     _add_simulate(sub)
     _add_collect(sub)
@@ -94,29 +146,22 @@ def _lazy(module: str, name: str):
     return run
 
 
-def _date(text: str) -> str:
-    """Validate a YYYY-MM-DD argument."""
-    try:
-        return date.fromisoformat(text).isoformat()
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text}") from None
-
-
 def _add_simulate(sub) -> None:
-    p = sub.add_parser(
-        "simulate", help="write a realistic demo fleet's ping rows and their ground truth",
+    p = _sub(
+        sub, "simulate", help="write a realistic demo fleet's ping rows and their ground truth",
         description="Simulate a FlowForge fleet and write OUT/collector.csv.gz (a collector-table export),"
         " OUT/exports/*.csv.gz (half-year exports with each era's columns, overlapping by a week),"
         " OUT/pinglog/pings-YYYY-MM-DD.jsonl (the same pings as ping-log lines, a few malformed) and"
         " OUT/truth/<mart>.parquet (every mart computed in plain pandas).",
     )
-    p.add_argument("--out", required=True, metavar="DIR", help="folder to write (replaced when it exists)")
-    p.add_argument("--instances", type=int, default=settings_mod.DEMO_INSTANCES, metavar="N",
+    p.add_argument("--out", required=True, metavar="DIR", type=settings_mod.folder,
+                   help="folder to write (replaced when it exists)")
+    p.add_argument("--instances", type=settings_mod.count(1), default=settings_mod.DEMO_INSTANCES, metavar="N",
                    help=f"instances installed over the period (default {settings_mod.DEMO_INSTANCES})")
-    p.add_argument("--start", type=_date, default=settings_mod.DEMO_START,
+    p.add_argument("--start", type=settings_mod.day, default=settings_mod.DEMO_START,
                    help=f"first UTC day (default {settings_mod.DEMO_START})")
-    p.add_argument("--end", type=_date, default=None, help="last UTC day (default: yesterday)")
-    p.add_argument("--seed", type=int, default=1, help="random seed; same seed and options, same bytes (default 1)")
+    p.add_argument("--end", type=settings_mod.day, default=None, help="last UTC day (default: yesterday)")
+    p.add_argument("--seed", type=settings_mod.count(0), default=1, help="random seed; same seed and options, same bytes (default 1)")
     p.add_argument("--formats", default="csv,exports,pinglog",
                    help="what to write, comma-separated from csv,exports,pinglog (default all)")
     p.add_argument("--no-truth", action="store_true", help="skip the ground truth (for benchmark-sized fleets)")
@@ -125,61 +170,95 @@ def _add_simulate(sub) -> None:
 
 
 def _add_collect(sub) -> None:
-    p = sub.add_parser(
-        "collect", help="run the ping collector (POST /ping)",
+    p = _sub(
+        sub, "collect", help="run the ping collector (POST /ping)",
         description="Accept FlowForge pings on POST /ping (and POST /) and append them, with a keyed hash of"
         " the sender's address (never the address), to one JSON-lines file per UTC day. A 200 is sent"
         " only once the line is on disk.",
     )
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=8787, help="port (default 8787; 0 picks a free one)")
-    p.add_argument("--log-dir", metavar="DIR", help="where ping-log files go (default data/raw/pinglog)")
-    p.add_argument("--trusted-proxy", action="append", metavar="CIDR",
+    p.add_argument("--port", type=settings_mod.port, default=8787, help="port (default 8787; 0 picks a free one)")
+    p.add_argument("--log-dir", metavar="DIR", type=settings_mod.folder, help="where ping-log files go (default data/raw/pinglog)")
+    p.add_argument("--trusted-proxy", action="append", metavar="CIDR", type=settings_mod.network,
                    help="honour X-Forwarded-For from this proxy address or network (repeat; default:"
                    " PINGS_TRUSTED_PROXIES, else none)")
     p.add_argument("--quiet", action="store_true", help="no line per request on stderr")
+    p.add_argument("--read-timeout", type=float, default=10.0, metavar="SECONDS",
+                   help="a request's head and body must each arrive within this time, else 408 (default 10)")
     p.set_defaults(func=_lazy("collector.server", "cmd_collect"))
 
 
 def _add_report(sub) -> None:
-    p = sub.add_parser(
-        "report", help="refresh, then export the notebooks as an offline HTML report",
+    p = _sub(
+        sub, "report", help="refresh, then export the notebooks as an offline HTML report",
         description="Refresh the marts, execute every notebook with its parameters and export each as a"
         " self-contained HTML page (code hidden, plotly.js inlined) with its charts' data as CSV.",
         epilog="Writes REPORTS/YYYY-MM-DD/{index.html, NN_*.html, data/*.csv}, points REPORTS/latest at it,"
-        " and keeps a log per run in REPORTS/logs/. Exit status: 0 done, 1 failed, 75 another run holds the lock.",
+        " and keeps a log per run in REPORTS/logs/. Exit status: 0 done, 1 failed, 3 done but alerts open (with --fail-on-alert), 75 another run holds the lock.",
     )
-    p.add_argument("--out", metavar="DIR", help="reports folder (default: PINGS_REPORTS_DIR or reports/)")
-    p.add_argument("--start", type=_date, help="first UTC day in the charts (default: all)")
-    p.add_argument("--end", type=_date, help="last UTC day in the charts (default: all)")
-    p.add_argument("--keep", type=int, metavar="N", help="dated reports to keep (default: PINGS_REPORTS_KEEP or 12)")
-    p.add_argument("--min-count", type=int, metavar="K",
+    p.add_argument("--out", metavar="DIR", type=settings_mod.folder, help="reports folder (default: PINGS_REPORTS_DIR or reports/)")
+    p.add_argument("--start", type=settings_mod.day, help="first UTC day in the charts (default: all)")
+    p.add_argument("--end", type=settings_mod.day, help="last UTC day in the charts (default: all)")
+    p.add_argument("--keep", type=settings_mod.count(1), metavar="N", help="dated reports to keep (default: PINGS_REPORTS_KEEP or 12)")
+    p.add_argument("--min-count", type=settings_mod.count(1), metavar="K",
                    help="fold categories under K instances into 'other' (default: PINGS_REPORT_MIN_COUNT or 5)")
+    p.add_argument("--fail-on-alert", action="store_true",
+                   help="exit 3 when any alert is open (raised on the last day with data), so cron mails someone")
     p.set_defaults(func=_lazy("flow", "cmd_report"))
 
 
 def _add_bench(sub) -> None:
-    p = sub.add_parser(
-        "bench", help="measure refresh speed and memory against DuckDB alone and pandas",
+    p = _sub(
+        sub, "bench", help="measure refresh speed and memory against DuckDB alone and pandas",
         description="Generate fleets of several sizes with the simulator and measure, in one run: a full"
         " refresh, an incremental refresh of one more day, DuckDB alone copying the same files to parquet,"
         " the pandas way, and the collector on loopback.",
     )
-    p.add_argument("--rows", type=int, action="append", metavar="N",
+    p.add_argument("--rows", type=settings_mod.count(1), action="append", metavar="N",
                    help="approximate pings per fleet (repeat; default 1000000, 4000000, 16000000)")
-    p.add_argument("--out", metavar="FILE.json", default="bench-results/bench.json",
+    p.add_argument("--out", metavar="FILE.json", type=settings_mod.file, default="bench-results/bench.json",
                    help="results file; a markdown table is written beside it (default bench-results/bench.json)")
-    p.add_argument("--work-dir", metavar="DIR", help="where fleets and warehouses go (default: a temp folder)")
-    p.add_argument("--pandas-max", type=int, default=1_000_000, metavar="N",
+    p.add_argument("--work-dir", metavar="DIR", type=settings_mod.folder, help="where fleets and warehouses go (default: a temp folder)")
+    p.add_argument("--pandas-max", type=settings_mod.count(0), default=1_000_000, metavar="N",
                    help="largest size the pandas way is run at (default 1000000: it needs ~10 GB a million pings)")
     p.add_argument("--skip-collector", action="store_true", help="do not load-test the collector")
     p.set_defaults(func=_lazy("tools.bench", "cmd_bench"))
 
 
+def _fail(exc: BaseException) -> int:
+    """Print one line for an error and return the exit status; unexpected ones leave a log file."""
+    if isinstance(exc, settings_mod.SettingsError):
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    from .flow import describe, log_unexpected, scrub
+
+    code, line = describe(exc)
+    if line is None:
+        try:
+            logs = settings_mod.load().logs_dir
+        except settings_mod.SettingsError:
+            logs = Path("/nonexistent")
+        log = log_unexpected(exc, logs)
+        line = f"{type(exc).__name__}: {scrub(exc)} (details: {log})"
+    print(f"error: {line}", file=sys.stderr)
+    return code
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Parse the command line and run the chosen command."""
-    args = build_parser().parse_args(argv)
-    return args.func(args)
+    """Parse the command line, check every setting, run the chosen command; errors end as one line."""
+    try:
+        args = build_parser().parse_args(argv)
+        settings_mod.load()
+        settings_mod.date_range(getattr(args, "start", None), getattr(args, "end", None))
+        return args.func(args)
+    except SystemExit:
+        raise
+    except BrokenPipeError:   # e.g. `status | head`: the reader left; nothing to say
+        sys.stderr.close()
+        return 1
+    except BaseException as exc:  # noqa: BLE001 - the one place every error becomes one line
+        sys.stdout.flush()
+        return _fail(exc)
 
 
 if __name__ == "__main__":

@@ -1,42 +1,103 @@
-"""The ping fields the warehouse lands: dotted collector column name -> JSON path in a payload."""
+"""The one payload field list: dotted collector column name, kind (text/count/flag), staging column, cast.
+
+Everything else derives from `PAYLOAD`: the landing columns (`FIELDS`), the JSON paths of ping-log
+lines, the staging casts in stg_pings, the invalid-value checks in int_invalid_values and the
+simulator's payload builder (`nested`, `by_kind`).
+"""
 
 from __future__ import annotations
 
-#: every payload key the collector table has held, in its dotted column form (PINGS.md)
-FIELDS: list[str] = [
-    "env.flowforge",
-    "env.nodejs",
-    "os.type",
-    "os.release",
-    "os.arch",
-    "platform.config.driver",
-    "platform.config.broker.enabled",
-    "platform.config.email.enabled",
-    "platform.config.fileStore.enabled",
-    "platform.counts.users",
-    "platform.counts.teams",
-    "platform.counts.projects",
-    "platform.counts.devices",
-    "platform.counts.projectSnapshots",
-    "platform.counts.projectStacks",
-    "platform.counts.projectTemplates",
-    "platform.counts.libraryEntries",
-    "platform.counts.sharedLibraryEntries",
-    "platform.counts.projectsByState.suspended",
-    "platform.counts.blueprints",
-    "platform.counts.teamBrokerClients",
-    "platform.counts.devicesByLastSeen.never",
-    "platform.counts.devicesByLastSeen.day",
-    "platform.counts.remoteBrokers",
-    "platform.license.id",
-    "platform.license.type",
+from dataclasses import dataclass
+
+#: the SQL macro (transform/sql/macros.sql) each kind is cast with in staging, unless a field names its own
+KIND_CAST = {"text": "to_text", "count": "to_count", "flag": "to_flag"}
+
+
+@dataclass(frozen=True)
+class Field:
+    """One payload field: dotted name, kind (text/count/flag), staging column, staging cast macro."""
+
+    name: str           # dotted collector column name = JSON path inside the payload
+    kind: str           # text | count | flag
+    column: str         # the staging (stg_pings) column it becomes
+    cast: str = ""      # the macro staging applies; default: KIND_CAST[kind]
+
+    @property
+    def macro(self) -> str:
+        """Return the name of the SQL macro that types this field in staging."""
+        return self.cast or KIND_CAST[self.kind]
+
+    @property
+    def path(self) -> list[str]:
+        """Return the keys leading to the value inside a payload object."""
+        return self.name.split(".")
+
+
+#: every payload key the collector table has held, in its dotted column form (PINGS.md), in landing order
+PAYLOAD: list[Field] = [
+    Field("env.flowforge", "text", "version", "to_version"),
+    Field("env.nodejs", "text", "nodejs_version"),
+    Field("os.type", "text", "os_type", "to_label"),
+    Field("os.release", "text", "os_release"),
+    Field("os.arch", "text", "os_arch", "to_label"),
+    Field("platform.config.driver", "text", "driver", "to_lower_label"),
+    Field("platform.config.broker.enabled", "flag", "broker_enabled"),
+    Field("platform.config.email.enabled", "flag", "email_enabled"),
+    Field("platform.config.fileStore.enabled", "flag", "file_store_enabled"),
+    Field("platform.counts.users", "count", "users"),
+    Field("platform.counts.teams", "count", "teams"),
+    Field("platform.counts.projects", "count", "projects"),
+    Field("platform.counts.devices", "count", "devices"),
+    Field("platform.counts.projectSnapshots", "count", "project_snapshots"),
+    # the sender swaps these two (PINGS.md): projectStacks carries the template count and
+    # projectTemplates the stack count; staging swaps them back
+    Field("platform.counts.projectStacks", "count", "project_templates"),
+    Field("platform.counts.projectTemplates", "count", "project_stacks"),
+    Field("platform.counts.libraryEntries", "count", "library_entries"),
+    Field("platform.counts.sharedLibraryEntries", "count", "shared_library_entries"),
+    Field("platform.counts.projectsByState.suspended", "count", "projects_suspended"),
+    Field("platform.counts.blueprints", "count", "blueprints"),
+    Field("platform.counts.teamBrokerClients", "count", "team_broker_clients"),
+    Field("platform.counts.devicesByLastSeen.never", "count", "devices_never_seen"),
+    Field("platform.counts.devicesByLastSeen.day", "count", "devices_seen_day"),
+    Field("platform.counts.remoteBrokers", "count", "remote_brokers"),
+    Field("platform.license.id", "text", "license_id"),
+    Field("platform.license.type", "text", "license_type", "to_upper_label"),
 ]
+
+#: the dotted names, in landing order (raw_pings columns)
+FIELDS: list[str] = [f.name for f in PAYLOAD]
 
 #: older column names a collector table or export may still carry -> the current name
 RENAMED: dict[str, str] = {
     "createdAt": "created_at",
     "platform.counts.projects.suspended": "platform.counts.projectsByState.suspended",
 }
+
+
+def by_kind(kind: str) -> list[Field]:
+    """Return the fields of one kind (text, count or flag), in landing order."""
+    return [f for f in PAYLOAD if f.kind == kind]
+
+
+def field(name: str) -> Field:
+    """Return the field with a dotted name (KeyError when unknown)."""
+    for f in PAYLOAD:
+        if f.name == name:
+            return f
+    raise KeyError(name)
+
+
+def nested(values: dict[str, object]) -> dict:
+    """Return a payload object from {dotted name: value}: {'a.b': 1} -> {'a': {'b': 1}} (None values kept)."""
+    out: dict = {}
+    for name, value in values.items():
+        *parents, leaf = name.split(".")
+        node = out
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[leaf] = value
+    return out
 
 
 def quoted(name: str) -> str:

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import errno
+import hashlib
+import os
 import sys
+import tempfile
 import time
 import traceback
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+
+import duckdb
 
 from . import privacy
 from . import settings as settings_mod
@@ -15,24 +21,73 @@ from .ingest import warehouse
 from .ingest.landing import Counts
 from .ingest.sources import loader_for
 from .ingest.sources.postgres import redact
-from .locking import Busy, exclusive
+from .locking import Busy, exclusive, is_file_locked as is_locked, open_waiting
 from .publish import export
 from .transform import runner as models
 
 
 @dataclass
 class Result:
-    """What a refresh did: totals, per-item problems, and the parquet files written."""
+    """What a refresh did: totals, per-item problems, the parquet files written, whether it was a no-op."""
 
     counts: Counts = field(default_factory=Counts)
     pending: int = 0
     errors: list[str] = field(default_factory=list)
     written: list[Path] = field(default_factory=list)
+    skipped: bool = False
+
+
+#: errors that stop the whole refresh rather than one source: the disk or the warehouse itself failed
+FATAL_ERRNOS = {errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.EIO}
+FATAL_TEXTS = ("no space left on device", "read-only file system", "disk quota exceeded",
+               "input/output error", "database has been invalidated")
+
+
+def scrub(text: str) -> str:
+    """Return text with addresses blanked (privacy.scrub), on one line."""
+    scrubber = getattr(privacy, "scrub", None)
+    text = " ".join(str(text).split())
+    return scrubber(text) if scrubber else text
 
 
 def _say(message: str) -> None:
     """Print a progress line on stderr."""
     print(message, file=sys.stderr, flush=True)
+
+
+def _is_fatal_one(exc: BaseException) -> bool:
+    """Return whether this one error (not its causes) is the disk's or the warehouse's."""
+    if isinstance(exc, OSError) and exc.errno in FATAL_ERRNOS:
+        return True
+    if isinstance(exc, duckdb.FatalException):
+        return True
+    text = str(exc).lower()
+    return any(t in text for t in FATAL_TEXTS)
+
+
+def fatal_cause(exc: BaseException) -> BaseException | None:
+    """Return the first disk or warehouse failure in exc's chain (a failed rollback hides the real one)."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if _is_fatal_one(exc):
+            return exc
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+def is_fatal(exc: BaseException) -> bool:
+    """Return whether an error, or one it was raised while handling, is the disk's or the warehouse's."""
+    return fatal_cause(exc) is not None
+
+
+def _no_ping_files(source: str) -> bool:
+    """Return whether a source is a local folder without any ping file (.jsonl, .csv, gzipped or not)."""
+    path = Path(source)
+    if "://" in source or not path.is_dir():
+        return False
+    patterns = ("*.jsonl", "*.jsonl.gz", "*.csv", "*.csv.gz")
+    return not any(any(path.rglob(p)) for p in patterns)
 
 
 def load_sources(con, sources: list[str], progress=_say) -> Result:
@@ -41,15 +96,22 @@ def load_sources(con, sources: list[str], progress=_say) -> Result:
     for source in sources:
         label = redact(source)
         started = time.monotonic()
+        if _no_ping_files(source):
+            progress(f"WARNING {label}: no ping files (.jsonl, .jsonl.gz, .csv, .csv.gz) in this folder yet")
         try:
             outcome = loader_for(source).load(con, source, progress)
         except Exception as exc:  # a missing or unknown source must not stop the others
-            result.errors.append(f"{label}: {exc}")
-            progress(f"ERROR {label}: {exc}")
+            if is_fatal(exc):
+                raise fatal_cause(exc) from None
+            result.errors.append(scrub(f"{label}: {exc}"))
+            progress(f"ERROR {result.errors[-1]}")
             continue
+        fatal = [e for e in outcome.errors if any(t in e.lower() for t in FATAL_TEXTS)]
+        if fatal:
+            raise OSError(errno.EIO, scrub(fatal[0]))
         for error in outcome.errors:
-            progress(f"ERROR {error}")
-        result.errors.extend(outcome.errors)
+            progress(f"ERROR {scrub(error)}")
+        result.errors.extend(scrub(e) for e in outcome.errors)
         result.counts += outcome.counts
         result.pending += outcome.pending
         c = outcome.counts
@@ -58,12 +120,53 @@ def load_sources(con, sources: list[str], progress=_say) -> Result:
     return result
 
 
+def state_digest(con) -> str:
+    """Return a digest of what the warehouse has read: per-item state (not its time) and the last load."""
+    rows = con.execute(
+        """select source, item, bytes_done, rows_done, size, mtime, head_sha, pending, watermark, status, message
+           from source_state order by source, item"""
+    ).fetchall()
+    last = con.execute("select coalesce(max(load_id), 0) from load_log where rows_read > 0").fetchall()[0][0]
+    return hashlib.sha256(repr((rows, last)).encode()).hexdigest()
+
+
+def nothing_new(result: Result, parquet_dir: Path, digest: str) -> bool:
+    """Return whether the current parquet set already shows this warehouse state under the same models."""
+    info = export.set_info(parquet_dir)
+    current = export.models_digest()
+    return (result.counts.read == 0 and bool(info) and current is not None
+            and info.get("models_digest") == current and info.get("state_digest") == digest
+            and info.get("marts") == models.marts()
+            and all((Path(parquet_dir) / f"{m}.parquet").exists() for m in info["marts"]))
+
+
+def _check_key(con, secret: bytes) -> None:
+    """Refuse a key other than the one the warehouse was built under (privacy.BadKey)."""
+    check = getattr(warehouse, "check_key", None)
+    if check:
+        check(con, secret)
+
+
+def connect(settings, read_only: bool = False):
+    """Open the warehouse, waiting briefly while a short reader (status) has it open."""
+    return open_waiting(
+        lambda: warehouse.connect(settings.warehouse, read_only=read_only,
+                                  memory_limit=None if read_only else settings.memory_limit),
+        f"warehouse {settings.warehouse}", settings.lock_file)
+
+
 def refresh(settings, sources: list[str], progress=_say) -> Result:
-    """Run a whole refresh under the lock and return what it did."""
+    """Run a whole refresh under the warehouse's lock and return what it did.
+
+    A failing model check (ChecksFailed) or a disk/warehouse failure propagates: nothing is exported
+    and the previous parquet set stays current.
+    """
     with exclusive(settings.lock_file, "refresh"):
-        con = warehouse.connect(settings.warehouse, memory_limit=settings.memory_limit)
+        secret = privacy.secret_for(settings)
+        con = connect(settings)
         try:
-            con.execute(privacy.sql_macro(privacy.secret_for(settings)))
+            _check_key(con, secret)
+            con.execute(privacy.sql_macro(secret))
             t0 = time.monotonic()
             result = load_sources(con, sources, progress)
             progress(
@@ -71,17 +174,26 @@ def refresh(settings, sources: list[str], progress=_say) -> Result:
                 f" ({result.counts.duplicates:,} duplicates, {result.counts.quarantined:,} quarantined,"
                 f" {result.pending} pending) in {time.monotonic() - t0:.1f}s"
             )
+            digest = state_digest(con)
+            if nothing_new(result, settings.parquet_dir, digest):
+                result.skipped = True
+                progress(f"nothing new: models and export skipped; {settings.parquet_dir} is current")
+                return result
             t1 = time.monotonic()
+            progress("building models")
             models.run(con, progress=lambda m: None)
-            result.written = export.export(con, settings.parquet_dir)
-            progress(f"built {len(result.written)} marts into {settings.parquet_dir} in {time.monotonic() - t1:.1f}s")
+            progress(f"built models in {time.monotonic() - t1:.1f}s; writing parquet")
+            t2 = time.monotonic()
+            result.written = export.export(con, settings.parquet_dir, info={"state_digest": digest})
+            progress(f"wrote {len(result.written)} marts into {settings.parquet_dir} as set"
+                     f" {export.current_set(settings.parquet_dir).name} in {time.monotonic() - t2:.1f}s")
         finally:
             con.close()
     return result
 
 
 def resolve_sources(cfg: settings_mod.Settings) -> list[str]:
-    """Return the configured sources, or the demo fleet's (simulating it first when missing)."""
+    """Return the configured sources; only when none is configured anywhere, the demo fleet's."""
     if cfg.sources:
         return cfg.sources
     if not (cfg.demo_dir / "collector.csv.gz").exists():
@@ -91,6 +203,66 @@ def resolve_sources(cfg: settings_mod.Settings) -> list[str]:
         write_fleet(cfg.demo_dir)
     print(f"no sources configured: using the demo fleet in {cfg.demo_dir}", file=sys.stderr)
     return cfg.demo_sources
+
+
+def describe(exc: BaseException) -> tuple[int, str | None]:
+    """Return (exit code, one line) for an expected error, or (1, None) when it is unexpected."""
+    try:
+        from .transform import checks
+    except ImportError:
+        checks = None
+    if isinstance(exc, settings_mod.SettingsError):
+        return 2, scrub(exc)
+    if isinstance(exc, getattr(privacy, "BadKey", ())):
+        return 2, scrub(exc)
+    if isinstance(exc, Busy):
+        return 75, scrub(exc)
+    if isinstance(exc, getattr(checks, "ChecksFailed", ())):
+        return 1, scrub(f"model checks failed, nothing exported (the previous parquet set stays): {exc}")
+    if isinstance(exc, KeyboardInterrupt):
+        return 130, "interrupted"
+    fatal = fatal_cause(exc)
+    if fatal is not None:
+        text = " ".join(str(fatal).split())
+        for cause in ("No space left on device", "Read-only file system", "Disk quota exceeded"):
+            if cause.lower() in text.lower():
+                return 1, scrub(f"{cause}: {text}")
+    if isinstance(exc, OSError):
+        where = f": {exc.filename}" if exc.filename else ""
+        return 1, scrub(f"{exc.strerror or exc}{where}")
+    if isinstance(exc, duckdb.Error) and is_locked(exc):
+        return 75, scrub(f"the warehouse is open in another process: {exc}")
+    if isinstance(exc, (duckdb.IOException, duckdb.FatalException, duckdb.InvalidInputException)):
+        text = str(exc)
+        for cause in ("No space left on device", "Read-only file system", "Disk quota exceeded"):
+            if cause.lower() in text.lower():
+                return 1, scrub(f"{cause} (DuckDB: {text})")
+        if "not a valid duckdb database" in text.lower() or "corrupt" in text.lower():
+            return 1, scrub(f"the warehouse file is not a readable DuckDB database (corrupt or not a"
+                            f" warehouse); it was left as it is: {text}")
+        return 1, scrub(f"DuckDB: {text}")
+    return 1, None
+
+
+def log_unexpected(exc: BaseException, logs_dir: Path) -> Path:
+    """Write exc's traceback (scrubbed) to a new log file under logs_dir (else the temp folder); return it."""
+    text = privacy_scrub_lines("".join(traceback.format_exception(exc)))
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    for folder in (Path(logs_dir), Path(tempfile.gettempdir())):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            path = folder / f"error-{stamp}-{os.getpid()}.log"
+            path.write_text(text)
+            return path
+        except OSError:
+            continue
+    return Path("(no log: nowhere writable)")
+
+
+def privacy_scrub_lines(text: str) -> str:
+    """Return multi-line text with addresses blanked line by line."""
+    scrubber = getattr(privacy, "scrub", None)
+    return "\n".join(scrubber(line) for line in text.split("\n")) if scrubber else text
 
 
 def report(cfg, start: str | None = None, end: str | None = None, out: Path | None = None, log=print,
@@ -108,32 +280,40 @@ def report(cfg, start: str | None = None, end: str | None = None, out: Path | No
 
 
 def cmd_report(args) -> int:
-    """Run the report from the command line; exit 0 with the index path, else 1 with a log file."""
-    overrides = {"reports_dir": args.out} if args.out else {}
-    cfg = settings_mod.load(**overrides)
-    if args.keep is not None:
-        cfg.reports_keep = args.keep
-    if args.min_count is not None:
-        cfg.report_min_count = args.min_count
+    """Run the report from the command line; exit 0 with the index path, else one line and a log file."""
+    cfg = settings_mod.load(reports_dir=args.out, reports_keep=(args.keep, "--keep"),
+                            report_min_count=(args.min_count, "--min-count"))
+    settings_mod.date_range(args.start, args.end)
     reports = Path(cfg.reports_dir)
     logs = reports / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     log_path = logs / f"report-{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%SZ')}.log"
     with log_path.open("w") as log_file:
-        def log(message: str) -> None:
-            print(message, file=sys.stderr, flush=True)
+        def log(message: str, terminal: bool = True) -> None:
+            if terminal:
+                print(message, file=sys.stderr, flush=True)
             print(message, file=log_file, flush=True)
 
         try:
             folder = report(cfg, args.start, args.end, reports, log)
-        except Busy as exc:
-            log(f"error: {exc}")
-            return 75
-        except Exception as exc:  # the log must say what failed, then the run exits non-zero
-            log(f"REPORT FAILED: {type(exc).__name__}: {exc}")
-            log(traceback.format_exc())
-            log(f"the last good report is untouched: {reports / 'latest'}")
-            log(f"log: {log_path}")
-            return 1
+        except Exception as exc:  # one line on the terminal; the traceback only in the log
+            code, line = describe(exc)
+            log(privacy_scrub_lines("".join(traceback.format_exception(exc))), terminal=False)
+            log(f"the last good report is untouched: {reports / 'latest'}", terminal=False)
+            if code == 75:
+                log(f"error: {line}")
+                return 75
+            log(f"error: report failed: {line or f'{type(exc).__name__}: {scrub(exc)}'} (details: {log_path})")
+            return code
     print(folder / "index.html")
-    return 0
+    return _alert_status(cfg) if getattr(args, "fail_on_alert", False) else 0
+
+
+def _alert_status(cfg) -> int:
+    """Return 3 (one stderr line per open alert) when the alerts mart has open alerts, else 0."""
+    from .publish.marts import open_alerts
+
+    alerts = open_alerts(cfg.parquet_dir)
+    for a in alerts.itertuples():
+        print(f"alert: {a.checked_day:%Y-%m-%d} {a.check} {a.subject}: {a.value:g} ({a.severity})", file=sys.stderr)
+    return 3 if len(alerts) else 0

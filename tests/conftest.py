@@ -14,7 +14,7 @@ import pytest
 from pipelines import settings as settings_mod
 from pipelines.flow import refresh
 
-TEST_KEY = "test-secret-key"
+TEST_KEY = "test-secret-key-0123456789"
 
 #: each core mart's unique key (the contract's "one row per ...")
 MART_KEYS = {

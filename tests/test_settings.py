@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from pipelines import settings
 
 
@@ -29,3 +31,83 @@ def test_no_sources_means_the_demo_fleet(tmp_path):
     cfg = settings.load()
     assert cfg.sources == []
     assert cfg.demo_sources == [str(cfg.demo_dir / "collector.csv.gz"), str(cfg.demo_dir / "pinglog")]
+
+
+
+def _error(monkeypatch, **env) -> str:
+    """Return the one-line SettingsError that load() raises under the given PINGS_* variables."""
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(settings.SettingsError) as caught:
+        settings.load()
+    message = str(caught.value)
+    assert "\n" not in message
+    return message
+
+
+@pytest.mark.parametrize("var, value, allowed", [
+    ("PINGS_MEMORY_LIMIT", "lots", "1536MB"),
+    ("PINGS_REPORT_MIN_COUNT", "five", "integer"),
+    ("PINGS_REPORTS_KEEP", "-1", "integer >= 1"),
+    ("PINGS_CELL_TIMEOUT", "0", "integer >= 1"),
+    ("PINGS_SOURCES", ",,", "one or more"),
+    ("PINGS_SOURCES", " ", "one or more"),
+    ("PINGS_TRUSTED_PROXIES", "10.0.0.300", "IP address or network"),
+    ("PINGS_RECEIVED_AT_MIN", "2021-02-30", "YYYY-MM-DD"),
+    ("PINGS_PG_REREAD_MINUTES", "-5", "integer >= 0"),
+])
+def test_a_bad_variable_is_one_line_naming_it_and_what_is_allowed(monkeypatch, var, value, allowed):
+    message = _error(monkeypatch, **{var: value})
+    assert message.startswith(var) and allowed in message
+
+
+def test_a_folder_where_a_file_is_expected_and_a_file_where_a_folder_is(monkeypatch, tmp_path):
+    (tmp_path / "a-file").write_text("x")
+    assert "is a folder" in _error(monkeypatch, PINGS_WAREHOUSE=str(tmp_path))
+    monkeypatch.delenv("PINGS_WAREHOUSE")
+    assert "is a folder" in _error(monkeypatch, PINGS_IP_HASH_KEY_FILE=str(tmp_path))
+    monkeypatch.delenv("PINGS_IP_HASH_KEY_FILE")
+    assert "is a file" in _error(monkeypatch, PINGS_PARQUET_DIR=str(tmp_path / "a-file"))
+    monkeypatch.delenv("PINGS_PARQUET_DIR")
+    assert "is a file" in _error(monkeypatch, PINGS_DATA_DIR=str(tmp_path / "a-file"))
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("sources = [", "not valid TOML"),
+    ('warehous = "w.duckdb"', "unknown key 'warehous'"),
+    ('report_min_count = "7"', "allowed: an integer"),
+    ('sources = "a.csv"', "allowed: a list of strings"),
+    ("sources = []", "empty list"),
+    ('memory_limit = "lots"', "memory size"),
+])
+def test_a_malformed_or_mistyped_settings_file_is_one_line(monkeypatch, tmp_path, text, expected):
+    toml = tmp_path / "pings.toml"
+    toml.write_text(text + "\n")
+    message = _error(monkeypatch, PINGS_SETTINGS=str(toml))
+    assert expected in message and "pings.toml" in message
+
+
+def test_command_line_values_are_checked_and_named_by_their_option(tmp_path):
+    with pytest.raises(settings.SettingsError, match="^--warehouse: .* is a folder"):
+        settings.load(warehouse=(str(tmp_path), "--warehouse"))
+    settings.date_range("2024-01-01", "2024-01-01")
+    with pytest.raises(settings.SettingsError, match="start 2024-02-01 is after end"):
+        settings.date_range("2024-02-01", "2024-01-01")
+
+
+def test_the_lock_belongs_to_the_warehouse_whichever_path_points_at_it(monkeypatch, tmp_path):
+    real = tmp_path / "store"
+    real.mkdir()
+    (tmp_path / "alias").symlink_to(real)
+    one = settings.load(warehouse=str(real / "w.duckdb"), parquet_dir=str(tmp_path / "p1"))
+    monkeypatch.setenv("PINGS_DATA_DIR", str(tmp_path / "other-data"))
+    two = settings.load(warehouse=str(tmp_path / "alias" / "w.duckdb"))
+    assert one.lock_file == two.lock_file == real / "w.duckdb.lock"
+    assert one.data_dir != two.data_dir
+
+
+def test_settings_added_as_fields_are_checked_by_their_default_type(monkeypatch):
+    assert settings.load().received_at_max_ahead_days == 1
+    monkeypatch.setenv("PINGS_RECEIVED_AT_MAX_AHEAD_DAYS", "3")
+    assert settings.load().received_at_max_ahead_days == 3
+    assert "PINGS_RECEIVED_AT_MAX_AHEAD_DAYS" in _error(monkeypatch, PINGS_RECEIVED_AT_MAX_AHEAD_DAYS="x")

@@ -1,11 +1,15 @@
 """Shared landing: a loader's batch -> quarantine or raw_pings, each row accounted for once.
 
 Every loader builds a temp view (or table) `batch` with the columns
-    load_id, ln, location, raw, reason, instance_id_type, instance_id, received_at_text, ip, <FIELDS...>
+    load_id, ln, location, raw, reason, instance_id_type, instance_id, received_at_text, ip, payload_keys, <FIELDS...>
 (reason is a structural problem the loader saw, e.g. 'not_json'; instance_id_type is the JSON
-type of instanceId, 'VARCHAR' for a text column, NULL when absent) and calls land(). `raw` may
-be NULL when the loader passes `raw_sql`, an expression over the batch columns that rebuilds
-the row's text: it is evaluated for quarantined rows only.
+type of instanceId, 'VARCHAR' for a text column, NULL when absent; payload_keys the sorted dotted
+leaf keys the payload carried) and calls land(). `raw` may be NULL when the loader passes `raw_sql`,
+an expression over the batch columns that rebuilds the row's text: it is evaluated for quarantined
+rows only.
+
+The time window (settings received_at_min, received_at_max_ahead_days) lives in session variables
+set by configure(); land() sets them from the settings when the caller has not.
 """
 
 from __future__ import annotations
@@ -15,56 +19,98 @@ from dataclasses import dataclass
 import duckdb
 
 from ..fields import FIELDS, quoted
+from ..privacy import has_address_sql, scrub_sql
 
 #: every quarantine reason, in the order the rules are checked
 REASONS = [
     "not_json",
+    "not_utf8",
+    "line_too_long",
     "not_object",
     "instance_id_missing",
     "instance_id_not_string",
     "instance_id_empty",
     "instance_id_too_long",
+    "instance_id_address_shaped",
     "received_at_missing",
     "received_at_unparseable",
+    "received_at_out_of_range",
     "csv_malformed",
 ]
 
-# address-looking runs in quarantined raw text are blanked (RE2 has no look-around, so the
-# neighbouring characters are captured and put back); IPv6 needs '::' or six or more groups
-_SCRUB = [
-    (r"(^|[^0-9.])(?:\d{1,3}\.){3}\d{1,3}($|[^0-9.])", r"\1<ip>\2"),
-    (r"(^|[^0-9A-Za-z:])[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4})*::[0-9A-Fa-f:.]*($|[^0-9A-Za-z:])", r"\1<ip>\2"),
-    (r"(^|[^0-9A-Za-z:])(?:[0-9A-Fa-f]{1,4}:){5,7}[0-9A-Fa-f]{1,4}($|[^0-9A-Za-z:])", r"\1<ip>\2"),
-]
+# a UTC offset beyond +-18:00 after a clock time (DuckDB would accept +19:00 or +99)
+_BAD_OFFSET = r"\d:\d\d(:\d\d(\.\d*)?)?\s*[+-]((19|2\d|[3-9]\d)(:?\d\d)?|18:?(0[1-9]|[1-5]\d))\s*$"
+
+# every text that reaches raw_pings, joined: one address test per row, the per-field tests only when it hits
+_ALL_TEXT = "concat_ws(chr(31), instance_id, array_to_string(payload_keys, chr(31)), " + ", ".join(
+    quoted(f) for f in FIELDS) + ")"
+_BLANKED = "list_filter([" + ", ".join(
+    f"case when {has_address_sql(quoted(f))} then '{f}' end" for f in FIELDS) + "], lambda x: x is not null)"
 
 
-def scrub_sql(expr: str) -> str:
-    """Return SQL that blanks plain IPv4/IPv6 addresses inside the text expression."""
-    for pattern, repl in _SCRUB:
-        expr = f"regexp_replace({expr}, '{pattern}', '{repl}', 'g')"
-    return expr
+def configure(con: duckdb.DuckDBPyConnection, settings) -> None:
+    """Set the landing settings on a connection: the time window and the PostgreSQL re-read window.
+
+    Window: [received_at_min 00:00 UTC, load time + received_at_max_ahead_days].
+    """
+    con.execute("set variable pings_received_min = cast($1 as date)::timestamp", [str(settings.received_at_min)])
+    con.execute("set variable pings_received_ahead_days = cast($1 as integer)", [int(settings.received_at_max_ahead_days)])
+    con.execute("set variable pings_pg_reread_minutes = cast($1 as integer)", [int(settings.pg_reread_minutes)])
 
 
-CLASSIFY = """
+def ensure_configured(con: duckdb.DuckDBPyConnection) -> None:
+    """Configure the connection from the settings (file and PINGS_* variables) unless configure() ran on it."""
+    if con.execute("select getvariable('pings_received_min') is null").fetchall()[0][0]:
+        from .. import settings as settings_mod
+
+        configure(con, settings_mod.load())
+
+
+def in_window_sql(expr: str) -> str:
+    """Return a SQL boolean: the timestamptz expression lies in the landing window (NULL stays NULL)."""
+    return (f"(isfinite({expr}) and cast({expr} as timestamp) >= getvariable('pings_received_min')"
+            f" and {expr} <= now() + to_days(getvariable('pings_received_ahead_days')))")
+
+
+CLASSIFY = f"""
 create or replace temp table classified as
 with batch_rows as (
-    select *, try_cast(trim(received_at_text) as timestamptz) as received_tz from batch
+    select
+        *,
+        try_cast(trim(received_at_text) as timestamptz) as received_tz,
+        coalesce({has_address_sql(_ALL_TEXT)}, false) as addr
+    from batch
+),
+timed as (
+    select
+        *,
+        -- UTC; the window is [received_at_min 00:00 UTC, load time + received_at_max_ahead_days]
+        received_tz is not null and (
+            not {in_window_sql('received_tz')}
+            or (not ends_with(received_at_text, 'Z') and regexp_matches(received_at_text, '{_BAD_OFFSET}'))
+        ) as out_of_range
+    from batch_rows
 ),
 checked as (
     select
-        * exclude (received_tz),
+        * exclude (received_tz, out_of_range, payload_keys),
         case
             when reason is not null then reason
             when instance_id_type is null or instance_id_type = 'NULL' then 'instance_id_missing'
             when instance_id_type <> 'VARCHAR' then 'instance_id_not_string'
             when trim(instance_id) = '' then 'instance_id_empty'
             when length(instance_id) > 256 then 'instance_id_too_long'
+            when addr and {has_address_sql('instance_id')} then 'instance_id_address_shaped'
             when received_at_text is null or trim(received_at_text) = '' then 'received_at_missing'
             when received_tz is null then 'received_at_unparseable'
+            when out_of_range then 'received_at_out_of_range'
         end as final_reason,
-        -- UTC (session time zone), truncated to milliseconds: half of a ping's identity
-        date_trunc('millisecond', cast(received_tz as timestamp)) as received_ts
-    from batch_rows
+        -- UTC (session time zone), truncated to milliseconds: half of a ping's identity; NULL out of range
+        case when not out_of_range then date_trunc('millisecond', cast(received_tz as timestamp)) end as received_ts,
+        case when addr then list_filter(payload_keys, lambda k: not {has_address_sql('k')}) else payload_keys end
+            as payload_keys,
+        case when addr then {_BLANKED} end as blanked
+    from timed
 )
 select * from checked
 """
@@ -72,17 +118,28 @@ select * from checked
 QUARANTINE = """
 insert into quarantine
 select
-    load_id, $source, location, final_reason,
+    load_id, $source, """ + scrub_sql("location") + """, final_reason,
     """ + scrub_sql("coalesce(raw, {raw_sql})") + """,
     cast(received_ts as date)
 from classified
 where final_reason is not null
 """
 
+BLANKED_VALUES = """
+insert into blanked_values
+select c.load_id, $source, c.location, unnest(c.blanked)
+from classified c
+where c.final_reason is null and len(c.blanked) > 0
+  and exists (select 1 from raw_pings r where r.load_id = c.load_id and r.location = c.location)
+"""
+
 FIELD_COLUMNS = ", ".join(quoted(f) for f in FIELDS)
+# an address-shaped value is blanked (the row is kept; blanked_values records which field)
+BLANKED_COLUMNS = ", ".join(
+    f"case when addr and {has_address_sql(quoted(f))} then null else {quoted(f)} end as {quoted(f)}" for f in FIELDS)
 
 LAND = f"""
-insert into raw_pings
+insert into raw_pings (load_id, source, location, received_at, instance_id, ip_hash, payload_keys, {FIELD_COLUMNS})
 with valid as (
     select * from classified where final_reason is null
 ),
@@ -101,7 +158,7 @@ new_pings as (
     select f.* from first_in_batch f
     anti join already a on a.instance_id = f.instance_id and a.received_at = f.received_ts
 )
-select load_id, $source, location, received_ts, instance_id, ip_key(ip), {FIELD_COLUMNS}
+select load_id, $source, location, received_ts, instance_id, ip_key(ip), payload_keys, {BLANKED_COLUMNS}
 from new_pings
 """
 
@@ -117,19 +174,29 @@ def flat_columns(col) -> str:
         {col('instanceId')} as instance_id,
         {col('created_at')} as received_at_text,
         {col('ip')} as ip,
+        {flat_keys_sql(col)} as payload_keys,
         {fields}"""
+
+
+def flat_keys_sql(col) -> str:
+    """Return SQL for payload_keys of a flat row: instanceId and the known columns that are non-null (sorted)."""
+    present = sorted(["instanceId", *FIELDS])
+    items = ", ".join(f"case when {col(name)} is not null then '{name}' end" for name in present
+                      if col(name) != "null::varchar")
+    return f"list_filter([{items}]::varchar[], lambda x: x is not null)" if items else "[]::varchar[]"
 
 
 def flat_raw_sql(names: list[tuple[str, str]]) -> str:
     """Return SQL rebuilding a quarantined flat row as JSON, from (label, canonical name) pairs.
 
     It reads the batch's columns (so the address is keyed) and is evaluated for quarantined rows only.
+    A name that is neither a field nor created_at/instanceId/ip is read from the batch column of that
+    name, which the loader passes through unchanged (so a row keeps its raw text whatever the header).
     """
     batch_column = {"created_at": "received_at_text", "instanceId": "instance_id", "ip": "ip_key(ip)"}
     pairs = [
         f"'{label.replace(chr(39), chr(39) * 2)}', {batch_column.get(name, quoted(name))}"
         for label, name in names
-        if name in batch_column or name in FIELDS
     ]
     return "json_object(" + ", ".join(pairs) + ")::varchar" if pairs else "null"
 
@@ -159,15 +226,23 @@ class Counts:
         return self
 
 
-def land(con: duckdb.DuckDBPyConnection, source: str, raw_sql: str = "null") -> dict[int, Counts]:
-    """Land `batch`: quarantine bad rows, insert new pings; return the counts of each load_id in it."""
+def land(con: duckdb.DuckDBPyConnection, source: str, raw_sql: str = "null", fixup=None) -> dict[int, Counts]:
+    """Land `batch`: quarantine bad rows, insert new pings; return the counts of each load_id in it.
+
+    `fixup(con)`, when given, may amend the table `classified` before anything is counted or written
+    (the ping-log loader adds the lines its reader rejected).
+    """
+    ensure_configured(con)
     con.execute(CLASSIFY)
-    per_load = {
-        load_id: Counts(read=read, quarantined=bad)
-        for load_id, read, bad in con.execute(
-            "select load_id, count(*), count(final_reason) from classified group by load_id"
-        ).fetchall()
-    }
+    if fixup:
+        fixup(con)
+    per_load: dict[int, Counts] = {}
+    blanked = 0
+    for load_id, read, bad, addr in con.execute(
+        "select load_id, count(*), count(final_reason), count(*) filter (where addr) from classified group by load_id"
+    ).fetchall():
+        per_load[load_id] = Counts(read=read, quarantined=bad)
+        blanked += addr
     params = {"source": source}
     if any(c.quarantined for c in per_load.values()):
         con.execute(QUARANTINE.replace("{raw_sql}", raw_sql), params)
@@ -177,6 +252,8 @@ def land(con: duckdb.DuckDBPyConnection, source: str, raw_sql: str = "null") -> 
     # the same ping twice in one batch is rare: only then pay for the window that keeps the first
     first = (DEDUPE_IN_BATCH if repeats else "select * from valid")
     con.execute(LAND.replace("{first_in_batch}", first), params)
+    if blanked:
+        con.execute(BLANKED_VALUES, params)
     if per_load:
         for load_id, loaded in con.execute(
             "select load_id, count(*) from raw_pings where load_id between $1 and $2 group by load_id",

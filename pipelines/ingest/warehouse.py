@@ -6,6 +6,7 @@ from pathlib import Path
 
 import duckdb
 
+from .. import privacy
 from ..fields import FIELDS, quoted
 
 SCHEMA = f"""
@@ -54,6 +55,25 @@ create table if not exists source_state (
     primary key (source, item)
 );
 create sequence if not exists load_id_seq;
+-- columns added after the first release (older warehouses get them here)
+alter table raw_pings add column if not exists payload_keys varchar[];  -- sorted dotted leaf keys the payload carried
+alter table source_state add column if not exists simulated boolean;    -- the source is a simulated fleet (SIMULATED file)
+create table if not exists blanked_values (
+    load_id     integer not null,
+    source      varchar not null,
+    location    varchar not null,
+    field       varchar not null      -- dotted field whose address-shaped value was blanked (NULL in raw_pings)
+);
+create table if not exists pg_seen (
+    source      varchar not null,
+    item        varchar not null,     -- table name
+    location    varchar not null,     -- table@created_at/instanceId of a row already read
+    created_at  timestamptz           -- its stamp; rows behind the re-read window are pruned
+);
+create table if not exists warehouse_meta (
+    name        varchar primary key,
+    value       varchar
+);
 """
 
 
@@ -70,3 +90,24 @@ def connect(path: Path | str, read_only: bool = False, memory_limit: str | None 
     if not read_only:
         con.execute(SCHEMA)
     return con
+
+
+def check_key(con: duckdb.DuckDBPyConnection, key: bytes) -> None:
+    """Record the key's fingerprint on first use; raise privacy.BadKey when the warehouse has another."""
+    privacy.check_key(key)
+    mine = privacy.fingerprint(key)
+    rows = con.execute("select value from warehouse_meta where name = 'ip_hash_key_fingerprint'").fetchall()
+    if not rows:
+        con.execute("insert into warehouse_meta values ('ip_hash_key_fingerprint', $1)", [mine])
+        return
+    if rows[0][0] != mine:
+        raise privacy.BadKey(
+            f"this warehouse was built with another IP-hash key (fingerprint {rows[0][0]}, the key set now has"
+            f" {mine}): new hashes would not match the stored ones. Set PINGS_IP_HASH_KEY or"
+            " PINGS_IP_HASH_KEY_FILE back to the original key, or start a new warehouse (PINGS_WAREHOUSE)"
+            " to rebuild everything under the new key")
+
+
+def simulated(con: duckdb.DuckDBPyConnection) -> bool:
+    """Return True when any source loaded into the warehouse is a simulated fleet."""
+    return bool(con.execute("select coalesce(bool_or(simulated), false) from source_state").fetchall()[0][0])

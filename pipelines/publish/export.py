@@ -1,30 +1,156 @@
-"""Marts to parquet: every file written beside its target first, then all renamed into place."""
+"""Marts to parquet as one versioned set, switched atomically: readers see the old set or the new one.
+
+Layout: `<parquet_dir>` is a symlink to `<parquet_dir>.sets/<set-id>/`, which holds every
+`<mart>.parquet` and `_set.json`. A new set is written to `<parquet_dir>.sets/.<set-id>.partial/`,
+each file and the folder are fsynced, the folder is renamed to `<set-id>`, then a temporary symlink
+is renamed onto `<parquet_dir>` (rename is atomic) and the parent folder fsynced. The last KEEP sets
+stay, so a reader that resolved the link before a switch still finds its files.
+"""
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
+from datetime import datetime, timezone
 from pathlib import Path
 
 import duckdb
 
 from ..transform import runner as models
 
+SET_FILE = "_set.json"
+KEEP = 3
+PARTIAL = ".partial"
+TRASH = ".trash"
 
-def export(con: duckdb.DuckDBPyConnection, parquet_dir: Path, names: list[str] | None = None) -> list[Path]:
-    """Write each mart to parquet_dir/<mart>.parquet atomically; return the written paths."""
+
+def sets_dir(parquet_dir: Path) -> Path:
+    """Return the folder holding every set of a parquet folder: `<parquet_dir>.sets`."""
     parquet_dir = Path(parquet_dir)
-    parquet_dir.mkdir(parents=True, exist_ok=True)
-    names = names or models.marts()
-    staged: list[tuple[Path, Path]] = []
+    return parquet_dir.with_name(parquet_dir.name + ".sets")
+
+
+def current_set(parquet_dir: Path) -> Path:
+    """Return the folder of the set readers see now, resolving the link once (a real folder: itself)."""
+    parquet_dir = Path(parquet_dir)
+    if parquet_dir.is_symlink():
+        target = Path(os.readlink(parquet_dir))
+        return target if target.is_absolute() else parquet_dir.parent / target
+    return parquet_dir
+
+
+def set_info(parquet_dir: Path) -> dict:
+    """Return the current set's _set.json as a dict ({} when there is none or it is unreadable)."""
     try:
-        for name in names:
-            final = parquet_dir / f"{name}.parquet"
-            tmp = parquet_dir / f".{name}.parquet.tmp"
-            con.execute(f"copy (select * from marts.{name}) to '{tmp}' (format parquet, compression zstd)")
-            staged.append((tmp, final))
-        for tmp, final in staged:
-            os.replace(tmp, final)
+        return json.loads((current_set(parquet_dir) / SET_FILE).read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _fsync(path: Path) -> None:
+    """Flush a file or folder to disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
     finally:
-        for tmp, _ in staged:
-            tmp.unlink(missing_ok=True)
-    return [final for _, final in staged]
+        os.close(fd)
+
+
+def _new_set_id() -> str:
+    """Return a sortable, unique set id: UTC time to the microsecond and the writer's pid."""
+    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ") + f"-{os.getpid()}"
+
+
+def _simulated(con) -> bool:
+    """Return whether any loaded source was simulated (False for a database without landing tables)."""
+    from ..ingest import warehouse
+
+    probe = getattr(warehouse, "simulated", None)
+    has_state = con.execute("select count(*) from information_schema.tables"
+                            " where table_name = 'source_state'").fetchall()[0][0]
+    return bool(probe(con)) if probe and has_state else False
+
+
+def models_digest() -> str | None:
+    """Return the transform's digest of every model's SQL and checks (None when not available)."""
+    digest = getattr(models, "models_digest", None)
+    return digest() if digest else None
+
+
+def _write_set(con, folder: Path, names: list[str], info: dict) -> None:
+    """Write every mart and _set.json into folder, each file fsynced, then the folder."""
+    folder.mkdir(parents=True)
+    for name in names:
+        target = folder / f"{name}.parquet"
+        con.execute(f"copy (select * from marts.{name}) to '{target}' (format parquet, compression zstd)")
+        _fsync(target)
+    (folder / SET_FILE).write_text(json.dumps(info, indent=1, sort_keys=True) + "\n")
+    _fsync(folder / SET_FILE)
+    _fsync(folder)
+
+
+def _migrate(parquet_dir: Path, sets: Path) -> None:
+    """Move a real parquet folder left by older versions into the sets, so a link can replace it."""
+    if parquet_dir.is_dir() and not parquet_dir.is_symlink():
+        os.rename(parquet_dir, sets / f"{_new_set_id()}-legacy")
+
+
+def _switch(parquet_dir: Path, target: Path) -> None:
+    """Point parquet_dir at target atomically (tmp symlink renamed onto it), then fsync the parent."""
+    link = parquet_dir.with_name(f".{parquet_dir.name}.{os.getpid()}.link")
+    link.unlink(missing_ok=True)
+    os.symlink(os.path.relpath(target, parquet_dir.parent), link)
+    os.replace(link, parquet_dir)
+    _fsync(parquet_dir.parent)
+
+
+def prune(parquet_dir: Path, keep: int = KEEP) -> None:
+    """Remove sets beyond the newest `keep` (never the current one) and partial sets of dead writers.
+
+    A set is first renamed to a hidden `.trash` name (atomic), then deleted, so a kill mid-delete
+    never leaves a half set under a set's name.
+    """
+    sets = sets_dir(parquet_dir)
+    current = current_set(parquet_dir).name
+    done = sorted((p for p in sets.iterdir() if p.is_dir() and not p.name.startswith(".")), reverse=True)
+    for old in done[keep:]:
+        if old.name != current:
+            trash = sets / f".{old.name}{TRASH}"
+            os.rename(old, trash)
+    for partial in sets.glob(f".*{PARTIAL}"):
+        pid = partial.name.removesuffix(PARTIAL).rsplit("-", 1)[-1]
+        if not (pid.isdigit() and Path(f"/proc/{pid}").exists()):
+            shutil.rmtree(partial, ignore_errors=True)
+    for trash in sets.glob(f".*{TRASH}"):
+        shutil.rmtree(trash, ignore_errors=True)
+
+
+def export(con: duckdb.DuckDBPyConnection, parquet_dir: Path, names: list[str] | None = None,
+           info: dict | None = None) -> list[Path]:
+    """Write every mart as a new set and switch parquet_dir to it; return `<parquet_dir>/<mart>.parquet`.
+
+    `info` adds keys to _set.json (simulated and models_digest are filled in when not given).
+    On any failure the partial set is removed and the previous set stays current.
+    """
+    parquet_dir = Path(parquet_dir)
+    sets = sets_dir(parquet_dir)
+    sets.mkdir(parents=True, exist_ok=True)
+    names = names or models.marts()
+    set_id = _new_set_id()
+    partial = sets / f".{set_id}{PARTIAL}"
+    meta = {"set_id": set_id, "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "marts": names, **(info or {})}
+    meta.setdefault("simulated", _simulated(con))
+    meta.setdefault("models_digest", models_digest() or "")
+    try:
+        _write_set(con, partial, names, meta)
+        os.rename(partial, sets / set_id)
+        _fsync(sets)
+        _migrate(parquet_dir, sets)
+        _switch(parquet_dir, sets / set_id)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    prune(parquet_dir)
+    return [parquet_dir / f"{name}.parquet" for name in names]

@@ -5,18 +5,63 @@ from __future__ import annotations
 import pandas as pd
 
 from ..ingest import warehouse
-from ..settings import SQL_DIR
+from ..locking import open_waiting
+from ..transform import runner
 
-QUERY = (SQL_DIR / "marts" / "source_status.sql").read_text().replace("main.", "")
+
+def query() -> str:
+    """Return the source_status model's SQL as the transform builds it (runs on a read-only connection)."""
+    return runner.model_sql("source_status")
+
+
+CHECKS = """
+select run_at, layer, model, "check", status, failing_rows, detail
+from main.check_results
+order by status = 'pass', layer, model, "check"
+"""
 
 
 def table(warehouse_path) -> pd.DataFrame:
     """Return the status table of a warehouse (one row per source item; small)."""
     con = warehouse.connect(warehouse_path, read_only=True)
     try:
-        return con.execute(QUERY).df()
+        return con.execute(query()).df()
     finally:
         con.close()
+
+
+def snapshot(cfg) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """Return (status table, last check results or None) read in one read-only connection.
+
+    DuckDB allows no reader while a refresh has the file open: after a short wait this raises
+    locking.WarehouseBusy, whose message says a refresh is running.
+    """
+    con = open_waiting(lambda: warehouse.connect(cfg.warehouse, read_only=True),
+                       f"status of {cfg.warehouse}", cfg.lock_file, attempts=4)
+    try:
+        con.execute("begin transaction")   # one consistent view for both reads
+        df = con.execute(query()).df()
+        has_checks = con.execute(
+            "select count(*) from information_schema.tables where table_schema = 'main'"
+            " and table_name = 'check_results'").fetchall()[0][0]
+        checks = con.execute(CHECKS).df() if has_checks else None
+        con.execute("commit")
+        return df, checks
+    finally:
+        con.close()
+
+
+def render_checks(checks: pd.DataFrame | None) -> str:
+    """Return the last model checks as text: a summary line, then one line per check not passed."""
+    if checks is None or checks.empty:
+        return ""
+    failed = checks[checks["status"] != "pass"]
+    run_at = str(checks["run_at"].max())[:19]
+    text = f"\n\nchecks (last run {run_at} UTC): {len(checks) - len(failed)} passed, {len(failed)} not passed"
+    for _, row in failed.iterrows():
+        text += (f"\n{str(row.status).upper()}: {row.layer}.{row.model} {row.check}:"
+                 f" {row.failing_rows} row(s){f' ({row.detail})' if row.detail else ''}")
+    return text
 
 
 COUNTS = ["rows_read", "loaded", "duplicates", "quarantined", "pending"]
@@ -32,10 +77,10 @@ def by_source(df: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index()
 
 
-def render(df: pd.DataFrame, files: bool = False) -> str:
-    """Return the status as text: per source (per file with files=True), problems and totals."""
+def render(df: pd.DataFrame, files: bool = False, checks: pd.DataFrame | None = None) -> str:
+    """Return the status as text: per source (per file with files=True), problems, totals, then checks."""
     if df.empty:
-        return "nothing loaded yet"
+        return "nothing loaded yet" + render_checks(checks)
     if files:
         shown = df.drop(columns=["message"]).copy()
         shown["item"] = shown["item"].map(lambda s: s if len(s) <= 60 else "..." + s[-57:])
@@ -53,4 +98,4 @@ def render(df: pd.DataFrame, files: bool = False) -> str:
         what = row.status.upper() if row.status != "ok" else "PENDING"
         detail = row.message if row.status != "ok" else f"{row.pending} torn final line(s) wait for the writer"
         text += f"\n{what}: {row['item']}: {detail}"
-    return text
+    return text + render_checks(checks)

@@ -6,6 +6,9 @@ import pandas as pd
 
 OTHER = "other"
 
+#: coarser periods tried, in order, when nothing reaches k at the finer one (name, pandas period code)
+COARSER = (("month", "M"), ("quarter", "Q"), ("year", "Y"))
+
 
 def fold_small(df: pd.DataFrame, period: str, category: str | list[str], k: int,
                count: str = "instances") -> pd.DataFrame:
@@ -29,3 +32,31 @@ def fold_small(df: pd.DataFrame, period: str, category: str | list[str], k: int,
     if "share" in df:
         out["share"] = out[count] / out[period].map(df.assign(t=totals).groupby(period)["t"].first())
     return out.reset_index(drop=True)
+
+
+def fold_coarsening(df: pd.DataFrame, period: str, category: str | list[str], k: int,
+                    count: str = "instances") -> tuple[pd.DataFrame, str]:
+    """Fold small categories per month, else per quarter, else per year; return (rows, period name).
+
+    `period` holds month starts (UTC). The finest period at which a category reaches k by name wins,
+    else the finest at which the folded 'other' does; the rows come back empty (with 'year') when
+    nothing reaches k even per year.
+    """
+    cats = [category] if isinstance(category, str) else list(category)
+    levels = []
+    for name, code in COARSER:
+        coarse = df.assign(**{period: pd.to_datetime(df[period]).dt.to_period(code).dt.start_time})
+        coarse = coarse.groupby([period, *cats], as_index=False)[count].sum()
+        levels.append((fold_small(coarse, period, category, k, count).reset_index(drop=True), name))
+    # the finest period where a category shows by name, else the finest where 'other' reaches k
+    for folded, name in levels:
+        if (folded[cats[0]] != OTHER).any():
+            return folded, name
+    return next(((f, n) for f, n in levels if not f.empty), levels[-1])
+
+
+def hide_small(values: pd.Series, k: int) -> pd.Series:
+    """Return counts with every value under k (but above 0) replaced by NA (heatmap cells, table cells)."""
+    if k <= 1:
+        return values
+    return values.where(~((values > 0) & (values < k)))

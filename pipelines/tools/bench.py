@@ -26,7 +26,7 @@ from ..fields import FIELDS
 DEFAULT_SIZES = [1_000_000, 4_000_000, 16_000_000]
 PINGS_PER_INSTANCE_DAY = 0.47     # what the fleet model yields over a year (measured)
 START, END = "2025-06-01", "2026-05-31"
-BENCH_KEY = "benchmark-key"
+BENCH_KEY = "benchmark-ip-hash-key"   # 21 bytes: keys under 16 bytes are refused
 
 # DuckDB alone: the same files, the same fields, straight to parquet; nothing else
 DUCKDB_COPY = r'''
@@ -180,25 +180,139 @@ def bench_size(n: int, work: Path, env: dict, pandas_max: int, say) -> dict:
     return result
 
 
-def bench_collector(work: Path, env: dict, pings: int = 20_000, workers: int = 16) -> dict:
-    """Load-test the collector on loopback with a bounded number of pings; return rate and latency."""
-    from .simulate.send import post_all
+#: a realistic ping body: the shape FlowFuse 2.4.0 sends (tests/fixtures/real_pings), instanceId varied per request
+BENCH_PING = {
+    "instanceId": "00000000-0000-4000-8000-000000000000",
+    "os": {"type": "Linux", "release": "6.1.0-25-amd64", "arch": "x64"},
+    "env": {"nodejs": "v20.20.2", "flowforge": "2.4.0"},
+    "platform": {
+        "counts": {"users": 12, "teams": 3, "projects": 7, "projectsByState": {"suspended": 1}, "devices": 40,
+                   "projectSnapshots": 9, "projectTemplates": 1, "projectStacks": 2, "libraryEntries": 5,
+                   "sharedLibraryEntries": 0},
+        "config": {"driver": "localfs", "broker": {"enabled": False}, "fileStore": {"enabled": False},
+                   "email": {"enabled": True}},
+        "license": {"id": "", "type": "CE"},
+    },
+}
 
-    proc = subprocess.Popen([sys.executable, "-m", "pipelines", "collect", "--port", "0", "--quiet",
-                             "--log-dir", str(work / "collector-log")], env=env, stderr=subprocess.PIPE, text=True)
+# wrk: POST the ping with a per-request instanceId; print one JSON line of totals and latency percentiles (µs)
+WRK_SCRIPT = r"""
+local head, tail = [[%(head)s]], [[%(tail)s]]
+local n = 0
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+request = function()
+  n = n + 1
+  return wrk.format(nil, nil, nil, head .. string.format("%%012d", n) .. tail)
+end
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format('WRK {"requests": %%d, "duration_us": %%d, "non_2xx": %%d, "socket_errors": %%d,'
+    .. ' "p50_us": %%d, "p99_us": %%d, "max_us": %%d}\n', summary.requests, summary.duration, e.status,
+    e.connect + e.read + e.write + e.timeout, latency:percentile(50), latency:percentile(99), latency.max))
+end
+"""
+
+
+def _cpu_seconds(pid: int) -> float:
+    """Return the user+system CPU seconds a process (all its threads) has used, from /proc."""
+    with open(f"/proc/{pid}/stat") as fh:
+        fields = fh.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _pinned(cmd: list[str], core: int, env: dict) -> list[str]:
+    """Return cmd pinned to one core with taskset when there are two cores or more and taskset exists."""
+    taskset = shutil.which("taskset", path=env.get("PATH"))
+    return [taskset, "-c", str(core), *cmd] if taskset and (os.cpu_count() or 1) >= 2 else cmd
+
+
+def _start_collector(work: Path, env: dict) -> tuple[subprocess.Popen, int]:
+    """Start a quiet collector on a free loopback port, pinned to core 0; return it and its port."""
+    log = work / "collector-log"
+    shutil.rmtree(log, ignore_errors=True)
+    proc = subprocess.Popen(_pinned([sys.executable, "-m", "pipelines", "collect", "--host", "127.0.0.1", "--port", "0",
+                                     "--quiet", "--log-dir", str(log)], 0, env),
+                            env=env, stderr=subprocess.PIPE, text=True)
+    line = proc.stderr.readline()
+    match = re.search(r"127\.0\.0\.1:(\d+)", line)
+    if not match:
+        proc.kill()
+        raise RuntimeError(f"the collector did not start: {line.strip()}")
+    return proc, int(match.group(1))
+
+
+def _stop_collector(proc: subprocess.Popen, work: Path) -> int:
+    """Stop the collector (SIGTERM: it finishes and fsyncs), count the lines it stored, remove them."""
+    proc.terminate()
+    proc.wait(timeout=60)
+    log = work / "collector-log"
+    stored = sum(p.read_bytes().count(b"\n") for p in log.glob("*.jsonl"))
+    shutil.rmtree(log, ignore_errors=True)
+    return stored
+
+
+def _wrk_run(wrk: str, port: int, work: Path, env: dict, seconds: int, connections: int) -> dict:
+    """Run wrk pinned to core 1 against the collector; return its totals, its CPU seconds and command line."""
+    body = json.dumps(BENCH_PING)
+    head, tail = body.split("00000000-0000-4000-8000-000000000000")
+    script = work / "post.lua"
+    script.write_text(WRK_SCRIPT % {"head": head + "bench-", "tail": tail})
+    cmd = _pinned([wrk, "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s", "-s", str(script),
+                   f"http://127.0.0.1:{port}/ping"], 1, env)
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    out = proc.stdout.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    match = re.search(r"^WRK (\{.*\})$", out, re.M)
+    if proc.returncode != 0 or not match:
+        raise RuntimeError("wrk failed:\n" + out[-2000:])
+    shown = f"wrk -t1 -c{connections} -d{seconds}s --timeout 10s -s post.lua http://127.0.0.1:PORT/ping"
+    return {**json.loads(match.group(1)), "cpu_s": usage.ru_utime + usage.ru_stime,
+            "command": ("taskset -c 1 " if cmd[0] != wrk else "") + shown}
+
+
+def bench_collector(work: Path, env: dict, pings: int = 20_000, workers: int = 16, seconds: int = 10,
+                    connections: int = 64, generator: str = "auto") -> dict:
+    """Load-test the collector on loopback, bounded in time; return acknowledged pings/s, latency, CPU shares.
+
+    With wrk (generator "auto" when it is installed, or "wrk"): wrk on core 1, the collector on core 0,
+    for `seconds` over `connections` keep-alive connections; CPU shares are each process's CPU time
+    over the wall time (1.0 = one core). Without wrk ("python"): `pings` from `workers` threads of
+    the Python client, which shares the cores and so measures itself as much as the server.
+    """
+    wrk = shutil.which("wrk", path=env.get("PATH")) if generator in ("auto", "wrk") else None
+    if generator == "wrk" and not wrk:
+        raise RuntimeError("wrk is not installed (Debian: apt-get install wrk)")
+    proc, port = _start_collector(work, env)
     try:
-        line = proc.stderr.readline()
-        port = int(re.search(r"127\.0\.0\.1:(\d+)", line).group(1))
-        payloads = [json.dumps({"instanceId": f"bench-{i}", "env": {"flowforge": "2.24.1"}}).encode()
-                    for i in range(pings)]
-        result = post_all(f"http://127.0.0.1:{port}/ping", payloads, workers=workers)
+        server_cpu0, wall0 = _cpu_seconds(proc.pid), time.perf_counter()
+        if wrk:
+            run = _wrk_run(wrk, port, work, env, seconds, connections)
+        else:
+            from .simulate.send import post_all
+            payloads = [json.dumps({**BENCH_PING, "instanceId": f"bench-{i}"}).encode() for i in range(pings)]
+            run = post_all(f"http://127.0.0.1:{port}/ping", payloads, workers=workers)
+        wall = time.perf_counter() - wall0
+        server_cpu = _cpu_seconds(proc.pid) - server_cpu0
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-        shutil.rmtree(work / "collector-log", ignore_errors=True)
-    return {"pings": pings, "client_threads": workers, "per_second": round(result["per_second"]),
-            "p50_ms": round(result["p50_ms"], 2), "p99_ms": round(result["p99_ms"], 2),
-            "statuses": {str(k): v for k, v in result["statuses"].items()}}
+        stored = _stop_collector(proc, work)
+    if wrk:
+        acked = run["requests"] - run["non_2xx"]
+        return {"generator": "wrk", "command": run["command"], "connections": connections, "seconds": seconds,
+                "pings": run["requests"], "acknowledged": acked, "stored": stored,
+                "per_second": round(acked / (run["duration_us"] / 1e6)),
+                "p50_ms": round(run["p50_us"] / 1000, 2), "p99_ms": round(run["p99_us"] / 1000, 2),
+                "statuses": {"2xx": acked, "non_2xx": run["non_2xx"], "socket_errors": run["socket_errors"]},
+                "server_cpu": round(server_cpu / wall, 2), "generator_cpu": round(run["cpu_s"] / wall, 2),
+                "server_cpu_us_per_ping": round(server_cpu / max(stored, 1) * 1e6)}
+    return {"generator": "python", "command": f"pipelines.tools.simulate.send.post_all, {workers} threads",
+            "connections": workers, "pings": pings, "acknowledged": run["statuses"].get(200, 0), "stored": stored,
+            "client_threads": workers, "per_second": round(run["per_second"]),
+            "p50_ms": round(run["p50_ms"], 2), "p99_ms": round(run["p99_ms"], 2),
+            "statuses": {str(k): v for k, v in run["statuses"].items()},
+            "server_cpu": round(server_cpu / wall, 2), "generator_cpu": None,
+            "server_cpu_us_per_ping": round(server_cpu / max(stored, 1) * 1e6)}
 
 
 def ratio(a, b) -> str:
@@ -224,10 +338,21 @@ def markdown(results: dict) -> str:
         )
     c = results.get("collector")
     if c:
-        lines += ["", f"Collector on loopback: {c['per_second']:,} pings/s, p50 {c['p50_ms']} ms, p99 {c['p99_ms']} ms"
-                      f" ({c['pings']:,} pings from {c['client_threads']} client threads on the same 2 cores;"
-                      f" statuses {c['statuses']})."]
+        lines += ["", collector_line(c)]
     return "\n".join(lines) + "\n"
+
+
+def collector_line(c: dict) -> str:
+    """Return the collector's load-test result as one sentence for the table."""
+    cpu = f"server CPU {c['server_cpu']:.0%} of one core, {c.get('server_cpu_us_per_ping')} µs per ping"
+    if c.get("generator") == "wrk":
+        how = (f"`{c['command']}` for {c['seconds']} s; wrk pinned to core 1 (CPU {c['generator_cpu']:.0%}),"
+               f" the collector to core 0 ({cpu})")
+    else:
+        how = (f"{c['pings']:,} pings from {c.get('client_threads', c.get('connections'))} Python client threads on"
+               f" the same cores, which measure themselves as much as the server (wrk not installed; {cpu})")
+    return (f"Collector on loopback: {c['per_second']:,} acknowledged (fsynced) pings/s, p50 {c['p50_ms']} ms,"
+            f" p99 {c['p99_ms']} ms ({how}; statuses {c['statuses']}; {c.get('stored', 0):,} lines on disk).")
 
 
 def machine() -> str:

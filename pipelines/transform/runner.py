@@ -1,44 +1,229 @@
-"""Runs the SQL models: macros, reference seeds, then staging -> intermediate -> marts in dependency order."""
+"""Runs the SQL models: macros, reference seeds, then every model in dependency order, one transaction.
+
+A model is one file in `sql/<layer>/`: `<name>.sql`, or `<name>.sql.j2` (a Jinja2 template rendered
+with the field list of pipelines/fields.py). Its settings sit in ONE header line among its leading
+comments, the body of a TOML inline table:
+
+    -- config: key = ["instance_id", "day"], input = ["staging.stg_pings"], new_rows = "staging.stg_pings.load_id"
+
+keys: materialized ("view" | "table"; default: staging views, later layers tables); key (the columns
+one incremental unit is replaced by; a model with a key is incremental); key_sql (a key column's
+expression over the input rows, when it is not a plain column of them); input (the relations whose
+rows for the touched keys are re-read); new_rows (relation.column of the rows that are new: those
+above the load the model was last built with; their keys are the touched keys); each (a template
+making several models: {model = {template variables}}). Dependencies are read from the parsed SQL
+(sqlglot, DuckDB dialect): every table a model reads that is not one of its CTEs.
+"""
 
 from __future__ import annotations
 
+import graphlib
 import hashlib
-import re
 import time
-from dataclasses import dataclass
+import tomllib
+from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import duckdb
+import jinja2
+import sqlglot
+from sqlglot import exp
 
+from .. import fields as fields_mod
 from ..settings import REFERENCE_DIR, SQL_DIR
+from . import checks
 
 LAYERS = ["staging", "intermediate", "marts"]
 #: staging models are views over the landed rows; the later layers are materialised tables
 MATERIALISE = {"staging": "view", "intermediate": "table", "marts": "table"}
+HEADER = "-- config:"
+CONFIG_KEYS = {"materialized", "key", "key_sql", "input", "new_rows", "each"}
+DIALECT = "duckdb"
+
+#: landing tables older warehouses may lack (ingest creates them on connect; this keeps a build
+#: against a warehouse connected before that working)
+LANDING_GUARDS = [
+    "create table if not exists main.blanked_values "
+    "(load_id integer, source varchar, location varchar, field varchar)",
+]
 
 
-def model_files(layer: str) -> list[Path]:
-    """Return the SQL files of a layer, each after the models of that layer it reads."""
-    files = {p.stem: p for p in sorted((SQL_DIR / layer).glob("*.sql"))}
-    deps = {
-        name: {other for other in files if other != name and re.search(rf"\b{layer}\.{other}\b", p.read_text())}
-        for name, p in files.items()
-    }
-    ordered: list[Path] = []
-    done: set[str] = set()
-    while len(done) < len(files):
-        ready = [n for n in files if n not in done and deps[n] <= done]
-        if not ready:
-            raise RuntimeError(f"cyclic model references in {layer}: {sorted(set(files) - done)}")
-        for name in ready:
-            ordered.append(files[name])
-            done.add(name)
-    return ordered
+class ModelError(ValueError):
+    """A model file that cannot be read: bad header, unparseable SQL, a dependency cycle."""
+
+
+@dataclass
+class Model:
+    """One SQL model: where it lives, its rendered DuckDB SQL, its parsed header and what it reads."""
+
+    name: str
+    layer: str
+    path: Path
+    sql: str
+    config: dict = field(default_factory=dict)
+
+    @property
+    def relation(self) -> str:
+        """Return the table name `layer.name`."""
+        return f"{self.layer}.{self.name}"
+
+    @property
+    def materialized(self) -> str:
+        """Return 'view' or 'table'."""
+        return self.config.get("materialized", MATERIALISE[self.layer])
+
+    @property
+    def incremental(self) -> bool:
+        """Return whether the model is updated per touched key instead of rebuilt whole."""
+        return "key" in self.config and self.materialized == "table"
+
+    @property
+    def tree(self) -> exp.Expression:
+        """Return the parsed SQL (a fresh copy each call)."""
+        return _parse(self.sql, str(self.path)).copy()
+
+    @property
+    def reads(self) -> list[str]:
+        """Return the relations (`schema.table`) the model reads, CTE names excluded."""
+        return reads(self.sql, str(self.path))
+
+    @property
+    def spark_path(self) -> Path:
+        """Return the path of the model's Spark form (`<name>.spark.sql` beside it; may not exist)."""
+        return self.path.parent / f"{self.name}.spark.sql"
+
+
+@lru_cache(maxsize=256)
+def _parse(sql: str, where: str) -> exp.Expression:
+    """Parse one model's DuckDB SQL (cached; callers copy before changing it)."""
+    try:
+        return sqlglot.parse_one(sql, read=DIALECT)
+    except sqlglot.errors.ParseError as exc:
+        raise ModelError(f"{where}: cannot parse the SQL: {str(exc).splitlines()[0]}") from None
+
+
+def reads(sql: str, where: str = "<sql>") -> list[str]:
+    """Return the relations a statement reads (`schema.table`, `main` when unqualified), CTEs excluded."""
+    tree = _parse(sql, where)
+    ctes = {cte.alias_or_name for cte in tree.find_all(exp.CTE)}
+    found = set()
+    for table in tree.find_all(exp.Table):
+        if not table.name or (not table.db and table.name in ctes):
+            continue
+        found.add(f"{table.db or 'main'}.{table.name}")
+    return sorted(found)
+
+
+def parse_header(text: str, where: str = "<sql>") -> dict:
+    """Return the settings of the `-- config:` line among a file's leading comments ({} when none)."""
+    for line in text.splitlines():
+        if not line.startswith("--"):
+            break
+        if line.startswith(HEADER):
+            try:
+                config = tomllib.loads("config = {" + line[len(HEADER):].strip() + "}")["config"]
+            except tomllib.TOMLDecodeError as exc:
+                raise ModelError(f"{where}: bad config header: {exc}") from None
+            unknown = set(config) - CONFIG_KEYS
+            if unknown:
+                raise ModelError(f"{where}: unknown config keys {sorted(unknown)}; known: {sorted(CONFIG_KEYS)}")
+            return config
+    return {}
+
+
+def _jinja() -> jinja2.Environment:
+    """Return the Jinja2 environment model templates render in (strict: an unknown name fails)."""
+    env = jinja2.Environment(undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+                             keep_trailing_newline=True, autoescape=False)
+    env.filters["quoted"] = fields_mod.quoted
+    return env
+
+
+def _models_of(layer: str, path: Path) -> list[Model]:
+    """Return the model(s) one file defines (a template with `each` defines several)."""
+    text = path.read_text()
+    config = parse_header(text, str(path))
+    if not path.name.endswith(".j2"):
+        return [Model(path.stem, layer, path, text, config)]
+    template = _jinja().from_string(text)
+    context = {"fields": fields_mod.PAYLOAD, "by_kind": fields_mod.by_kind}
+    each = config.pop("each", None) or {path.name[: -len(".sql.j2")]: {}}
+    return [Model(name, layer, path, template.render(**context, **variables, this=name), dict(config))
+            for name, variables in each.items()]
+
+
+def discover(sql_dir: Path = SQL_DIR) -> list[Model]:
+    """Return every model of every layer, in file-name order (not yet in build order)."""
+    models = []
+    for layer in LAYERS:
+        folder = sql_dir / layer
+        paths = sorted(p for p in folder.iterdir()
+                       if (p.name.endswith(".sql") and not p.name.endswith(".spark.sql")) or p.name.endswith(".sql.j2"))
+        for path in paths:
+            models.extend(_models_of(layer, path))
+    names = [m.name for m in models]
+    duplicated = sorted({n for n in names if names.count(n) > 1})
+    if duplicated:
+        raise ModelError(f"model names defined twice: {duplicated}")
+    return models
+
+
+def ordered(models: list[Model]) -> list[Model]:
+    """Return the models in build order: each after every model it reads (graphlib, across layers)."""
+    by_relation = {m.relation: m for m in models}
+    graph = {m.relation: {r for r in m.reads if r in by_relation} for m in models}
+    try:
+        order = list(graphlib.TopologicalSorter(graph).static_order())
+    except graphlib.CycleError as exc:
+        raise ModelError(f"models read each other in a cycle: {' -> '.join(exc.args[1])}") from None
+    return [by_relation[r] for r in order]
+
+
+def build_order(sql_dir: Path = SQL_DIR) -> list[Model]:
+    """Return every model in build order."""
+    return ordered(discover(sql_dir))
 
 
 def marts() -> list[str]:
     """Return the names of every mart model (= table name = parquet name)."""
-    return [p.stem for p in model_files("marts")]
+    return [m.name for m in build_order() if m.layer == "marts"]
+
+
+def model_sql(name: str) -> str:
+    """Return the rendered DuckDB SQL of one model (e.g. to run source_status on a read-only warehouse)."""
+    for m in discover():
+        if m.name == name:
+            return m.sql
+    raise KeyError(name)
+
+
+def models_digest() -> str:
+    """Return a hash of every model's SQL (and Spark form), the macros and every layer's checks."""
+    h = hashlib.sha256()
+    h.update((SQL_DIR / "macros.sql").read_bytes())
+    for m in build_order():
+        h.update(f"\0{m.relation}\0{m.sql}".encode())
+        if m.spark_path.exists():
+            h.update(m.spark_path.read_bytes())
+    h.update(checks.digest().encode())
+    return h.hexdigest()
+
+
+def describe(models: list[Model]) -> list[str]:
+    """Return one line per model in build order: relation, how it is built, what it reads."""
+    lines = []
+    for m in models:
+        how = "incremental" if m.incremental else m.materialized
+        lines.append(f"{m.relation:<40} {how:<12} <- {', '.join(m.reads) or '-'}")
+    return lines
+
+
+def cmd_models(args) -> int:
+    """Print the models in build order with their inputs (python -m pipelines models)."""
+    for line in describe(build_order()):
+        print(line)
+    return 0
 
 
 def load_reference(con: duckdb.DuckDBPyConnection) -> None:
@@ -52,58 +237,6 @@ def load_reference(con: duckdb.DuckDBPyConnection) -> None:
         )
 
 
-@dataclass
-class Incremental:
-    """An intermediate model rebuilt only for the keys new pings touch.
-
-    Declared in the model's header: `-- incremental: k1, k2 = expr` (key columns, optionally computed
-    from pings) and `-- input: relation` (the one relation the model reads its rows from).
-    """
-
-    keys: list[tuple[str, str]]   # (key column, SQL expression over stg_pings and over the input)
-    input: str
-
-    @classmethod
-    def of(cls, sql: str) -> "Incremental | None":
-        """Parse the header of a model, or None when it is always rebuilt whole."""
-        keys = re.search(r"^-- incremental: (.+)$", sql, re.M)
-        source = re.search(r"^-- input: (\S+)$", sql, re.M)
-        if not (keys and source):
-            return None
-        parsed = []
-        for part in _split_top(keys.group(1)):
-            name, _, expr = part.partition("=")
-            parsed.append((name.strip(), expr.strip() or name.strip()))
-        return cls(parsed, source.group(1))
-
-    def on(self, left: str, right: str) -> str:
-        """Return the join condition of `left` rows (the input, with expressions) to key rows."""
-        return " and ".join(f"{_expr(expr, left)} = {right}.{name}" for name, expr in self.keys)
-
-    def key_select(self, alias: str) -> str:
-        """Return the key expressions of `alias` rows, named as the key columns."""
-        return ", ".join(f"{_expr(expr, alias)} as {name}" for name, expr in self.keys)
-
-
-def _split_top(text: str) -> list[str]:
-    """Split on commas that are not inside parentheses."""
-    parts, depth, current = [], 0, ""
-    for ch in text:
-        depth += (ch == "(") - (ch == ")")
-        if ch == "," and depth == 0:
-            parts.append(current)
-            current = ""
-        else:
-            current += ch
-    return parts + [current]
-
-
-def _expr(expr: str, alias: str) -> str:
-    """Qualify the bare column names of a key expression with a table alias."""
-    return re.sub(r'(?<![.\w"])("?)(instance_id|day|load_id|ip_hash)\1(?![\w"(])',
-                  lambda m: f'{alias}.{m.group(0)}', expr)
-
-
 STATE = """
 create table if not exists main.model_state (
     model varchar primary key,
@@ -113,78 +246,136 @@ create table if not exists main.model_state (
 """
 
 
-def _full(con, layer: str, name: str, sql: str) -> None:
-    """Build a table from scratch."""
-    con.execute(f"create or replace table {layer}.{name} as\n{sql}")
+def _qualify(expression: exp.Expression, alias: str) -> exp.Expression:
+    """Return a copy of an expression with its unqualified columns read from table `alias`."""
+    def visit(node):
+        if isinstance(node, exp.Column) and not node.table:
+            return exp.column(node.this.copy(), table=alias)
+        return node
+    return expression.copy().transform(visit)
 
 
-def _incremental(con, layer: str, name: str, sql: str, inc: Incremental, since: int) -> None:
-    """Replace the rows of the keys touched by pings of loads after `since`."""
-    con.execute(
-        f"create or replace temp table delta_keys as select distinct {inc.key_select('p')}"
-        f" from staging.stg_pings p where p.load_id > {int(since)}"
-    )
+def _key_exprs(model: Model) -> dict[str, exp.Expression]:
+    """Return each key column's expression over input rows (the column itself unless key_sql says)."""
+    key_sql = model.config.get("key_sql", {})
+    return {k: (sqlglot.parse_one(key_sql[k], read=DIALECT) if k in key_sql else exp.column(k, quoted=True))
+            for k in model.config["key"]}
+
+
+def _keys_match(keys: dict[str, exp.Expression], rows: str, touched: str) -> exp.Expression:
+    """Return `key(rows) = touched.key and ...` for every key column."""
+    return exp.and_(*[exp.EQ(this=_qualify(e, rows), expression=exp.column(k, table=touched, quoted=True))
+                      for k, e in keys.items()])
+
+
+def _delta_name(model: Model, relation: str) -> str:
+    """Return the temp view name standing for an input's touched rows."""
+    return "__".join(["delta", model.name, *relation.split(".")])
+
+
+def _incremental(con, model: Model, since: int) -> bool:
+    """Replace the rows of the keys touched by new rows since load `since`; False when none were."""
+    keys = _key_exprs(model)
+    new = sqlglot.parse_one(model.config["new_rows"], read=DIALECT)
+    source = exp.table_(new.table, db=new.db or "main", alias="n")
+    touched = (exp.select(*[_qualify(e, "n").as_(k, quoted=True) for k, e in keys.items()]).distinct()
+               .from_(source).where(exp.GT(this=exp.column(new.name, table="n"), expression=exp.Literal.number(int(since)))))
+    con.execute(exp.Create(this=exp.to_table("delta_keys"), kind="TABLE", replace=True,
+                           properties=exp.Properties(expressions=[exp.TemporaryProperty()]),
+                           expression=touched).sql(DIALECT))
     if not con.execute("select count(*) from delta_keys").fetchall()[0][0]:
-        return
-    con.execute(f"create or replace temp view delta_input as select i.* from {inc.input} i"
-                f" semi join delta_keys d on {inc.on('i', 'd')}")
-    target = f"{layer}.{name}"
-    con.execute(f"delete from {target} t using delta_keys d where "
-                + " and ".join(f"t.{n} = d.{n}" for n, _ in inc.keys))
-    con.execute(f"insert into {target} {sql.replace(inc.input, 'delta_input')}")
-    con.execute("drop view delta_input; drop table delta_keys")
+        return False
+    views = {}
+    for relation in model.config["input"]:
+        schema, _, name = relation.rpartition(".")
+        rows = (exp.select("i.*").from_(exp.table_(name, db=schema or "main", alias="i"))
+                .join(exp.to_table("delta_keys").as_("d"), on=_keys_match(keys, "i", "d"), join_type="semi"))
+        views[relation] = _delta_name(model, relation)
+        con.execute(f"create or replace temp view {views[relation]} as {rows.sql(DIALECT)}")
+
+    def swap(node):
+        if isinstance(node, exp.Table) and f"{node.db or 'main'}.{node.name}" in views:
+            swapped = exp.to_table(views[f"{node.db or 'main'}.{node.name}"])
+            if node.args.get("alias"):
+                swapped.set("alias", node.args["alias"].copy())
+            return swapped
+        return node
+
+    target = exp.to_table(model.relation).as_("t")
+    delete = exp.Delete(this=target, using=[exp.to_table("delta_keys").as_("d")],
+                        where=exp.Where(this=exp.and_(*[
+                            exp.EQ(this=exp.column(k, table="t", quoted=True), expression=exp.column(k, table="d", quoted=True))
+                            for k in keys])))
+    con.execute(delete.sql(DIALECT))
+    con.execute(f"insert into {model.relation} by name {model.tree.transform(swap).sql(DIALECT)}")
+    for view in views.values():
+        con.execute(f"drop view {view}")
+    con.execute("drop table delta_keys")
+    return True
 
 
-def run(con: duckdb.DuckDBPyConnection, progress=None, full: bool = False) -> None:
-    """Build every model in one transaction, so readers never see half a build.
+def _exists(con, relation: str, kind: str = "BASE TABLE") -> bool:
+    """Return whether a table (or, with kind='VIEW', a view) exists."""
+    schema, name = relation.split(".")
+    return bool(con.execute(
+        "select count(*) from information_schema.tables where table_schema = $1 and table_name = $2"
+        " and table_type = $3", [schema, name, kind]).fetchall()[0][0])
 
-    Intermediate models that declare themselves incremental are updated for the keys the new
-    loads touched; everything else, and any model whose SQL changed, is rebuilt whole.
+
+def _build(con, model: Model, state: dict, last: int, full: bool) -> str:
+    """Build one model; return how ('view', 'full', 'incremental')."""
+    digest = hashlib.sha256(model.sql.encode()).hexdigest()
+    if model.materialized == "view":
+        if _exists(con, model.relation, "BASE TABLE"):
+            con.execute(f"drop table {model.relation}")
+        con.execute(f"create or replace view {model.relation} as\n{model.sql}")
+        return "view"
+    prev = state.get(model.relation)
+    how = "full"
+    if model.incremental and not full and prev and prev[0] == digest and _exists(con, model.relation):
+        _incremental(con, model, prev[1])
+        how = "incremental"
+    else:
+        if _exists(con, model.relation, "VIEW"):
+            con.execute(f"drop view {model.relation}")
+        con.execute(f"create or replace table {model.relation} as\n{model.sql}")
+    if model.incremental:
+        con.execute("insert or replace into main.model_state values ($1, $2, $3)", [model.relation, digest, last])
+    return how
+
+
+def run(con: duckdb.DuckDBPyConnection, progress=None, full: bool = False) -> list[checks.Outcome]:
+    """Build every model in one transaction, then run the checks; commit only when every check passes.
+
+    Incremental models are updated for the keys the new loads touched; everything else, and any model
+    whose SQL changed, is rebuilt whole. A failing check rolls the whole build back (the previous
+    tables stay), records the results in main.check_results and raises checks.ChecksFailed.
     """
+    models = build_order()
     con.execute("begin transaction")
     try:
         con.execute((SQL_DIR / "macros.sql").read_text())
+        for guard in LANDING_GUARDS:
+            con.execute(guard)
         con.execute(STATE)
         load_reference(con)
         last = con.execute("select coalesce(max(load_id), 0) from load_log").fetchall()[0][0]
         state = {m: (h, n) for m, h, n in con.execute("select * from main.model_state").fetchall()}
         for layer in LAYERS:
             con.execute(f"create schema if not exists {layer}")
-            for path in model_files(layer):
-                sql = path.read_text()
-                name, kind = path.stem, MATERIALISE[layer]
-                if re.search(r"^-- materialised: view", sql, re.M):
-                    kind = "view"
-                started = time.monotonic()
-                inc = Incremental.of(sql) if kind == "table" else None
-                digest = hashlib.sha256(sql.encode()).hexdigest()
-                prev = state.get(f"{layer}.{name}")
-                how = "full"
-                if kind == "view":
-                    if _exists(con, layer, name, "BASE TABLE"):
-                        con.execute(f"drop table {layer}.{name}")
-                    con.execute(f"create or replace view {layer}.{name} as\n{sql}")
-                    how = "view"
-                elif inc and not full and prev and prev[0] == digest and _exists(con, layer, name):
-                    _incremental(con, layer, name, sql, inc, prev[1])
-                    how = "incremental"
-                else:
-                    if _exists(con, layer, name, "VIEW"):
-                        con.execute(f"drop view {layer}.{name}")
-                    _full(con, layer, name, sql)
-                if inc:
-                    con.execute("insert or replace into main.model_state values ($1, $2, $3)",
-                                [f"{layer}.{name}", digest, last])
-                if progress:
-                    progress(f"model {layer}.{name} ({how}, {time.monotonic() - started:.1f}s)")
-        con.execute("commit")
+        for model in models:
+            started = time.monotonic()
+            how = _build(con, model, state, last, full)
+            if progress:
+                progress(f"model {model.relation} ({how}, {time.monotonic() - started:.1f}s)")
+        outcomes = checks.evaluate(con, [m.name for m in models])
     except Exception:
         con.execute("rollback")
         raise
-
-
-def _exists(con, layer: str, name: str, kind: str = "BASE TABLE") -> bool:
-    """Return whether a table (or, with kind='VIEW', a view) exists."""
-    return bool(con.execute(
-        "select count(*) from information_schema.tables where table_schema = $1 and table_name = $2"
-        " and table_type = $3", [layer, name, kind]).fetchall()[0][0])
+    if any(o.status == "fail" for o in outcomes):
+        con.execute("rollback")
+        checks.record(con, outcomes)
+        raise checks.ChecksFailed(outcomes)
+    checks.record(con, outcomes)
+    con.execute("commit")
+    return outcomes

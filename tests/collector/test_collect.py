@@ -7,11 +7,8 @@ import hashlib
 import hmac
 import http.client
 import json
-import os
 import re
 import signal
-import subprocess
-import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -19,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from collector_proc import Server
 from conftest import TEST_KEY, mart, run
 from pipelines.tools.simulate.send import post_all
 
@@ -29,40 +27,6 @@ def keyed(ip: str) -> str:
     """The keyed hash, written out independently of pipelines.privacy."""
     legacy = base64.b64encode(hashlib.sha256(ip.encode()).digest())
     return hmac.new(TEST_KEY.encode(), legacy, hashlib.sha256).hexdigest()
-
-
-class Server:
-    """`python -m pipelines collect` on a free loopback port, as a child process."""
-
-    def __init__(self, log_dir: Path, *extra: str):
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "pipelines", "collect", "--port", "0", "--log-dir", str(log_dir), *extra],
-            stderr=subprocess.PIPE, text=True, env={**os.environ},
-        )
-        line = self.proc.stderr.readline()
-        match = re.search(r"http://127\.0\.0\.1:(\d+)/ping", line)
-        assert match, line
-        self.port = int(match.group(1))
-        self.output: list[str] = [line]
-        self.reader = threading.Thread(target=lambda: self.output.extend(self.proc.stderr), daemon=True)
-        self.reader.start()
-
-    def request(self, method: str, path: str = "/ping", body: bytes | None = None, headers=None):
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
-        conn.request(method, path, body, headers or {})
-        resp = conn.getresponse()
-        data = resp.read()
-        conn.close()
-        return resp.status, (json.loads(data) if data else None)
-
-    def post(self, payload, **kw):
-        body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-        return self.request("POST", body=body, **kw)
-
-    def stop(self, sig=signal.SIGTERM) -> None:
-        self.proc.send_signal(sig)
-        self.proc.wait(timeout=20)
-        self.reader.join(timeout=5)
 
 
 @pytest.fixture

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import shutil
 
+from conftest import require
 from pipelines.tools import bench
 from pipelines.__main__ import main
 
@@ -22,8 +24,21 @@ def test_bench_runs_every_step_and_writes_json_and_table(tmp_path):
     assert "full/copy" in table and f"{size['rows']:,}" in table and results["machine"] in table
 
 
-def test_collector_load_test_is_bounded_and_all_pings_succeed(tmp_path):
-    env = {"PINGS_IP_HASH_KEY": "k", "PINGS_DATA_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"}
-    result = bench.bench_collector(tmp_path, env, pings=500, workers=4)
-    assert result["statuses"] == {"200": 500}
+def test_collector_load_test_with_wrk_is_bounded_and_every_acknowledged_ping_is_on_disk(tmp_path):
+    env = {"PINGS_IP_HASH_KEY": "k" * 16, "PINGS_DATA_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    if not shutil.which("wrk", path=env["PATH"]):
+        require("wrk", "Debian package wrk, the collector's load generator")
+    result = bench.bench_collector(tmp_path, env, seconds=2, connections=8, generator="wrk")
+    assert result["generator"] == "wrk" and result["statuses"]["non_2xx"] == 0
+    assert 0 < result["acknowledged"] <= result["stored"]
     assert result["per_second"] > 0 and result["p99_ms"] >= result["p50_ms"] > 0
+    assert result["server_cpu"] > 0 and result["generator_cpu"] > 0
+    assert "wrk -t1 -c8 -d2s" in bench.collector_line(result)
+
+
+def test_collector_load_test_falls_back_to_the_python_client(tmp_path):
+    env = {"PINGS_IP_HASH_KEY": "k" * 16, "PINGS_DATA_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    result = bench.bench_collector(tmp_path, env, pings=500, workers=4, generator="python")
+    assert result["statuses"] == {"200": 500} and result["stored"] == 500
+    assert result["per_second"] > 0 and result["p99_ms"] >= result["p50_ms"] > 0
+    assert "Python client" in bench.collector_line(result)

@@ -1,12 +1,12 @@
-"""SQL models: normalisation rules, active windows, weekly shares, and the marts' key/null/value tests."""
+"""SQL models: normalisation rules, active windows, weekly shares (keys, nulls and accepted values are
+declared checks beside the models: sql/<layer>/_checks.toml, tested in test_checks.py)."""
 
 from __future__ import annotations
 
 import pandas as pd
 import pytest
 
-from conftest import MART_KEYS, mart, ping_line, query, run, write_lines
-from pipelines.ingest.landing import REASONS
+from conftest import mart, ping_line, query, run, write_lines
 
 
 def test_version_node_driver_and_licence_normalisation(cfg, tmp_path):
@@ -77,7 +77,7 @@ def test_weekly_mix_counts_each_instance_once_with_its_latest_state(cfg, tmp_pat
 
 @pytest.fixture(scope="module")
 def demo_marts(tmp_path_factory):
-    """Marts of a small simulated fleet, for the generic schema tests."""
+    """Marts of a small simulated fleet, for the properties every week must have."""
     import os
 
     from pipelines import settings as settings_mod
@@ -85,29 +85,11 @@ def demo_marts(tmp_path_factory):
     from pipelines.tools.simulate import write_fleet
 
     base = tmp_path_factory.mktemp("schema")
-    os.environ["PINGS_IP_HASH_KEY"] = "schema-key"
+    os.environ["PINGS_IP_HASH_KEY"] = "schema-test-key-0123456789"
     write_fleet(base / "sim", instances=80, start="2024-01-01", end="2024-06-30", seed=7, with_truth=False)
-    cfg = settings_mod.Settings(data_dir=base / "data", ip_hash_key="schema-key")
+    cfg = settings_mod.Settings(data_dir=base / "data", ip_hash_key="schema-test-key-0123456789")
     refresh(cfg, [str(base / "sim" / "collector.csv.gz"), str(base / "sim" / "pinglog")], progress=lambda m: None)
     return cfg
-
-
-@pytest.mark.parametrize("name,keys", MART_KEYS.items())
-def test_mart_keys_are_unique_and_not_null(demo_marts, name, keys):
-    df = mart(demo_marts, name)
-    assert len(df) > 0
-    assert not df.duplicated(keys).any()
-    assert df[keys].notna().all().all()
-
-
-@pytest.mark.parametrize("name,column,accepted", [
-    ("quarantine", "reason", set(REASONS)),
-    ("driver_mix_weekly", "driver", {"localfs", "docker", "kubernetes", "unreported"}),
-    ("license_mix_weekly", "license_type", {"CE", "EE", "DEV", "TRIAL", "unreported"}),
-    ("instance_days", "os_type", {"Linux", "Darwin", "Windows_NT", "unreported"}),
-])
-def test_accepted_values(demo_marts, name, column, accepted):
-    assert set(mart(demo_marts, name)[column]) <= accepted
 
 
 @pytest.mark.parametrize("name", ["version_adoption_weekly", "driver_mix_weekly", "license_mix_weekly"])

@@ -29,6 +29,22 @@ def kind_of(source: str) -> str:
     )
 
 
+def is_simulated(source: str) -> bool:
+    """Return True when the source path, or a parent folder up to two levels, holds a SIMULATED file."""
+    if kind_of_uri(source):
+        return False
+    path = Path(source).absolute()
+    for candidate in [path, *list(path.parents)[:2]]:
+        if (candidate / "SIMULATED").is_file():
+            return True
+    return False
+
+
+def kind_of_uri(source: str) -> bool:
+    """Return True for a PostgreSQL URI (not a path)."""
+    return source.startswith(("postgresql://", "postgres://"))
+
+
 def loader_for(source: str):
     """Return the loader module for a source string."""
     kind = kind_of(source)

@@ -8,6 +8,7 @@ import io
 from pathlib import Path
 
 from ...fields import FIELDS, RENAMED, lit, quoted
+from ...privacy import scrub
 from ..landing import Counts, flat_columns, flat_raw_sql, land
 from .files import Outcome, Part, load_files
 
@@ -25,13 +26,39 @@ def _lit(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+KNOWN = {"created_at", "instanceId", "ip", *FIELDS}
+
+
+def canonical(name: str) -> str:
+    """Return the batch column a header name lands in: its current name, or 'csv:<name>' for an unknown one."""
+    name = RENAMED.get(name, name)
+    return name if name in KNOWN else "csv:" + name
+
+
+def check_header(item: str, header: list[str]) -> None:
+    """Raise ValueError (one line) when a header is not a collector export's: no created_at and instanceId."""
+    names = {RENAMED.get(h, h) for h in header}
+    if {"created_at", "instanceId"} <= names:
+        return
+    first = ",".join(header)
+    hint = ""
+    for delim, label in ((";", "semicolon"), ("\t", "tab"), ("|", "pipe")):
+        if delim in first:
+            hint = f" (it looks {label}-delimited)"
+    raise ValueError(f"{item}: not a collector export{hint}: the header must be comma-separated and name"
+                     " created_at (or createdAt) and instanceId; not read")
+
+
 def batch_sql(header: list[str], scan: str) -> tuple[str, str]:
     """Return (SQL reading the CSV into csv_rows, SQL building temp table `batch` from it) for this header."""
-    canonical = {RENAMED.get(h, h): h for h in header}
+    present = {canonical(h): h for h in header}
     columns = "{" + ", ".join(f"{_lit(h)}: 'VARCHAR'" for h in header) + "}"
+    extra = [name for name in present if name.startswith("csv:")]
+    extra_good = "".join(f",\n        {quoted(present[n])} as {quoted(n)}" for n in extra)
+    extra_null = "".join(f", null as {quoted(n)}" for n in extra)
 
     def col(name: str) -> str:
-        return quoted(canonical[name]) if name in canonical else "null::varchar"
+        return quoted(present[name]) if name in present else "null::varchar"
 
     return f"""
 create or replace temp table csv_rows as
@@ -60,8 +87,12 @@ good as (
         $name || ':' || (n + $first_line - 1) as location,
         null::varchar as raw,
         null::varchar as reason,
-        {flat_columns(col)}
+        {flat_columns(col)}{extra_good}
     from rows
+),
+rejected_lines as (
+    -- one row per rejected record, however many errors the reader found in it
+    select line, arg_min(csv_line, byte_position) as csv_line from {scan}_errors group by line
 ),
 rejected as (
     select
@@ -71,8 +102,9 @@ rejected as (
         csv_line as raw,
         'csv_malformed' as reason,
         null as instance_id_type, null as instance_id, null as received_at_text, null as ip,
-        {", ".join(f"null as {quoted(f)}" for f in FIELDS)}
-    from {scan}_errors
+        []::varchar[] as payload_keys,
+        {", ".join(f"null as {quoted(f)}" for f in FIELDS)}{extra_null}
+    from rejected_lines
 ),
 final as (
     select * from good
@@ -101,10 +133,11 @@ def land_part(con, part: Part, source: str) -> dict[int, Counts]:
     header = read_header(Path(part.item))
     if not header:
         raise ValueError(f"{part.item}: empty file or no header line")
+    check_header(part.name, header)
     scan = "csvrej"
     read, build = batch_sql(header, scan)
     con.execute(read, {"path": str(part.read_path)})
-    con.execute(build.replace("$first_line", lit(part.first_line)).replace("$name", lit(part.name))
+    con.execute(build.replace("$first_line", lit(part.first_line)).replace("$name", lit(scrub(part.name)))
                 .replace("$load_id", lit(part.load_id)))
     counts = land(con, source, raw_sql(header))
     con.execute(f"drop view batch; drop table if exists {scan}_errors; drop table if exists {scan}_scans;"
@@ -121,4 +154,4 @@ def load(con, source: str, progress=None) -> Outcome:
 
 def raw_sql(header: list[str]) -> str:
     """Return SQL rebuilding a quarantined row's text as JSON of its columns (the address keyed)."""
-    return flat_raw_sql([(h, RENAMED.get(h, h)) for h in header])
+    return flat_raw_sql([(h, canonical(h)) for h in header])

@@ -1,14 +1,19 @@
 """What file-based loaders share: per-file state, fingerprints, torn tails, byte ranges, grouped loads.
 
-A file is read from the last byte consumed up to its last newline (a torn final line stays
-pending). Gzip files are read whole, once. A file whose consumed part changed is reported
-loudly and not read again. New, complete files are landed in groups, one statement per group.
+A file is read from the last byte consumed up to its last newline present when it was opened (its
+size is taken once; a torn final line stays pending; lines a writer appends meanwhile wait for the
+next refresh). Gzip files are read whole, once. A file whose consumed part changed is reported
+loudly and not read again. Anything that is not a regular file (a FIFO, socket or device) is
+skipped with a warning, never opened. New, complete files are landed in groups, one statement per
+group; a group that fails is retried file by file, so one unreadable file fails alone.
 """
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import os
+import stat
 import sys
 import tempfile
 import time
@@ -19,7 +24,9 @@ from typing import Callable
 import duckdb
 import pandas as pd
 
+from ...privacy import scrub
 from ..landing import Counts
+from . import is_simulated
 
 HEAD = 64 * 1024
 TAIL = 4 * 1024
@@ -38,6 +45,7 @@ class FileState:
     pending: int = 0
     status: str = "ok"
     message: str | None = None
+    simulated: bool | None = None
 
 
 @dataclass
@@ -52,6 +60,7 @@ class Part:
     temp: bool = False
     load_id: int = 0
     counts: Counts = field(default_factory=Counts)
+    lines: int | None = None   # complete lines in the range (line-based sources); rows past it are not read
 
 
 @dataclass
@@ -71,7 +80,7 @@ PartsLoader = Callable[[duckdb.DuckDBPyConnection, list[Part]], dict[int, Counts
 def states(con: duckdb.DuckDBPyConnection, source: str) -> dict[str, FileState]:
     """Return the stored state of every file of a source."""
     rows = con.execute(
-        "select item, bytes_done, rows_done, size, mtime, head_sha, pending, status, message"
+        "select item, bytes_done, rows_done, size, mtime, head_sha, pending, status, message, simulated"
         " from source_state where source = $1",
         [source],
     ).fetchall()
@@ -104,31 +113,69 @@ def complete_end(path: Path, size: int) -> int:
     return 0
 
 
-def copy_range(path: Path, start: int, end: int, prefix: bytes = b"") -> Path:
-    """Copy bytes [start, end) of a file (after `prefix`) into a temp file and return its path."""
-    suffix = ".csv" if path.name.lower().endswith((".csv", ".csv.gz")) else ".jsonl"
-    fd, tmp = tempfile.mkstemp(suffix=suffix, prefix="pings-range-")
-    with os.fdopen(fd, "wb") as out, open(path, "rb") as fh:
-        out.write(prefix)
+def _chunks(path: Path, start: int, end: int | None):
+    """Yield the bytes [start, end) of a file (a gzip file decompressed, whole, when end is None) in 1 MiB chunks."""
+    if end is None:
+        with gzip.open(path, "rb") as fh:
+            while chunk := fh.read(1 << 20):
+                yield chunk
+        return
+    with open(path, "rb") as fh:
         fh.seek(start)
         remaining = end - start
         while remaining > 0:
             chunk = fh.read(min(1 << 20, remaining))
             if not chunk:
                 break
-            out.write(chunk)
+            yield chunk
             remaining -= len(chunk)
+
+
+def scan_lines(path: Path, start: int, end: int | None) -> tuple[int, bool]:
+    """Return (newlines in bytes [start, end) or in the whole gzip file when end is None, whether a CR occurs)."""
+    lines, cr = 0, False
+    for chunk in _chunks(path, start, end):
+        lines += chunk.count(b"\n")
+        cr = cr or b"\r" in chunk
+    return lines, cr
+
+
+def copy_range(path: Path, start: int, end: int | None, prefix: bytes = b"", cr_to_space: bool = False) -> Path:
+    """Copy bytes [start, end) of a file (all of a gzip file when end is None) after `prefix` into a temp file.
+
+    With cr_to_space a raw CR becomes a space: JSON whitespace either way, and the reader splits on LF only.
+    """
+    suffix = ".csv" if path.name.lower().endswith((".csv", ".csv.gz")) else ".jsonl"
+    fd, tmp = tempfile.mkstemp(suffix=suffix, prefix="pings-range-")
+    with os.fdopen(fd, "wb") as out:
+        out.write(prefix)
+        for chunk in _chunks(path, start, end):
+            out.write(chunk.replace(b"\r", b" ") if cr_to_space else chunk)
     return Path(tmp)
 
 
 def warn(message: str) -> None:
-    """Print a loud warning on stderr."""
+    """Print a loud warning on stderr (addresses scrubbed)."""
     bar = "!" * 78
-    print(f"{bar}\nWARNING: {message}\n{bar}", file=sys.stderr, flush=True)
+    print(f"{bar}\nWARNING: {scrub(message)}\n{bar}", file=sys.stderr, flush=True)
+
+
+def regular(path: Path) -> bool:
+    """Return whether the path is a regular file; anything else (FIFO, socket, device) gets a warning."""
+    mode = os.stat(path).st_mode
+    if stat.S_ISREG(mode):
+        return True
+    if not stat.S_ISDIR(mode):
+        warn(f"{path} is not a regular file (a FIFO, socket or device); it is skipped, never opened")
+    return False
 
 
 def _plan(path: Path, name: str, prev: FileState | None, header: bool) -> Part | FileState | None:
-    """Decide what to read of one file: a Part, a FileState to record without reading, or None."""
+    """Decide what to read of one file: a Part, a FileState to record without reading, or None.
+
+    The size is taken once, here: the part ends at the last newline before it, whatever is appended later.
+    Line-based (headerless) parts are scanned once to count their lines and spot raw CRs.
+    """
     st = os.stat(path)
     if prev and prev.size == st.st_size and prev.mtime == st.st_mtime and prev.status == "ok":
         return None
@@ -150,13 +197,20 @@ def _plan(path: Path, name: str, prev: FileState | None, header: bool) -> Part |
     first_line = state.rows_done + 1 + (1 if header else 0)
     state.bytes_done = end
     state.head_sha = None if gz else fingerprint(path, end)
+    lines, cr = (None, False) if header else scan_lines(path, start, None if gz else end)
+    if cr:  # a raw CR would split a line in the reader: copy the range with each CR made a space
+        return Part(str(path), name, copy_range(path, start, None if gz else end, cr_to_space=True), first_line,
+                    state, temp=True, lines=lines)
+    if start == 0 and (gz or not header):
+        # read in place: line-based parts stop at `lines` even when the file grows meanwhile
+        return Part(str(path), name, path, first_line, state, lines=lines)
     if start == 0 and end == st.st_size:
         return Part(str(path), name, path, first_line, state)
     prefix = b""
     if header and start > 0:
         with open(path, "rb") as fh:
             prefix = fh.readline()
-    return Part(str(path), name, copy_range(path, start, end, prefix), first_line, state, temp=True)
+    return Part(str(path), name, copy_range(path, start, end, prefix), first_line, state, temp=True, lines=lines)
 
 
 def _save(con, source: str, parts: list[Part], started: float) -> None:
@@ -188,11 +242,14 @@ def _put_states(con, source: str, items: list[tuple[str, FileState]]) -> None:
         return
     frame = pd.DataFrame([{"item": item, **vars(s)} for item, s in items])
     frame["mtime"] = frame["mtime"].astype("float64")
+    frame["simulated"] = frame["simulated"].astype("boolean")
     con.register("new_states", frame)
     con.execute(
         """insert or replace into source_state
-           (source, item, bytes_done, rows_done, size, mtime, head_sha, pending, status, message, last_loaded_at)
-           select $1, item, bytes_done, rows_done, size, mtime, head_sha, pending, status, message, now()::timestamp
+           (source, item, bytes_done, rows_done, size, mtime, head_sha, pending, status, message, last_loaded_at,
+            simulated)
+           select $1, item, bytes_done, rows_done, size, mtime, head_sha, pending, status, message, now()::timestamp,
+                  simulated
            from new_states""",
         [source],
     )
@@ -224,18 +281,23 @@ def load_files(con, source: str, files: list[tuple[Path, str]], land_parts: Part
                header: bool = False, together: bool = True, progress=None) -> Outcome:
     """Load what is new in the files [(path, display name)] of one source; one transaction per group."""
     known = states(con, source)
+    simulated = is_simulated(source)
     outcome = Outcome()
     parts: list[Part] = []
     skipped: list[tuple[str, FileState]] = []
     for path, name in files:
         try:
+            if not regular(path):
+                continue
             planned = _plan(path, name, known.get(str(path)), header)
-        except OSError as exc:
-            outcome.errors.append(f"{path}: {exc}")
+        except OSError as exc:   # unreadable (or not gzip): an error for this file only
+            _failed(con, source, str(path), known.get(str(path)), exc, outcome, simulated)
             continue
         if isinstance(planned, Part):
+            planned.state.simulated = simulated
             parts.append(planned)
         elif isinstance(planned, FileState):
+            planned.simulated = simulated
             skipped.append((str(path), planned))
         prev = known.get(str(path))
         if planned is None and prev:
@@ -244,7 +306,8 @@ def load_files(con, source: str, files: list[tuple[Path, str]], land_parts: Part
     outcome.pending += sum(s.pending for _, s in skipped)
     groups = _groups(parts, together)
     done = 0
-    for group in groups:
+    while groups:
+        group = groups.pop(0)
         started = time.time()
         con.execute("begin transaction")
         try:
@@ -253,18 +316,18 @@ def load_files(con, source: str, files: list[tuple[Path, str]], land_parts: Part
             per_load = land_parts(con, group)
             for p in group:
                 p.counts = per_load.get(p.load_id, Counts())
+                _check_lines(p)
             _save(con, source, group, started)
             con.execute("commit")
         except Exception as exc:
             con.execute("rollback")
-            outcome.errors.extend(f"{p.item}: {type(exc).__name__}: {exc}" for p in group)
-            _put_states(con, source, [(p.item, FileState(**{**vars(known[p.item]), "status": "error",
-                                                             "message": str(exc)[:2000]})
-                                       if p.item in known else FileState(status="error", message=str(exc)[:2000]))
-                                      for p in group])
+            if len(group) > 1:   # find the file that fails: each one alone
+                groups[:0] = [[p] for p in group]
+                continue
+            _failed(con, source, group[0].item, known.get(group[0].item), exc, outcome, simulated)
             continue
         finally:
-            for p in group:
+            for p in group:   # a temp part is always alone in its group (see _groups)
                 if p.temp:
                     p.read_path.unlink(missing_ok=True)
         for p in group:
@@ -273,6 +336,23 @@ def load_files(con, source: str, files: list[tuple[Path, str]], land_parts: Part
         done += len(group)
         if progress:
             c = sum((p.counts for p in group), Counts())
-            progress(f"  {source}: {done}/{len(parts)} files, +{c.read:,} rows read, {c.loaded:,} loaded,"
+            progress(f"  {scrub(source)}: {done}/{len(parts)} files, +{c.read:,} rows read, {c.loaded:,} loaded,"
                      f" {c.duplicates:,} duplicates, {c.quarantined:,} quarantined ({time.time() - started:.1f}s)")
     return outcome
+
+
+def _check_lines(part: Part) -> None:
+    """Raise when a line-based part did not account for exactly the lines counted on disk."""
+    if part.lines is not None and part.counts.read != part.lines:
+        raise RuntimeError(f"read {part.counts.read} rows but the file has {part.lines} new lines; not loaded")
+
+
+def _failed(con, source: str, item: str, prev: FileState | None, exc: Exception, outcome: Outcome,
+            simulated: bool) -> None:
+    """Record one file that could not be loaded: an error for it alone, its one-line message scrubbed."""
+    message = scrub((f"{type(exc).__name__}: {exc}".splitlines() or [""])[0])[:2000]
+    outcome.errors.append(scrub(f"{item}: ") + message)
+    state = FileState(**{**vars(prev), "status": "error", "message": message}) if prev else \
+        FileState(status="error", message=message)
+    state.simulated = simulated
+    _put_states(con, source, [(item, state)])

@@ -1,12 +1,18 @@
-"""Ping-log source: JSON lines {"received_at", "ip_hash", "payload"}, a file or a folder of them."""
+"""Ping-log source: JSON lines {"received_at", "ip_hash", "payload"}, a file or a folder of them.
+
+Lines are split on LF only (a raw CR is JSON whitespace; files.py turns it into a space first). A line
+the reader cannot decode (not UTF-8) or that exceeds its limit (2 MB) is quarantined alone, by the
+reader's rejects table; every other line of the batch loads.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from ...fields import FIELDS, json_path, lit, quoted
+from ...privacy import has_address_sql, scrub
 from ..landing import Counts, land
-from .files import Outcome, Part, load_files
+from .files import Outcome, Part, load_files, regular
 
 PATTERNS = ("*.jsonl", "*.jsonl.gz")
 
@@ -14,24 +20,30 @@ _PATHS = ["$.received_at", "$.ip_hash", "$.ip", "$.payload.instanceId"] + [json_
 
 BATCH = """
 create or replace temp view batch as
-with parts(path, name, load_id, first_line) as (
+with parts(path, name, load_id, first_line, lines) as (
     values {parts}
 ),
 lines as (
     select row_number() over () as g, filename, line
     from read_csv({paths}, columns = {{'line': 'VARCHAR'}}, header = false, delim = '\x1f',
                   quote = '', escape = '', auto_detect = false, strict_mode = false,
-                  null_padding = false, filename = true)
+                  null_padding = false, filename = true,
+                  store_rejects = true, rejects_table = 'pinglog_rejects', rejects_scan = 'pinglog_scans')
+),
+counted as (
+    select l.*, p.*, g - min(g) over (partition by l.filename) + 1 as k   -- k-th line read of the part
+    from lines l
+    join parts p on p.path = l.filename
 ),
 numbered as (
     select
-        p.load_id,
-        g - min(g) over (partition by l.filename) + p.first_line as ln,   -- line number in the file
-        p.name,
-        l.line,
-        coalesce(json_valid(l.line), false) as ok
-    from lines l
-    join parts p on p.path = l.filename
+        load_id,
+        k + first_line - 1 as ln,   -- line number in the file (shifted by fix_rejects when lines were rejected)
+        name,
+        line,
+        coalesce(json_valid(line), false) as ok
+    from counted
+    where k <= lines               -- lines appended after the part was planned wait for the next refresh
 ),
 extracted as (
     select
@@ -40,12 +52,15 @@ extracted as (
         case when ok then json_extract_string(line, {json_paths}) end as v
     from numbered
 ),
-final as (
+shaped as (
     select
         load_id,
         ln,
         name || ':' || ln as location,
         coalesce(line, '') as raw,
+        ok and types[2] = 'OBJECT' as payload_object,
+        (v[1] is not null)::int + (v[2] is not null)::int + (v[3] is not null)::int as top_keys,
+        (length(line) - length(replace(line, '":', ''))) // 2 as pairs,
         case
             when not ok then 'not_json'
             when types[1] <> 'OBJECT' or coalesce(types[2], '') <> 'OBJECT' then 'not_object'
@@ -56,11 +71,42 @@ final as (
         coalesce(v[2], v[3]) as ip,
         {columns}
     from extracted
+),
+keyed as (
+    select *, payload_object and pairs = 1 + top_keys + {expected} as plain from shaped
+),
+final as (
+    select
+        * exclude (payload_object, top_keys, pairs, plain),
+        case when plain then {payload_keys} end as payload_keys,
+        payload_object and not plain as walk
+    from keyed
 )
 select * from final
 """
 JSON_PATHS = "[" + ", ".join(lit(p) for p in _PATHS) + "]"
+
 COLUMNS = ",\n        ".join(f"v[{i + 5}] as {quoted(f)}" for i, f in enumerate(FIELDS))
+
+# payload_keys without another parse: the known leaves that came out non-null, in sorted order, when
+# the line holds exactly as many keys ('":' pairs) as those leaves, their objects and the top-level keys
+# explain; any other line (unknown or null-valued keys, a '":' inside a string) is walked with json_tree
+_OBJECTS = sorted({".".join(f.split(".")[:i]) for f in FIELDS for i in range(1, len(f.split(".")))})
+
+
+def _keys_sql() -> tuple[str, str]:
+    """Return (SQL for payload_keys of a plain line, SQL counting the '":' pairs those keys explain).
+
+    Both read the batch's columns (one per field), never the JSON again.
+    """
+    present = {"instanceId": "instance_id is not null", **{f: f"{quoted(f)} is not null" for f in FIELDS}}
+    names = ", ".join(f"case when {present[n]} then {lit(n)} end" for n in sorted(present))
+    objects = [" or ".join(present[f] for f in FIELDS if f.startswith(o + ".")) for o in _OBJECTS]
+    expected = " + ".join(f"({cond})::int" for cond in [*present.values(), *objects])
+    return f"string_split(concat_ws(chr(31), {names}), chr(31))", f"({expected})"
+
+
+PAYLOAD_KEYS, EXPECTED_PAIRS = _keys_sql()
 
 
 def files_of(source: str) -> list[Path]:
@@ -77,13 +123,95 @@ def files_of(source: str) -> list[Path]:
 def land_parts(con, parts: list[Part], source: str) -> dict[int, Counts]:
     """Land the ping-log lines of several file parts in one statement; counts per load_id."""
     rows = ", ".join(
-        f"({lit(str(p.read_path))}, {lit(p.name)}, {lit(p.load_id)}, {lit(p.first_line)})" for p in parts
+        f"({lit(str(p.read_path))}, {lit(scrub(p.name))}, {lit(p.load_id)}, {lit(p.first_line)}, {lit(p.lines)})"
+        for p in parts
     )
     paths = "[" + ", ".join(lit(str(p.read_path)) for p in parts) + "]"
-    con.execute(BATCH.format(parts=rows, paths=paths, json_paths=JSON_PATHS, columns=COLUMNS))
-    counts = land(con, source)
-    con.execute("drop view batch")
+    con.execute("drop table if exists pinglog_rejects; drop table if exists pinglog_scans")
+    con.execute(BATCH.format(parts=rows, paths=paths, json_paths=JSON_PATHS, columns=COLUMNS,
+                             payload_keys=PAYLOAD_KEYS, expected=EXPECTED_PAIRS))
+    counts = land(con, source, fixup=lambda c: fixup(c, rows))
+    con.execute("drop view batch; drop table if exists pinglog_rejects; drop table if exists pinglog_scans")
     return counts
+
+
+# the reader's error types -> quarantine reasons (anything else it rejects is not a JSON line either)
+REJECT_REASONS = {"INVALID ENCODING": "not_utf8", "LINE SIZE OVER MAXIMUM": "line_too_long"}
+
+FIX_REJECTS = """
+create or replace temp table rejected as
+with parts(path, name, load_id, first_line, lines) as (
+    values {parts}
+),
+rejects as (
+    select s.file_path as path, r.line, arg_min(r.error_type, r.byte_position) as error_type,
+           arg_min(r.csv_line, r.byte_position) as csv_line
+    from pinglog_rejects r
+    join pinglog_scans s using (scan_id, file_id)
+    group by all
+),
+final as (
+    select
+        p.load_id,
+        r.line + p.first_line - 1 as ln,
+        row_number() over (partition by p.load_id order by r.line) as j,   -- j-th rejected line of the part
+        p.name || ':' || (r.line + p.first_line - 1) as location,
+        left(r.csv_line, 1000) as raw,
+        case r.error_type {reasons} else 'not_json' end as reason
+    from rejects r
+    join parts p on p.path = r.path
+    where r.line <= p.lines
+)
+select * from final
+"""
+
+
+WALK = """
+update classified c set payload_keys = w.keys
+from (
+    select c2.load_id, c2.ln, list_sort(list_distinct(list(substr(t.fullkey, length('$.payload.') + 1)))) as keys
+    from classified c2, json_tree(c2.raw, '$.payload') t
+    where c2.walk and t.type <> 'OBJECT' and t.fullkey not like '%[%' and not {has_address}
+    group by all
+) w
+where c.walk and w.load_id = c.load_id and w.ln = c.ln
+"""
+
+
+def fixup(con, parts_sql: str) -> None:
+    """Amend `classified`: walk payloads with unknown nested objects, add the lines the reader rejected."""
+    if con.execute("select count(*) from classified where walk").fetchall()[0][0]:
+        con.execute(WALK.format(has_address=has_address_sql("t.fullkey")))
+    fix_rejects(con, parts_sql)
+
+
+def fix_rejects(con, parts_sql: str) -> None:
+    """Put the lines the reader rejected into `classified` (quarantined) and renumber the lines after them."""
+    if not con.execute("select count(*) from pinglog_rejects").fetchall()[0][0]:
+        return
+    reasons = " ".join(f"when {lit(k)} then {lit(v)}" for k, v in REJECT_REASONS.items())
+    con.execute(FIX_REJECTS.format(parts=parts_sql, reasons=reasons))
+    # the k-th line read is line k plus the rejected lines before it (a rejected line j sits at r = k + j - 1)
+    con.execute("""
+        update classified c set
+            ln = c.ln + s.shift,
+            location = regexp_replace(c.location, ':[0-9]+$', '') || ':' || (c.ln + s.shift)
+        from (
+            select c2.load_id, c2.ln, count(*) as shift
+            from classified c2
+            join rejected r on r.load_id = c2.load_id and r.ln - r.j < c2.ln
+            group by all
+        ) s
+        where s.load_id = c.load_id and s.ln = c.ln""")
+    con.execute("""
+        insert into classified by name
+        select load_id, ln, location, raw, reason, reason as final_reason, false as addr from rejected""")
+    # a part ends at its counted lines: drop rows that renumbering pushed past it
+    con.execute(f"""
+        delete from classified c
+        using (select * from (values {parts_sql}) p(path, name, load_id, first_line, lines)) p
+        where c.load_id = p.load_id and c.ln > p.lines + p.first_line - 1""")
+    con.execute("drop table rejected")
 
 
 def load(con, source: str, progress=None) -> Outcome:

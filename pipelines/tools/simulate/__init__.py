@@ -2,7 +2,13 @@
 
 Writes OUT/collector.csv.gz (one collector-table export), OUT/exports/*.csv.gz (half-year exports with
 the columns the table had then, overlapping by a week), OUT/pinglog/pings-YYYY-MM-DD.jsonl (the same
-pings as ping-log lines, with a few malformed lines) and OUT/truth/<mart>.parquet.
+pings as ping-log lines, with a few malformed lines), OUT/truth/<mart>.parquet and OUT/SIMULATED (a one-line
+marker: loaders flag every source under it as simulated, and reports show a banner).
+
+The fleet has what every answer needs: clones, development builds, downgrades, lapsed and returning
+instances, one-day tryouts, devices never connected, a long tail on old minor lines, a payload key only
+the ping log carries (from 2.12), and, in spans of 120 days or more, a collector outage two thirds in
+(nothing for 38 hours, then 40 % of instances cut off for 8 days, and a burst of broken lines).
 """
 
 from __future__ import annotations
@@ -23,6 +29,8 @@ from . import fleet, truth, writers
 
 DEFAULT_INSTANCES = settings_mod.DEMO_INSTANCES
 DEFAULT_START = settings_mod.DEMO_START
+#: the marker file's text (INTERFACES.md: loaders flag a source under a folder holding `SIMULATED`)
+MARKER = "Simulated FlowForge pings written by `python -m pipelines simulate`: not real telemetry.\n"
 
 
 def default_end() -> str:
@@ -48,7 +56,10 @@ def write_fleet(out: Path, instances: int = DEFAULT_INSTANCES, start: str = DEFA
     con = duckdb.connect(config={"autoinstall_known_extensions": "false"})
     con.execute("set TimeZone = 'UTC'")
     con.execute(privacy.sql_macro(key))
-    log = writers.PingLogWriter(out / "pinglog", np.random.default_rng([seed, 999_999]), bad_rate)
+    (out / "SIMULATED").write_text(MARKER)
+    outage = fleet.outage_day(d0, d1)
+    log = writers.PingLogWriter(out / "pinglog", np.random.default_rng([seed, 999_999]), bad_rate,
+                                storm_day=None if outage is None else outage + 1)
     kept: list[pd.DataFrame] = []
     total = 0
     started = time.monotonic()
@@ -57,7 +68,7 @@ def write_fleet(out: Path, instances: int = DEFAULT_INSTANCES, start: str = DEFA
         n = min(chunk, instances - ci * chunk)
         rng = np.random.default_rng([seed, ci])
         inst = fleet.instances(rng, n, d0, d1, releases)
-        pings = fleet.pings(rng, inst, d0, d1, releases, node)
+        pings = fleet.pings(rng, inst, d0, d1, releases, node, outage)
         if pings.empty:
             continue
         frame = writers.frame_for_sql(pings, releases.key_flags)
@@ -77,8 +88,9 @@ def write_fleet(out: Path, instances: int = DEFAULT_INSTANCES, start: str = DEFA
         if progress:
             progress(f"chunk {ci + 1}/{n_chunks}: {total:,} pings ({time.monotonic() - started:.0f}s)")
     if with_truth and kept:
-        truth.write(truth.compute(pd.concat(kept, ignore_index=True), releases.key_flags, log.quarantined),
-                    out / "truth")
+        truth.write(truth.compute(pd.concat(kept, ignore_index=True), releases, log.quarantined), out / "truth")
+        if progress:
+            progress(f"truth of every mart written ({time.monotonic() - started:.0f}s)")
     return {"pings": total, "quarantined_lines": len(log.quarantined), "out": str(out)}
 
 

@@ -1,4 +1,4 @@
-"""The fleet model: instances with schedules, upgrades, licences, drivers and clones -> ping arrays.
+"""The fleet model: instances with schedules, upgrades, downgrades, pauses, licences, drivers and clones -> pings.
 
 Vectorised with numpy over (instance, day) pairs; one call generates one chunk of instances.
 Everything is drawn from one numpy Generator, so the same seed gives the same pings.
@@ -24,8 +24,33 @@ KEY_FROM = {
     "suspended": "1.8.0",
     "blueprints": "2.6.0",
     "team_broker_clients": "2.10.0",
+    "device_groups": "2.12.0",           # a key the collector never learnt: only the ping log keeps it
     "devices_by_last_seen": "2.14.0",
 }
+
+# the payload keys gated by a KEY_FROM flag (dotted path -> flag); every other key is always sent
+KEY_FLAG = {
+    "platform.counts.libraryEntries": "library",
+    "platform.counts.sharedLibraryEntries": "library",
+    "platform.license.id": "license",
+    "platform.license.type": "license",
+    "platform.counts.projectsByState.suspended": "suspended",
+    "platform.counts.blueprints": "blueprints",
+    "platform.counts.teamBrokerClients": "team_broker_clients",
+    "platform.counts.deviceGroups": "device_groups",
+    "platform.counts.devicesByLastSeen.never": "devices_by_last_seen",
+    "platform.counts.devicesByLastSeen.day": "devices_by_last_seen",
+    "platform.counts.remoteBrokers": "devices_by_last_seen",
+}
+#: a key FlowForge sends that the collector's allow-list lacks (not in pipelines.fields)
+UNKNOWN_KEYS = ["platform.counts.deviceGroups"]
+
+# update policies: never (keeps the installed version), prompt, lagging, stuck (upgrades every year or
+# two: the long tail on old minor lines), development checkout (only -git versions)
+POLICY_P = [0.12, 0.26, 0.39, 0.20, 0.03]
+OUTAGE_MIN_SPAN = 120      # days: shorter simulations have no outage
+OUTAGE_HOURS = 38          # the collector received nothing for this long from the outage day's 00:00 UTC
+BLOCKED_DAYS = 8           # then a share of instances could not reach it for this many days
 
 LICENCES = np.array(["CE", "EE", "DEV", "TRIAL"])
 DRIVERS = np.array(["localfs", "docker", "kubernetes"])
@@ -84,6 +109,13 @@ class NodeLines:
         return self.majors[idx]
 
 
+def outage_day(start: int, end: int) -> int | None:
+    """Return the simulated collector outage's first day (two thirds into the span), or None when short."""
+    if end - start < OUTAGE_MIN_SPAN:
+        return None
+    return start + (end - start) * 2 // 3
+
+
 def _uuids(rng: np.random.Generator, n: int) -> np.ndarray:
     """Return n version-4 UUID strings drawn from rng."""
     raw = rng.integers(0, 256, size=(n, 16), dtype=np.uint8)
@@ -130,8 +162,9 @@ def instances(rng: np.random.Generator, n: int, start: int, end: int, releases: 
     arch_mac = np.where(rng.random(n) < 0.7, "arm64", "x64")
     os_arch = np.where(os_pick == 0, arch_linux, np.where(os_pick == 1, arch_mac, "x64"))
     os_release = np.array(["6.1.0-18-amd64", "23.4.0", "10.0.22631"])[os_pick]
-    policy = rng.choice(4, n, p=[0.15, 0.30, 0.52, 0.03])  # never, prompt, lagging, dev checkout
-    period = np.where(policy == 1, rng.integers(2, 15, n), rng.integers(30, 150, n))
+    policy = rng.choice(5, n, p=POLICY_P)  # never, prompt, lagging, stuck, dev checkout
+    period = np.select([policy == 1, policy == 3], [rng.integers(2, 15, n), rng.integers(300, 800, n)],
+                       rng.integers(30, 150, n))
     ip_change = np.where(rng.random(n) < 0.10, arrival + rng.integers(30, 400, n), np.iinfo(np.int64).max)
     df = pd.DataFrame({
         "uid": _uuids(rng, n),
@@ -151,6 +184,22 @@ def instances(rng: np.random.Generator, n: int, start: int, end: int, releases: 
         "broker": rng.random(n) < 0.35, "file_store": rng.random(n) < 0.5, "email": rng.random(n) < 0.6,
         "parity": np.zeros(n, dtype=np.int64),
     })
+    # lapsed and returning: about 8% go silent for 40-300 days, then come back
+    lapse = rng.random(n) < 0.08
+    df["pause0"] = np.where(lapse, arrival + rng.integers(30, 500, n), np.iinfo(np.int64).max)
+    df["pause1"] = df["pause0"] + np.where(lapse, rng.integers(40, 300, n), 0)
+    df["last_day"] = df["last_day"] + (df["pause1"] - df["pause0"])
+    # downgrades: about 5% roll back to the version of 150 days before, for 3-60 days
+    roll = rng.random(n) < 0.05
+    df["down0"] = np.where(roll, arrival + rng.integers(60, 600, n), np.iinfo(np.int64).max)
+    df["down1"] = np.where(roll, df["down0"] + rng.integers(3, 60, n), np.iinfo(np.int64).max)
+    # tryouts: about 6% are set up, send the pings of one day and are never seen again
+    tryout = rng.random(n) < 0.06
+    df.loc[tryout, "last_day"] = df.loc[tryout, "first_day"]
+    # devices created but never connected: 25% of the instances with devices
+    df["never_connected"] = rng.random(n) < 0.25
+    # instances that could not reach the collector for days after its outage
+    df["blocked"] = rng.random(n) < 0.4
     df = df[~df["opted_out"]].reset_index(drop=True)
     # clones: the same instanceId from a second deployment, another address, running for a while
     k = max(1, int(len(df) * 0.01)) if len(df) >= 20 else 0
@@ -171,8 +220,12 @@ def instances(rng: np.random.Generator, n: int, start: int, end: int, releases: 
 
 
 def pings(rng: np.random.Generator, inst: pd.DataFrame, start: int, end: int,
-          releases: Releases, node: NodeLines) -> pd.DataFrame:
-    """Return every ping the instances send between start and end (days), one row a ping."""
+          releases: Releases, node: NodeLines, outage: int | None = None) -> pd.DataFrame:
+    """Return every ping the collector receives between start and end (days), one row a ping.
+
+    With `outage` (a day), nothing arrives for OUTAGE_HOURS from that day's start, and the `blocked`
+    instances reach no collector for BLOCKED_DAYS days.
+    """
     first = np.maximum(inst["first_day"].to_numpy(), start)
     last = np.minimum(inst["last_day"].to_numpy(), end)
     lengths = np.maximum(last - first + 1, 0)
@@ -188,10 +241,12 @@ def pings(rng: np.random.Generator, inst: pd.DataFrame, start: int, end: int,
     install = col["arrival"]
     checked = np.where(col["policy"] == 0, install, install + ((day - install) // col["period"]) * col["period"])
     checked = np.maximum(checked, install)
-    vidx = releases.newest(checked)
+    rolled_back = (day >= col["down0"]) & (day < col["down1"])
+    vidx = releases.newest(np.where(rolled_back, checked - 150, checked))
     node_major = node.for_day(checked)
 
-    down = (rng.random(len(idx)) < 0.02) & ~is_first
+    lapsed = (day >= col["pause0"]) & (day < col["pause1"])
+    down = ((rng.random(len(idx)) < 0.02) | lapsed) & ~is_first
     prev_down = np.r_[False, down[:-1]] & ~is_first
     prev_vidx = np.r_[vidx[0], vidx[:-1]]
     driver = np.where(day >= col["drv_change"], col["driver1"], col["driver0"])
@@ -233,7 +288,7 @@ def pings(rng: np.random.Generator, inst: pd.DataFrame, start: int, end: int,
     users = col["users0"][r] + (col["growth"][r] * age / 60).astype(np.int64)
     projects = col["projects0"][r] + (col["growth"][r] * age / 45).astype(np.int64)
     devices = np.where(col["devices0"][r] > 0, col["devices0"][r] + (col["growth"][r] * age / 20).astype(np.int64), 0)
-    dev_build = col["policy"][r] == 3
+    dev_build = col["policy"][r] == 4
     node_minor = np.clip((checked[r] - node.days[np.searchsorted(node.majors, node_major[r])]) // 40, 0, 40)
     out = pd.DataFrame({
         "uid": col["uid"][r],
@@ -250,7 +305,9 @@ def pings(rng: np.random.Generator, inst: pd.DataFrame, start: int, end: int,
         "snapshots": projects * 2, "stacks": 1 + projects // 4, "templates": 1 + users // 10,
         "library": projects // 2, "shared_library": users // 5, "suspended": projects // 7,
         "blueprints": np.where(licence == 0, 0, projects // 3), "team_broker_clients": np.where(licence == 0, 0, devices // 4),
-        "devices_never": devices // 10, "devices_day": devices - devices // 3,
+        "devices_never": np.where(col["never_connected"][r], devices, devices // 10),
+        "devices_day": np.where(col["never_connected"][r], 0, devices - devices // 3),
+        "device_groups": devices // 5,
         "remote_brokers": np.where(licence == 0, 0, (projects > 5).astype(np.int64)),
         "ip": np.where(d >= col["ip_change"][r], col["ip1"][r], col["ip0"][r]),
     })
@@ -260,5 +317,11 @@ def pings(rng: np.random.Generator, inst: pd.DataFrame, start: int, end: int,
     retries["ts"] = retries["ts"] + rng.integers(1000, 2500, again.sum()) * 2
     out = pd.concat([out, retries], ignore_index=True)
     out = out[out["ts"] < (end + 1) * MS_DAY]
+    if outage is not None:
+        lost = (out["ts"] >= outage * MS_DAY) & (out["ts"] < outage * MS_DAY + OUTAGE_HOURS * 3_600_000)
+        blocked = inst.set_index("uid")["blocked"].groupby(level=0).max()
+        lost |= (out["uid"].map(blocked).to_numpy() & (out["ts"] >= outage * MS_DAY)
+                 & (out["ts"] < (outage + BLOCKED_DAYS) * MS_DAY))
+        out = out[~lost]
     out = out.drop_duplicates(["uid", "ts"]).sort_values(["ts", "uid"], kind="stable").reset_index(drop=True)
     return out

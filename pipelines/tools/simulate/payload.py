@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from ... import fields
+from .fleet import KEY_FLAG, KEY_FROM, UNKNOWN_KEYS
+
 # the collector table's history (PINGS.md), as dates the simulated collector applied each change
 CREATED_AT_RENAMED = "2022-07-01"   # `createdAt` before this day, `created_at` after
 ERA_COLUMNS = [  # (first day the column existed, column name, default for older rows or missing keys)
@@ -18,46 +21,67 @@ ERA_COLUMNS = [  # (first day the column existed, column name, default for older
 ]
 SUSPENDED_RENAMED = "2023-05-15"
 PLAIN_IP_FROM = "2024-06-26"       # the collector stored base64 SHA-256 before, the plain address after
-BASE_COLUMNS = [
-    "created_at", "instanceId", "ip", "env.flowforge", "env.nodejs", "os.arch", "os.release", "os.type",
-    "platform.config.driver", "platform.counts.projects", "platform.counts.teams", "platform.counts.users",
-    "platform.counts.devices", "platform.counts.projectSnapshots", "platform.counts.projectStacks",
-    "platform.counts.projectTemplates", "platform.config.broker.enabled", "platform.config.email.enabled",
-    "platform.config.fileStore.enabled",
-]
+# the value of each payload key as a DuckDB SQL expression over the simulated pings table (`sim`)
+SIM_VALUE = {
+    "instanceId": "uid",
+    "env.flowforge": "version",
+    "env.nodejs": "nodejs",
+    "os.type": "os_type",
+    "os.release": "os_release",
+    "os.arch": "os_arch",
+    "platform.config.driver": "driver",
+    "platform.config.broker.enabled": "broker",
+    "platform.config.email.enabled": "email",
+    "platform.config.fileStore.enabled": "file_store",
+    "platform.counts.users": "users",
+    "platform.counts.teams": "teams",
+    "platform.counts.projects": "projects",
+    "platform.counts.devices": "devices",
+    "platform.counts.projectSnapshots": "snapshots",
+    # the sender's swap: projectStacks carries the template count and projectTemplates the stack count
+    "platform.counts.projectStacks": "templates",
+    "platform.counts.projectTemplates": "stacks",
+    "platform.counts.libraryEntries": "library",
+    "platform.counts.sharedLibraryEntries": "shared_library",
+    "platform.counts.projectsByState.suspended": "suspended",
+    "platform.counts.blueprints": "blueprints",
+    "platform.counts.teamBrokerClients": "team_broker_clients",
+    "platform.counts.deviceGroups": "device_groups",
+    "platform.counts.devicesByLastSeen.never": "devices_never",
+    "platform.counts.devicesByLastSeen.day": "devices_day",
+    "platform.counts.remoteBrokers": "remote_brokers",
+    "platform.license.id": "licence_id",
+    "platform.license.type": "licence",
+}
+#: every key a simulated platform can send: the instance id, the collector's fields, and keys it never learnt
+PAYLOAD_KEYS = ["instanceId", *fields.FIELDS, *UNKNOWN_KEYS]
+_missing = [k for k in PAYLOAD_KEYS if k not in SIM_VALUE]
+if _missing:
+    raise RuntimeError(f"the simulator has no value for payload keys {_missing}")
+
+_ERA_NAMES = {name for _, name, _ in ERA_COLUMNS}
+BASE_COLUMNS = ["created_at", "instanceId", "ip", *(f for f in fields.FIELDS if f not in _ERA_NAMES)]
+
+
+def _flag_column(name: str) -> str | None:
+    """Return the `has_<flag>` column gating a payload key, or None when every version sends it."""
+    flag = KEY_FLAG.get(name)
+    return f"has_{flag}" if flag else None
+
+
+def _text(expr: str, name: str) -> str:
+    """Return the CSV text of a value: flags as t/f, counts as digits, text as is."""
+    kind = fields.field(name).kind if name in fields.FIELDS else "text"
+    if kind == "flag":
+        return f"case when {expr} then 't' else 'f' end"
+    return f"{expr}::varchar" if kind == "count" else expr
+
 
 # value expression (DuckDB SQL over the simulated pings table) and the key flag that gates it
 COLUMN_SQL = {
     "created_at": ("strftime(make_timestamp(ts * 1000), '%Y-%m-%d %H:%M:%S.%g')", None),
-    "instanceId": ("uid", None),
     "ip": (f"case when ts < epoch_ms(date '{PLAIN_IP_FROM}') then to_base64(unhex(sha256(ip))) else ip end", None),
-    "env.flowforge": ("version", None),
-    "env.nodejs": ("nodejs", None),
-    "os.arch": ("os_arch", None),
-    "os.release": ("os_release", None),
-    "os.type": ("os_type", None),
-    "platform.config.driver": ("driver", None),
-    "platform.counts.projects": ("projects::varchar", None),
-    "platform.counts.teams": ("teams::varchar", None),
-    "platform.counts.users": ("users::varchar", None),
-    "platform.counts.devices": ("devices::varchar", None),
-    "platform.counts.projectSnapshots": ("snapshots::varchar", None),
-    # the sender's swap: projectStacks carries the template count and projectTemplates the stack count
-    "platform.counts.projectStacks": ("templates::varchar", None),
-    "platform.counts.projectTemplates": ("stacks::varchar", None),
-    "platform.config.broker.enabled": ("case when broker then 't' else 'f' end", None),
-    "platform.config.email.enabled": ("case when email then 't' else 'f' end", None),
-    "platform.config.fileStore.enabled": ("case when file_store then 't' else 'f' end", None),
-    "platform.counts.libraryEntries": ("library::varchar", "has_library"),
-    "platform.counts.sharedLibraryEntries": ("shared_library::varchar", "has_library"),
-    "platform.license.id": ("licence_id", "has_license"),
-    "platform.license.type": ("licence", "has_license"),
-    "platform.counts.projectsByState.suspended": ("suspended::varchar", "has_suspended"),
-    "platform.counts.blueprints": ("blueprints::varchar", "has_blueprints"),
-    "platform.counts.teamBrokerClients": ("team_broker_clients::varchar", "has_team_broker_clients"),
-    "platform.counts.devicesByLastSeen.never": ("devices_never::varchar", "has_devices_by_last_seen"),
-    "platform.counts.devicesByLastSeen.day": ("devices_day::varchar", "has_devices_by_last_seen"),
-    "platform.counts.remoteBrokers": ("remote_brokers::varchar", "has_devices_by_last_seen"),
+    **{name: (_text(SIM_VALUE[name], name), _flag_column(name)) for name in ["instanceId", *fields.FIELDS]},
 }
 
 
@@ -86,50 +110,34 @@ def csv_select(on_day: str) -> str:
     return ",\n    ".join(parts)
 
 
-PAYLOAD_SQL = """
-json_object(
-    'received_at', strftime(make_timestamp(ts * 1000), '%Y-%m-%dT%H:%M:%S.%gZ'),
-    'ip_hash', ip_key(ip),
-    'payload', json_object(
-        'instanceId', uid,
-        'os', json_object('type', os_type, 'release', os_release, 'arch', os_arch),
-        'env', json_object('nodejs', nodejs, 'flowforge', version),
-        'platform', case when has_license then json_object(
-            'counts', {counts},
-            'config', {config},
-            'license', json_object('id', licence_id, 'type', licence)
-        ) else json_object('counts', {counts}, 'config', {config}) end
-    )
-)::varchar
-"""
-CONFIG_SQL = ("json_object('driver', driver, 'broker', json_object('enabled', broker),"
-              " 'fileStore', json_object('enabled', file_store), 'email', json_object('enabled', email))")
-COUNT_KEYS = [  # (json key, column, key flag)
-    ("users", "users", None), ("teams", "teams", None), ("projects", "projects", None),
-    ("devices", "devices", None), ("projectSnapshots", "snapshots", None),
-    ("projectTemplates", "stacks", None), ("projectStacks", "templates", None),
-    ("libraryEntries", "library", "has_library"), ("sharedLibraryEntries", "shared_library", "has_library"),
-    ("projectsByState", "json_object('suspended', suspended)", "has_suspended"),
-    ("blueprints", "blueprints", "has_blueprints"),
-    ("teamBrokerClients", "team_broker_clients", "has_team_broker_clients"),
-    ("devicesByLastSeen", "json_object('never', devices_never, 'day', devices_day)", "has_devices_by_last_seen"),
-    ("remoteBrokers", "remote_brokers", "has_devices_by_last_seen"),
-]
-LEVEL_FLAGS = ["has_library", "has_suspended", "has_blueprints", "has_team_broker_clients", "has_devices_by_last_seen"]
+#: the version flags in the order versions gained them (each version sends the keys of all earlier flags)
+LEVELS = sorted(set(KEY_FLAG.values()), key=lambda f: tuple(int(x) for x in KEY_FROM[f].split(".")))
 
 
-def counts_sql() -> str:
-    """Return SQL for the counts object: the keys the sending version knows (flags rise with versions)."""
+def _object_sql(keys: list[str]) -> str:
+    """Return a nested json_object(...) SQL expression holding the given dotted keys."""
+    tree = fields.nested({k: SIM_VALUE[k] for k in keys})
+
+    def build(node) -> str:
+        if isinstance(node, str):
+            return node
+        return "json_object(" + ", ".join(f"'{k}', {build(v)}" for k, v in node.items()) + ")"
+
+    return build(tree)
+
+
+def payload_sql() -> str:
+    """Return SQL for the payload object: the keys the sending version knows (flags rise with versions)."""
     branches = []
-    for level in range(len(LEVEL_FLAGS), -1, -1):
-        known = set(LEVEL_FLAGS[:level])
-        keys = [(k, c) for k, c, flag in COUNT_KEYS if flag is None or flag in known]
-        obj = "json_object(" + ", ".join(f"'{k}', {c}" for k, c in keys) + ")"
-        cond = LEVEL_FLAGS[level - 1] if level else "true"
-        branches.append(f"when {cond} then {obj}")
+    for level in range(len(LEVELS), -1, -1):
+        known = set(LEVELS[:level])
+        keys = [k for k in PAYLOAD_KEYS if KEY_FLAG.get(k) is None or KEY_FLAG[k] in known]
+        cond = f"has_{LEVELS[level - 1]}" if level else "true"
+        branches.append(f"when {cond} then {_object_sql(keys)}")
     return "case " + " ".join(branches) + " end"
 
 
 def line_sql() -> str:
     """Return the SQL expression of one ping-log line."""
-    return PAYLOAD_SQL.format(counts=counts_sql(), config=CONFIG_SQL)
+    return ("json_object('received_at', strftime(make_timestamp(ts * 1000), '%Y-%m-%dT%H:%M:%S.%gZ'),"
+            f" 'ip_hash', ip_key(ip), 'payload', {payload_sql()})::varchar")

@@ -48,11 +48,16 @@ def bad_line(kind: str, day: int, n: int) -> str:
     raise ValueError(kind)
 
 
+#: broken lines written on the day after the outage, as a share of that day's good lines
+STORM_SHARE = 0.05
+
+
 class PingLogWriter:
     """Appends ping-log lines to one file per UTC day, inserting malformed lines, tracking line numbers."""
 
-    def __init__(self, folder: Path, rng: np.random.Generator, bad_rate: float):
+    def __init__(self, folder: Path, rng: np.random.Generator, bad_rate: float, storm_day: int | None = None):
         self.folder = Path(folder)
+        self.storm_day = storm_day      # the day the recovering collector wrote STORM_SHARE broken lines
         self.folder.mkdir(parents=True, exist_ok=True)
         self.rng = rng
         self.bad_rate = bad_rate
@@ -73,6 +78,8 @@ class PingLogWriter:
         """Append lines (plus malformed ones) to the file of day d."""
         n_bad = int(self.rng.binomial(len(lines), self.bad_rate)) if self.bad_rate else 0
         kinds = list(self.rng.choice(BAD_KINDS, n_bad)) if n_bad else []
+        if d == self.storm_day:
+            kinds += ["instance_id_missing"] * (1 + int(len(lines) * STORM_SHARE))
         if self.every_kind_pending:
             kinds += BAD_KINDS
             self.every_kind_pending = False

@@ -1,4 +1,5 @@
--- shared cast rules used by the staging models (persistent macros, lowercase sql)
+-- shared cast rules used by the staging models (persistent macros, lowercase sql); fields.py names,
+-- per payload field, the macro that types it (a count, a flag, a text, or a text with its own rule)
 
 -- a count: a non-negative integer written with digits only, else null
 create or replace macro to_count(x) as
@@ -11,5 +12,15 @@ create or replace macro to_flag(x) as
         when 'f' then false when 'false' then false
     end;
 
+-- a text: trimmed, null when absent or empty
+create or replace macro to_text(x) as nullif(trim(x), '');
+
 -- a label: trimmed text, 'unreported' when absent or empty
 create or replace macro to_label(x) as coalesce(nullif(trim(x), ''), 'unreported');
+
+-- a label compared without case: lower case (drivers) or upper case (licence types)
+create or replace macro to_lower_label(x) as to_label(lower(x));
+create or replace macro to_upper_label(x) as to_label(upper(x));
+
+-- a flowforge version: trimmed, a leading v dropped, 'unknown' when absent or empty
+create or replace macro to_version(x) as coalesce(nullif(regexp_replace(trim(x), '^[vV]', ''), ''), 'unknown');

@@ -1,7 +1,6 @@
 -- int_instance_days: one row per (instance_id, utc day) holding the state of that day's latest ping.
 -- this is the one place pings collapse per instance; pings were deduped by identity when landed.
--- incremental: instance_id, "day" = "day"
--- input: staging.stg_pings
+-- config: key = ["instance_id", "day"], input = ["staging.stg_pings"], new_rows = "staging.stg_pings.load_id"
 with pings as (
     select * from staging.stg_pings
 ),

@@ -1,7 +1,6 @@
 -- int_instance_weeks: one row per (instance_id, week) with the state of its latest ping that week.
 -- week = the monday (utc) starting the iso week of the utc day.
--- incremental: instance_id, week = cast(date_trunc('week', "day") as date)
--- input: intermediate.int_instance_days
+-- config: key = ["instance_id", "week"], key_sql = {week = "cast(date_trunc('week', \"day\") as date)"}, input = ["intermediate.int_instance_days"], new_rows = "staging.stg_pings.load_id"
 with instance_days as (
     select * from intermediate.int_instance_days
 ),

@@ -5,8 +5,10 @@ with instance_weeks as (
 ),
 
 long as (
-    unpivot (select week, users, projects, devices from instance_weeks)
-    on users, projects, devices into name metric value amount
+    -- the sql-standard unpivot (nulls excluded): the same on duckdb and spark
+    select week, metric, amount
+    from (select week, users, projects, devices from instance_weeks)
+    unpivot (amount for metric in (users, projects, devices))
 ),
 
 final as (

@@ -1,11 +1,14 @@
--- invalid_values: per source and field, how many landed values were present but unusable
--- (a count that is not a non-negative integer, a flag that is not true/false) and became null
+-- invalid_values: per source, field (its staging column) and reason, how many landed values were present
+-- but unusable and became null (not_a_count, not_a_flag) or were blanked as address-shaped on landing
+-- (address_shaped)
 with per_load as (
     select * from intermediate.int_invalid_values
 ),
 
 final as (
-    select source, field, cast(sum(invalid) as bigint) as invalid from per_load group by source, field
+    select source, field, reason, cast(sum(invalid) as bigint) as invalid
+    from per_load
+    group by source, field, reason
 )
 
-select * from final order by source, field
+select * from final order by source, field, reason

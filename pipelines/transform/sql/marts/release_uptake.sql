@@ -70,9 +70,10 @@ final as (
         r.version,
         r.released_on,
         f.first_seen,
-        cast((x.week_25 + 6) - r.released_on as integer) as days_to_25pct,
-        cast((x.week_50 + 6) - r.released_on as integer) as days_to_50pct,
-        cast((x.week_75 + 6) - r.released_on as integer) as days_to_75pct
+        -- whole days between two dates (date_diff on dates: the same on duckdb and spark)
+        cast(date_diff('day', r.released_on, x.week_25 + 6) as integer) as days_to_25pct,
+        cast(date_diff('day', r.released_on, x.week_50 + 6) as integer) as days_to_50pct,
+        cast(date_diff('day', r.released_on, x.week_75 + 6) as integer) as days_to_75pct
     from minor_releases r
     left join first_day f using (version)
     left join reached x using (version)

@@ -1,0 +1,173 @@
+"""Checks beside the models (dbt schema-test style): one `_checks.toml` per layer, run after every build.
+
+A layer's file has one table per model of that layer:
+
+    [instance_days]
+    unique = ["instance_id", "day"]                 # these columns together are unique (a list of lists: several keys)
+    not_null = ["instance_id", "day"]               # never null
+    accepted_values.reason = "pipelines.ingest.landing:REASONS"   # a list of values, or module:NAME of one in the code
+    relationships.instance_id = "marts.instances.instance_id"     # every non-null value exists there
+
+Each check is one count of failing rows in DuckDB; the results of the latest run are kept in
+main.check_results (run_at, layer, model, check, status, failing_rows, detail).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import tomllib
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+import duckdb
+
+from ..fields import quoted
+from ..settings import SQL_DIR
+
+LAYERS = ["staging", "intermediate", "marts"]
+KINDS = {"unique", "not_null", "accepted_values", "relationships"}
+FILE = "_checks.toml"
+
+RESULTS = """
+create table if not exists main.check_results (
+    run_at       timestamp,   -- utc, when the checks ran
+    layer        varchar,
+    model        varchar,
+    "check"      varchar,     -- unique | not_null | accepted_values | relationships
+    status       varchar,     -- pass | fail
+    failing_rows bigint,
+    detail       varchar      -- the columns (and values or target) checked
+)
+"""
+
+
+@dataclass
+class Check:
+    """One declared check: a query counting the rows that break it, with its bound parameters."""
+
+    layer: str
+    model: str
+    kind: str
+    detail: str
+    sql: str
+    params: list
+
+
+@dataclass
+class Outcome:
+    """The result of one check."""
+
+    check: Check
+    failing_rows: int
+
+    @property
+    def status(self) -> str:
+        """Return 'pass' or 'fail'."""
+        return "fail" if self.failing_rows else "pass"
+
+
+class ChecksFailed(Exception):
+    """A refresh whose checks failed: the build was rolled back and the previous marts kept."""
+
+    def __init__(self, outcomes: list[Outcome]):
+        """Keep every outcome; the message names how many failed and the first one."""
+        self.outcomes = outcomes
+        failed = [o for o in outcomes if o.status == "fail"]
+        first = failed[0].check
+        super().__init__(
+            f"{len(failed)} model check(s) failed, the previous marts are kept; first:"
+            f" {first.layer}.{first.model} {first.kind} ({first.detail}): {failed[0].failing_rows} row(s);"
+            " all results in the warehouse table main.check_results")
+
+
+def _values(spec) -> list:
+    """Return accepted values: the list itself, or the list a `module:NAME` reference names in the code."""
+    if isinstance(spec, list):
+        return spec
+    module, _, name = str(spec).partition(":")
+    if not module.startswith("pipelines.") or not name:
+        raise ValueError(f"accepted values must be a list or 'pipelines.module:NAME', not {spec!r}")
+    return list(getattr(importlib.import_module(module), name))
+
+
+def _columns(cols: list[str]) -> str:
+    """Return a comma-separated list of quoted column names."""
+    return ", ".join(quoted(c) for c in cols)
+
+
+def _checks_of(layer: str, model: str, spec: dict) -> list[Check]:
+    """Return the checks one model's table declares."""
+    unknown = set(spec) - KINDS
+    if unknown:
+        raise ValueError(f"{layer}/{FILE} [{model}]: unknown checks {sorted(unknown)}; known: {sorted(KINDS)}")
+    table = f"{layer}.{model}"
+    out = []
+    unique = spec.get("unique", [])
+    for key in (unique if unique and isinstance(unique[0], list) else [unique] if unique else []):
+        out.append(Check(layer, model, "unique", ", ".join(key),
+                         f"select count(*) from (select {_columns(key)} from {table}"
+                         f" group by all having count(*) > 1)", []))
+    for col in spec.get("not_null", []):
+        out.append(Check(layer, model, "not_null", col, f"select count(*) from {table} where {quoted(col)} is null", []))
+    for col, values in spec.get("accepted_values", {}).items():
+        accepted = [str(v) for v in _values(values)]
+        named = values if isinstance(values, str) else accepted   # a reference to the code reads shorter
+        out.append(Check(layer, model, "accepted_values", f"{col} in {named}",
+                         f"select count(*) from {table} where {quoted(col)} is not null"
+                         f" and not list_contains($1::varchar[], cast({quoted(col)} as varchar))", [accepted]))
+    for col, target in spec.get("relationships", {}).items():
+        schema, other, other_col = target.split(".")
+        out.append(Check(layer, model, "relationships", f"{col} -> {target}",
+                         f"select count(*) from {table} t where t.{quoted(col)} is not null and not exists"
+                         f" (select 1 from {schema}.{other} r where r.{quoted(other_col)} = t.{quoted(col)})", []))
+    return out
+
+
+def declared(layer: str) -> dict:
+    """Return the parsed checks file of a layer ({} when it has none)."""
+    path = SQL_DIR / layer / FILE
+    return tomllib.loads(path.read_text()) if path.exists() else {}
+
+
+def load(models: list[str] | None = None) -> list[Check]:
+    """Return every declared check of every layer; a check on a model not in `models` is an error."""
+    out = []
+    for layer in LAYERS:
+        for model, spec in declared(layer).items():
+            if models is not None and model not in models:
+                raise ValueError(f"{layer}/{FILE}: checks for an unknown model {model!r}")
+            out.extend(_checks_of(layer, model, spec))
+    return out
+
+
+def digest() -> str:
+    """Return a hash of every layer's checks, accepted values read from the code included."""
+    return hashlib.sha256(repr([(c.layer, c.model, c.kind, c.detail) for c in load()]).encode()).hexdigest()
+
+
+def evaluate(con: duckdb.DuckDBPyConnection, models: list[str] | None = None) -> list[Outcome]:
+    """Run every check on the built tables; return one outcome per check."""
+    return [Outcome(c, con.execute(c.sql, c.params).fetchall()[0][0]) for c in load(models)]
+
+
+def record(con: duckdb.DuckDBPyConnection, outcomes: list[Outcome]) -> None:
+    """Replace main.check_results with this run's outcomes (utc run time)."""
+    con.execute(RESULTS)
+    con.execute("delete from main.check_results")
+    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    if not outcomes:
+        return
+    con.executemany(
+        "insert into main.check_results values ($1, $2, $3, $4, $5, $6, $7)",
+        [[now, o.check.layer, o.check.model, o.check.kind, o.status, o.failing_rows, o.check.detail] for o in outcomes])
+
+
+def results(con: duckdb.DuckDBPyConnection) -> list[tuple]:
+    """Return the latest check results (layer, model, check, status, failing_rows, detail, run_at); [] before any."""
+    exists = con.execute("select count(*) from information_schema.tables where table_schema = 'main'"
+                         " and table_name = 'check_results'").fetchall()[0][0]
+    if not exists:
+        return []
+    return con.execute('select layer, model, "check", status, failing_rows, detail, run_at from main.check_results'
+                       " order by status = 'pass', layer, model, \"check\", detail").fetchall()

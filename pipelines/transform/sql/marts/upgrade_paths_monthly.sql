@@ -1,0 +1,68 @@
+-- upgrade_paths_monthly: per month (first day, utc) and change of minor release line between two
+-- consecutive days an instance was seen (from_minor -> to_minor, counted in the month of the later
+-- day): direction 'up' or 'down' (downgrades are kept), the minor lines released in between
+-- (minors_skipped) and the distinct instances that made the change. unparseable versions are left out.
+with instance_days as (
+    select instance_id, "day", version_minor from intermediate.int_instance_days
+),
+
+releases as (
+    select distinct major, minor from staging.stg_flowforge_releases
+),
+
+consecutive as (
+    select
+        instance_id,
+        "day",
+        lag(version_minor) over (partition by instance_id order by "day") as from_minor,
+        version_minor as to_minor
+    from instance_days
+),
+
+changes as (
+    select
+        instance_id,
+        cast(date_trunc('month', "day") as date) as "month",
+        from_minor,
+        to_minor,
+        -- a sortable number per line: major * 1000 + minor
+        cast(split_part(from_minor, '.', 1) as integer) * 1000 + cast(split_part(from_minor, '.', 2) as integer) as from_key,
+        cast(split_part(to_minor, '.', 1) as integer) * 1000 + cast(split_part(to_minor, '.', 2) as integer) as to_key
+    from consecutive
+    where from_minor <> to_minor and from_minor <> 'unknown' and to_minor <> 'unknown'
+),
+
+paths as (
+    select distinct from_minor, to_minor, from_key, to_key from changes
+),
+
+skipped as (
+    select
+        p.from_minor,
+        p.to_minor,
+        count(r.major) as minors_skipped                  -- released lines strictly between the two
+    from paths p
+    left join releases r
+        on r.major * 1000 + r.minor > least(p.from_key, p.to_key)
+        and r.major * 1000 + r.minor < greatest(p.from_key, p.to_key)
+    group by p.from_minor, p.to_minor
+),
+
+counted as (
+    select
+        "month",
+        from_minor,
+        to_minor,
+        case when max(to_key) > max(from_key) then 'up' else 'down' end as direction,
+        count(distinct instance_id) as instances
+    from changes
+    group by "month", from_minor, to_minor
+),
+
+final as (
+    select c."month", c.from_minor, c.to_minor, c.direction, s.minors_skipped, c.instances
+    from counted c
+    join skipped s using (from_minor, to_minor)
+)
+
+select * from final order by "month", from_minor, to_minor

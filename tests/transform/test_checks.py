@@ -1,0 +1,97 @@
+"""Checks beside the models: each kind counts the rows that break it, the files name real models, and a
+failing check fails the refresh, keeps the previous marts and records its results."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from conftest import ping_line, query, run, write_lines
+from pipelines.ingest.landing import REASONS
+from pipelines.transform import checks, runner
+
+
+@pytest.fixture
+def con():
+    """An in-memory DuckDB with marts.instances (a, b) and marts.days (a duplicate, an orphan, a null)."""
+    c = duckdb.connect()
+    c.execute("create schema marts")
+    c.execute("create table marts.instances as select * from (values ('a'), ('b')) v(instance_id)")
+    c.execute("create table marts.days as select * from (values ('a', 1, 'x'), ('a', 1, 'y'), ('c', 2, 'z'),"
+              " (null, 3, null)) v(instance_id, \"day\", kind)")
+    yield c
+    c.close()
+
+
+def _failing(con, spec) -> dict[str, int]:
+    """Return {check: failing rows} for checks declared on marts.days."""
+    return {f"{c.kind} {c.detail}": con.execute(c.sql, c.params).fetchall()[0][0]
+            for c in checks._checks_of("marts", "days", spec)}
+
+
+def test_each_kind_of_check_counts_the_rows_that_break_it(con):
+    got = _failing(con, {
+        "unique": ["instance_id", "day"],
+        "not_null": ["instance_id", "day"],
+        "accepted_values": {"kind": ["x", "y"]},
+        "relationships": {"instance_id": "marts.instances.instance_id"},
+    })
+    assert got == {
+        "unique instance_id, day": 1,                            # (a, 1) twice: one key broken
+        "not_null instance_id": 1, "not_null day": 0,
+        "accepted_values kind in ['x', 'y']": 1,                 # z; a null is not checked
+        "relationships instance_id -> marts.instances.instance_id": 1,   # c
+    }
+    assert _failing(con, {"unique": [["day", "kind"], ["kind"]]}) == {"unique day, kind": 0, "unique kind": 0}
+
+
+def test_accepted_values_can_be_read_from_the_code():
+    quarantine = [c for c in checks.load() if c.model == "quarantine" and c.kind == "accepted_values"]
+    assert quarantine and quarantine[0].params == [list(REASONS)]
+    with pytest.raises(ValueError):
+        checks._values("os:sep")
+
+
+def test_the_checks_files_name_only_real_models():
+    names = [m.name for m in runner.discover()]
+    declared = checks.load(names)
+    assert {c.layer for c in declared} == set(runner.LAYERS)
+    with pytest.raises(ValueError, match="unknown"):
+        checks._checks_of("marts", "x", {"uniq": ["a"]})
+    with pytest.raises(ValueError, match="unknown model"):
+        checks.load(names[:1])
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    """Return the bytes of every parquet file of the current set."""
+    return {p.name: p.read_bytes() for p in sorted(Path(folder).resolve().glob("*.parquet"))}
+
+
+def test_a_failing_check_keeps_the_previous_marts(cfg, tmp_path):
+    run(cfg, write_lines(tmp_path / "in" / "a.jsonl", [ping_line("a", at="2024-07-01T10:00:00Z")]))
+    before = _files(cfg.parquet_dir)
+    assert "instances.parquet" in before
+    # corrupt the landing: a quarantine reason the code does not know
+    con = duckdb.connect(str(cfg.warehouse))
+    con.execute("insert into quarantine (load_id, source, location, reason, raw)"
+                " values (1, 'x', 'x:1', 'no_such_reason', '')")
+    con.close()
+    write_lines(tmp_path / "in" / "b.jsonl", [ping_line("b", at="2024-07-02T10:00:00Z")])
+    with pytest.raises(checks.ChecksFailed, match=r"marts.quarantine accepted_values"):
+        run(cfg, tmp_path / "in")
+    assert _files(cfg.parquet_dir) == before
+    assert query(cfg, "select count(*) from marts.instances") == [(1,)]          # the build was rolled back
+    failed = query(cfg, "select model, \"check\", failing_rows from main.check_results where status = 'fail'")
+    assert ("quarantine", "accepted_values", 1) in failed
+
+    # the command line: one line on stderr, a non-zero exit, no traceback
+    write_lines(tmp_path / "in" / "c.jsonl", [ping_line("c", at="2024-07-03T10:00:00Z")])
+    out = subprocess.run([sys.executable, "-m", "pipelines", "refresh", "--source", str(tmp_path / "in")],
+                         capture_output=True, text=True)
+    assert out.returncode != 0
+    assert "check(s) failed" in out.stderr and "Traceback" not in out.stderr
+    assert _files(cfg.parquet_dir) == before

@@ -1,0 +1,127 @@
+"""The model runner: dependencies from parsed SQL, build order, the config header, incremental builds,
+templates from the one field list, and the `models` command."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from pipelines import fields
+from pipelines.ingest import warehouse
+from pipelines.transform import runner
+
+
+def test_a_commented_out_table_name_is_not_a_dependency():
+    sql = """-- reads marts.instances? no: only intermediate.int_instance_days
+    with days as (
+        select * from intermediate.int_instance_days  -- was: staging.stg_pings
+        /* and once: main.raw_pings */
+    )
+    select * from days"""
+    assert runner.reads(sql) == ["intermediate.int_instance_days"]
+
+
+def test_cte_names_are_not_dependencies_but_unqualified_tables_are_main():
+    sql = "with raw_pings as (select * from main.raw_pings), x as (select * from raw_pings) select * from x, load_log"
+    assert runner.reads(sql) == ["main.load_log", "main.raw_pings"]
+
+
+def _model(name, layer, sql, **config):
+    """Return an in-memory model."""
+    return runner.Model(name, layer, runner.SQL_DIR / layer / f"{name}.sql", sql, config)
+
+
+def test_models_are_ordered_across_layers_by_what_they_read():
+    models = [
+        _model("b", "marts", "select * from marts.a, intermediate.i"),
+        _model("a", "marts", "select * from intermediate.i"),
+        _model("i", "intermediate", "select * from staging.s"),
+        _model("s", "staging", "select * from main.raw_pings"),
+    ]
+    assert [m.name for m in runner.ordered(models)] == ["s", "i", "a", "b"]
+    cyclic = [_model("a", "marts", "select * from marts.b"), _model("b", "marts", "select * from marts.a")]
+    with pytest.raises(runner.ModelError, match="cycle"):
+        runner.ordered(cyclic)
+
+
+def test_every_real_model_is_built_after_the_models_it_reads():
+    seen = set()
+    known = {m.relation for m in runner.discover()}
+    for model in runner.build_order():
+        assert {r for r in model.reads if r in known} <= seen, model.relation
+        seen.add(model.relation)
+
+
+def test_the_config_header_is_one_parsed_line():
+    text = ('-- m: what it is\n-- config: key = ["a", "b"], input = ["staging.stg_pings"],'
+            ' new_rows = "staging.stg_pings.load_id"\nselect 1\n-- config: materialized = "view"\n')
+    assert runner.parse_header(text) == {"key": ["a", "b"], "input": ["staging.stg_pings"],
+                                         "new_rows": "staging.stg_pings.load_id"}
+    assert runner.parse_header("select 1\n-- config: key = [\"a\"]\n") == {}   # only leading comments count
+    with pytest.raises(runner.ModelError, match="unknown config keys"):
+        runner.parse_header('-- config: keys = ["a"]\nselect 1')
+    with pytest.raises(runner.ModelError, match="bad config header"):
+        runner.parse_header("-- config: key = [a\nselect 1")
+
+
+def test_the_three_weekly_mixes_come_from_one_template():
+    mixes = {m.name: m for m in runner.discover() if m.path.name == "weekly_mix.sql.j2"}
+    assert sorted(mixes) == ["driver_mix_weekly", "license_mix_weekly", "version_adoption_weekly"]
+    assert "select week, version, version_minor, count(*)" in mixes["version_adoption_weekly"].sql
+    assert "order by week, license_type" in mixes["license_mix_weekly"].sql
+
+
+def test_staging_types_every_field_of_the_one_field_list():
+    stg = runner.model_sql("stg_pings")
+    for f in fields.PAYLOAD:
+        assert f"{f.macro}({fields.quoted(f.name)}) as {f.column}" in stg
+
+
+def test_models_command_lists_every_model_in_build_order():
+    out = subprocess.run([sys.executable, "-m", "pipelines", "models"], capture_output=True, text=True, check=True)
+    lines = out.stdout.splitlines()
+    assert [line.split()[0] for line in lines] == [m.relation for m in runner.build_order()]
+    days = next(line for line in lines if line.startswith("intermediate.int_instance_days "))
+    assert "incremental" in days and "<- staging.stg_pings" in days
+
+
+def _land(con, load_id: int, rows: list[dict]) -> None:
+    """Insert a load and its pings straight into the landing tables (payload fields by dotted name)."""
+    con.execute("insert into load_log (load_id, source, item, started_at, finished_at, rows_read, loaded)"
+                " values ($1, 's', 'f', now(), now(), $2, $2)", [load_id, len(rows)])
+    for i, row in enumerate(rows):
+        names = ["load_id", "source", "location", "instance_id", "received_at", "ip_hash"] + list(row.get("fields", {}))
+        values = [load_id, "s", f"f:{load_id}.{i}", row["id"], row["at"], row.get("ip")] + list(row.get("fields", {}).values())
+        marks = ", ".join(f"${n + 1}" for n in range(len(values)))
+        con.execute(f"insert into raw_pings ({', '.join(fields.quoted(n) for n in names)}) values ({marks})", values)
+
+
+def test_an_incremental_build_equals_a_full_build(tmp_path):
+    con = warehouse.connect(tmp_path / "w.duckdb")
+    v = lambda version: {"env.flowforge": version, "platform.counts.users": "3"}  # noqa: E731
+    _land(con, 1, [{"id": "a", "at": "2024-07-01 10:00:00", "ip": "h1", "fields": v("2.1.0")},
+                   {"id": "b", "at": "2024-07-02 10:00:00", "ip": "h2", "fields": v("2.1.0")}])
+    runner.run(con)
+    # a later load: a later ping on a's day and week, a new instance, and invalid values
+    _land(con, 2, [{"id": "a", "at": "2024-07-01 20:00:00", "ip": "h3", "fields": v("2.2.0")},
+                   {"id": "c", "at": "2024-07-09 10:00:00", "ip": "h1",
+                    "fields": {"platform.counts.users": "-1", "platform.config.broker.enabled": "maybe"}}])
+    con.execute("insert into blanked_values values (2, 's', 'f:2.1', 'os.release')")
+    said = []
+    runner.run(con, progress=said.append)
+    incremental = [m.relation for m in runner.build_order() if m.incremental]
+    assert incremental and all(any(s.startswith(f"model {r} (incremental") for s in said) for r in incremental)
+    for r in incremental:
+        con.execute(f"create table main.snap_{r.split('.')[1]} as select * from {r}")
+    runner.run(con, full=True)
+    for r in incremental:
+        snap = f"main.snap_{r.split('.')[1]}"
+        assert con.execute(f"select count(*) from (select * from {snap} except all select * from {r})"
+                           f" union all select count(*) from (select * from {r} except all select * from {snap})"
+                           ).fetchall() == [(0,), (0,)], r
+    assert con.execute("select version, pings from marts.instance_days where instance_id = 'a'").fetchall() == [("2.2.0", 2)]
+    assert sorted(con.execute("select field, reason, invalid from marts.invalid_values").fetchall()) == [
+        ("broker_enabled", "not_a_flag", 1), ("os_release", "address_shaped", 1), ("users", "not_a_count", 1)]
+    con.close()
