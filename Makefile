@@ -5,6 +5,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
+DEV    := $(VENV)/.installed-dev-stamp
 PIPE   := $(PY) -m pipelines
 
 .DEFAULT_GOAL := help
@@ -15,11 +16,16 @@ help: ## show this list of targets
 	@grep -hE '^[a-z][a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
 	  awk 'BEGIN {FS = ":.*## "}; {printf "  %-10s %s\n", $$1, $$2}'
 
+# what the project runs on; the tests' extras (pytest, hypothesis, PySpark) only for the test targets
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[dev]"
+	$(PY) -m pip install --quiet -e .
 	@touch $(STAMP)
+
+$(DEV): $(STAMP)
+	$(PY) -m pip install --quiet -e ".[dev]"
+	@touch $(DEV)
 
 # the project's Jupyter kernel (the notebooks name it) and JupyterLab settings, both inside .venv
 KERNEL := $(VENV)/share/jupyter/kernels/flowforge-pings/kernel.json
@@ -33,7 +39,7 @@ $(LABCFG): jupyter/overrides.json $(STAMP)
 	@mkdir -p $(dir $(LABCFG))
 	cp jupyter/overrides.json $(LABCFG)
 
-setup: $(STAMP) $(KERNEL) $(LABCFG) ## create .venv with everything the project needs, register its Jupyter kernel
+setup: $(STAMP) $(DEV) $(KERNEL) $(LABCFG) ## create .venv with everything the project and its tests need, register its Jupyter kernel
 
 demo: $(STAMP) ## write the simulated demo fleet to data/demo (used when no source is configured)
 	$(PIPE) simulate --out data/demo
@@ -44,17 +50,17 @@ refresh: $(STAMP) ## load new ping rows from the configured sources (else the de
 status: $(STAMP) ## show rows read, loaded, duplicates, quarantined and pending per source
 	$(PIPE) status
 
-test: $(STAMP) $(KERNEL) $(LABCFG) ## run the test suite (starts its own PostgreSQL, collector and headless Chromium)
+test: $(DEV) $(KERNEL) $(LABCFG) ## run the test suite (starts its own PostgreSQL, collector, JupyterLab, Chromium and Spark)
 	$(PY) -m pytest
 
-test-spark: $(STAMP) ## run every model on Spark (local[2]) and compare each mart with DuckDB's (also part of `make test`)
+test-spark: $(DEV) ## run every model on Spark (local[2]) and compare each mart with DuckDB's (also part of `make test`)
 	$(PY) -m pytest tests/transform/test_spark.py
 
 lab: $(STAMP) $(KERNEL) $(LABCFG) ## open JupyterLab on the notebooks (refreshes the marts first when there are none)
 	@test -f data/parquet/instance_days.parquet || $(PIPE) refresh
 	$(VENV)/bin/jupyter lab --notebook-dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-report: $(STAMP) ## refresh, then export every notebook as an offline HTML report under reports/
+report: $(STAMP) $(KERNEL) ## refresh, then export every notebook as an offline HTML report under reports/
 	$(PIPE) report
 
 collect: $(STAMP) ## run the ping collector on 127.0.0.1:8787, writing data/raw/pinglog/
@@ -64,4 +70,4 @@ bench: $(STAMP) ## benchmark refresh against DuckDB alone and pandas (1M, 4M, 16
 	$(PIPE) bench
 
 clean: ## remove generated data, parquet, reports and the environment (keeps data/ip_hash.key)
-	rm -rf data/demo data/parquet data/warehouse.duckdb data/warehouse.duckdb.wal reports $(VENV)
+	rm -rf data/demo data/parquet data/parquet.sets data/warehouse.duckdb data/warehouse.duckdb.wal data/warehouse.duckdb.lock data/logs reports $(VENV)

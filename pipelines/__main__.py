@@ -69,7 +69,7 @@ def cmd_refresh(args) -> int:
     from .flow import refresh, resolve_sources
 
     cfg = _settings(args)
-    result = refresh(cfg, resolve_sources(cfg))
+    result = refresh(cfg, resolve_sources(cfg), full=getattr(args, "full", False))
     for path in result.written:
         print(path)
     if result.errors:
@@ -114,6 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="DuckDB file (default: PINGS_WAREHOUSE or data/warehouse.duckdb)")
     p.add_argument("--parquet-dir", metavar="DIR", type=settings_mod.folder,
                    help="where marts go (default: PINGS_PARQUET_DIR or data/parquet)")
+    p.add_argument("--full", action="store_true",
+                   help="rebuild every model whole and rewrite every parquet file (default: only what new pings touch)")
     p.set_defaults(func=cmd_refresh)
 
     p = _sub(sub, "status",
@@ -222,6 +224,8 @@ def _add_bench(sub) -> None:
     p.add_argument("--pandas-max", type=settings_mod.count(0), default=1_000_000, metavar="N",
                    help="largest size the pandas way is run at (default 1000000: it needs ~10 GB a million pings)")
     p.add_argument("--skip-collector", action="store_true", help="do not load-test the collector")
+    p.add_argument("--skip-report", action="store_true",
+                   help="do not time the demo report (simulate the demo fleet, refresh, write every page)")
     p.set_defaults(func=_lazy("tools.bench", "cmd_bench"))
 
 

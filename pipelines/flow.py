@@ -155,8 +155,11 @@ def connect(settings, read_only: bool = False):
         f"warehouse {settings.warehouse}", settings.lock_file)
 
 
-def refresh(settings, sources: list[str], progress=_say) -> Result:
+def refresh(settings, sources: list[str], progress=_say, full: bool = False) -> Result:
     """Run a whole refresh under the warehouse's lock and return what it did.
+
+    Models are updated incrementally and unchanged parquet partitions linked from the current set;
+    full=True rebuilds every model and rewrites every file (and never skips as a no-op).
 
     A failing model check (ChecksFailed) or a disk/warehouse failure propagates: nothing is exported
     and the previous parquet set stays current.
@@ -175,16 +178,16 @@ def refresh(settings, sources: list[str], progress=_say) -> Result:
                 f" {result.pending} pending) in {time.monotonic() - t0:.1f}s"
             )
             digest = state_digest(con)
-            if nothing_new(result, settings.parquet_dir, digest):
+            if not full and nothing_new(result, settings.parquet_dir, digest):
                 result.skipped = True
                 progress(f"nothing new: models and export skipped; {settings.parquet_dir} is current")
                 return result
             t1 = time.monotonic()
             progress("building models")
-            models.run(con, progress=lambda m: None)
+            models.run(con, progress=lambda line: progress(f"  {line}"), full=full)
             progress(f"built models in {time.monotonic() - t1:.1f}s; writing parquet")
             t2 = time.monotonic()
-            result.written = export.export(con, settings.parquet_dir, info={"state_digest": digest})
+            result.written = export.export(con, settings.parquet_dir, info={"state_digest": digest}, full=full)
             progress(f"wrote {len(result.written)} marts into {settings.parquet_dir} as set"
                      f" {export.current_set(settings.parquet_dir).name} in {time.monotonic() - t2:.1f}s")
         finally:
@@ -200,7 +203,7 @@ def resolve_sources(cfg: settings_mod.Settings) -> list[str]:
         from .tools.simulate import write_fleet
 
         print(f"no sources configured: writing the demo fleet to {cfg.demo_dir} first", file=sys.stderr)
-        write_fleet(cfg.demo_dir)
+        write_fleet(cfg.demo_dir, formats=("csv", "pinglog"), with_truth=False)   # what the demo sources read
     print(f"no sources configured: using the demo fleet in {cfg.demo_dir}", file=sys.stderr)
     return cfg.demo_sources
 

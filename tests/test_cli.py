@@ -192,7 +192,8 @@ def test_a_different_or_short_key_is_refused_in_one_line_with_exit_2(tmp_path):
 def _snapshot(parquet: Path) -> dict[str, bytes]:
     """Return the current set's name and every file's bytes."""
     folder = export.current_set(parquet)
-    return {"set": folder.name.encode(), **{p.name: p.read_bytes() for p in sorted(folder.iterdir())}}
+    return {"set": folder.name.encode(),
+            **{str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}}
 
 
 def test_a_failing_model_check_fails_the_refresh_and_keeps_the_previous_set(tmp_path):

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import ping_line, run, write_lines
+import duckdb
+import pandas as pd
+
+from conftest import mart, ping_line, query, run, write_lines
 from pipelines import flow
 from pipelines.publish import export
 from pipelines.publish.status import render, snapshot
@@ -12,8 +15,9 @@ from pipelines.transform import runner
 
 
 def _files(parquet: Path) -> dict[str, bytes]:
-    """Return every file of the current set with its bytes."""
-    return {p.name: p.read_bytes() for p in sorted(export.current_set(parquet).iterdir())}
+    """Return every file of the current set (partition folders walked) with its bytes."""
+    folder = export.current_set(parquet)
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 def test_a_refresh_with_nothing_new_skips_models_and_export(cfg, tmp_path):
@@ -56,3 +60,41 @@ def test_status_shows_the_last_check_results_below_the_sources(cfg, tmp_path):
     text = render(df, checks=checks)
     assert text.index("total: read 1") < text.index("checks (last run")
     assert f"{len(checks)} passed, 0 not passed" in text
+
+
+def _months(parquet: Path) -> dict[str, int]:
+    """Return each instance_days month file of the current set with its inode."""
+    return {p.name: p.stat().st_ino for p in (export.current_set(parquet) / "instance_days.parquet").iterdir()}
+
+
+def test_instance_days_is_one_file_per_month_and_one_more_day_rewrites_one_month(cfg, tmp_path):
+    src = tmp_path / "src"
+    lines = [ping_line("i-1", at="2024-06-30T23:59:59.000Z"), ping_line("i-2", at="2024-07-01T00:00:00.000Z"),
+             ping_line("i-1", at="2024-07-02T08:00:00.000Z")]
+    write_lines(src / "a.jsonl", lines)
+    run(cfg, src)
+    first = _months(cfg.parquet_dir)
+    assert sorted(first) == ["2024-06.parquet", "2024-07.parquet"]
+
+    write_lines(src / "b.jsonl", [ping_line("i-3", at="2024-07-03T10:00:00.000Z")])
+    said: list[str] = []
+    flow.refresh(cfg, [str(src)], progress=said.append)
+    second = _months(cfg.parquet_dir)
+    assert second["2024-06.parquet"] == first["2024-06.parquet"]       # linked from the previous set
+    assert second["2024-07.parquet"] != first["2024-07.parquet"]       # rewritten
+    assert any(line.strip().startswith("model marts.active_daily (incremental") for line in said)
+
+    # every reader sees the folder as the one table, with no partition column added
+    folder = Path(cfg.parquet_dir) / "instance_days.parquet"
+    warehouse_rows = query(cfg, "select instance_id, \"day\", pings from marts.instance_days order by 1, 2")
+    df = mart(cfg, "instance_days")
+    assert list(df.columns) == [c for (c,) in query(cfg, "select column_name from information_schema.columns"
+                                                        " where table_name = 'instance_days' order by ordinal_position")]
+    assert sorted(zip(df.instance_id, pd.to_datetime(df.day).dt.date, df.pings)) == warehouse_rows
+    assert duckdb.sql(f"select instance_id, \"day\", pings from read_parquet('{folder}') order by 1, 2").fetchall() \
+        == warehouse_rows
+
+    full = flow.refresh(cfg, [str(src)], progress=lambda m: None, full=True)
+    assert not full.skipped and not set(_months(cfg.parquet_dir).values()) & set(second.values())
+    assert mart(cfg, "instance_days").sort_values(["instance_id", "day"]).reset_index(drop=True).equals(
+        df.sort_values(["instance_id", "day"]).reset_index(drop=True))

@@ -1,10 +1,12 @@
 """Shared landing: a loader's batch -> quarantine or raw_pings, each row accounted for once.
 
 Every loader builds a temp view (or table) `batch` with the columns
-    load_id, ln, location, raw, reason, instance_id_type, instance_id, received_at_text, ip, payload_keys, <FIELDS...>
+    load_id, ln, location, raw, reason, instance_id_type, instance_id, received_at_text, ip, payload_shape, <FIELDS...>
 (reason is a structural problem the loader saw, e.g. 'not_json'; instance_id_type is the JSON
-type of instanceId, 'VARCHAR' for a text column, NULL when absent; payload_keys the sorted dotted
-leaf keys the payload carried) and calls land(). `raw` may be NULL when the loader passes `raw_sql`,
+type of instanceId, 'VARCHAR' for a text column, NULL when absent; payload_shape names the set of
+dotted leaf keys the payload carried, stored once in `payload_shapes(shape, keys)`: a shape >= 0
+is a bitmask over KEY_NAMES (flat sources: the known columns that are non-null; land() adds those),
+a negative shape is the loader's own (the ping-log loader adds its shapes in its fixup)) and calls land(). `raw` may be NULL when the loader passes `raw_sql`,
 an expression over the batch columns that rebuilds the row's text: it is evaluated for quarantined
 rows only.
 
@@ -42,7 +44,8 @@ REASONS = [
 _BAD_OFFSET = r"\d:\d\d(:\d\d(\.\d*)?)?\s*[+-]((19|2\d|[3-9]\d)(:?\d\d)?|18:?(0[1-9]|[1-5]\d))\s*$"
 
 # every text that reaches raw_pings, joined: one address test per row, the per-field tests only when it hits
-_ALL_TEXT = "concat_ws(chr(31), instance_id, array_to_string(payload_keys, chr(31)), " + ", ".join(
+# (payload keys are tested once per shape, when the shape is stored)
+_ALL_TEXT = "concat_ws(chr(31), instance_id, " + ", ".join(
     quoted(f) for f in FIELDS) + ")"
 _BLANKED = "list_filter([" + ", ".join(
     f"case when {has_address_sql(quoted(f))} then '{f}' end" for f in FIELDS) + "], lambda x: x is not null)"
@@ -93,7 +96,7 @@ timed as (
 ),
 checked as (
     select
-        * exclude (received_tz, out_of_range, payload_keys),
+        * exclude (received_tz, out_of_range),
         case
             when reason is not null then reason
             when instance_id_type is null or instance_id_type = 'NULL' then 'instance_id_missing'
@@ -107,8 +110,6 @@ checked as (
         end as final_reason,
         -- UTC (session time zone), truncated to milliseconds: half of a ping's identity; NULL out of range
         case when not out_of_range then date_trunc('millisecond', cast(received_tz as timestamp)) end as received_ts,
-        case when addr then list_filter(payload_keys, lambda k: not {has_address_sql('k')}) else payload_keys end
-            as payload_keys,
         case when addr then {_BLANKED} end as blanked
     from timed
 )
@@ -139,7 +140,7 @@ BLANKED_COLUMNS = ", ".join(
     f"case when addr and {has_address_sql(quoted(f))} then null else {quoted(f)} end as {quoted(f)}" for f in FIELDS)
 
 LAND = f"""
-insert into raw_pings (load_id, source, location, received_at, instance_id, ip_hash, payload_keys, {FIELD_COLUMNS})
+insert into raw_pings (load_id, source, location, received_at, instance_id, ip_hash, payload_shape, {FIELD_COLUMNS})
 with valid as (
     select * from classified where final_reason is null
 ),
@@ -158,8 +159,27 @@ new_pings as (
     select f.* from first_in_batch f
     anti join already a on a.instance_id = f.instance_id and a.received_at = f.received_ts
 )
-select load_id, $source, location, received_ts, instance_id, ip_key(ip), payload_keys, {BLANKED_COLUMNS}
-from new_pings
+select n.load_id, $source, n.location, n.received_ts, n.instance_id, k.ip_hash, n.payload_shape, {BLANKED_COLUMNS}
+from new_pings n
+left join ip_keys k on k.ip = n.ip
+"""
+
+# the keyed hash once per distinct address value (a fleet sends from a few thousand addresses)
+IP_KEYS = """
+create or replace temp table ip_keys as
+select ip, ip_key(ip) as ip_hash from (select distinct ip from classified where final_reason is null and ip is not null)
+"""
+
+#: the names a bitmask shape's bits stand for, bit i = KEY_NAMES[i] (sorted, so keys come out sorted)
+KEY_NAMES = sorted(["instanceId", *FIELDS])
+
+# the bitmask shapes of this batch not stored yet, with their keys (the known names whose bit is set)
+BITMASK_SHAPES = """
+insert into payload_shapes (shape, keys)
+select shape, list_filter([""" + ", ".join(
+    f"case when (shape >> {i}) & 1 = 1 then '{name}' end" for i, name in enumerate(KEY_NAMES)) + """], lambda x: x is not null)
+from (select distinct payload_shape as shape from classified where payload_shape >= 0)
+where shape not in (select shape from payload_shapes)
 """
 
 
@@ -174,16 +194,15 @@ def flat_columns(col) -> str:
         {col('instanceId')} as instance_id,
         {col('created_at')} as received_at_text,
         {col('ip')} as ip,
-        {flat_keys_sql(col)} as payload_keys,
+        {flat_shape_sql(col)} as payload_shape,
         {fields}"""
 
 
-def flat_keys_sql(col) -> str:
-    """Return SQL for payload_keys of a flat row: instanceId and the known columns that are non-null (sorted)."""
-    present = sorted(["instanceId", *FIELDS])
-    items = ", ".join(f"case when {col(name)} is not null then '{name}' end" for name in present
-                      if col(name) != "null::varchar")
-    return f"list_filter([{items}]::varchar[], lambda x: x is not null)" if items else "[]::varchar[]"
+def flat_shape_sql(col) -> str:
+    """Return SQL for the bitmask payload_shape of a flat row: bit i set when KEY_NAMES[i] is non-null."""
+    bits = [f"(({col(name)} is not null)::bigint << {i})" for i, name in enumerate(KEY_NAMES)
+            if col(name) != "null::varchar"]
+    return "(" + " | ".join(bits) + ")" if bits else "0::bigint"
 
 
 def flat_raw_sql(names: list[tuple[str, str]]) -> str:
@@ -251,7 +270,10 @@ def land(con: duckdb.DuckDBPyConnection, source: str, raw_sql: str = "null", fix
     ).fetchall()[0][0]
     # the same ping twice in one batch is rare: only then pay for the window that keeps the first
     first = (DEDUPE_IN_BATCH if repeats else "select * from valid")
+    con.execute(BITMASK_SHAPES)
+    con.execute(IP_KEYS)
     con.execute(LAND.replace("{first_in_batch}", first), params)
+    con.execute("drop table ip_keys")
     if blanked:
         con.execute(BLANKED_VALUES, params)
     if per_load:

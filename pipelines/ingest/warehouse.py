@@ -56,13 +56,19 @@ create table if not exists source_state (
 );
 create sequence if not exists load_id_seq;
 -- columns added after the first release (older warehouses get them here)
-alter table raw_pings add column if not exists payload_keys varchar[];  -- sorted dotted leaf keys the payload carried
+alter table raw_pings add column if not exists payload_keys varchar[];  -- older warehouses: the keys per ping (now NULL)
+alter table raw_pings add column if not exists payload_shape bigint;    -- payload_shapes.shape: the keys the payload carried
 alter table source_state add column if not exists simulated boolean;    -- the source is a simulated fleet (SIMULATED file)
 create table if not exists blanked_values (
     load_id     integer not null,
     source      varchar not null,
     location    varchar not null,
     field       varchar not null      -- dotted field whose address-shaped value was blanked (NULL in raw_pings)
+);
+create table if not exists payload_shapes (
+    shape       bigint primary key,   -- >= 0: bitmask over landing.KEY_NAMES (flat sources); < 0: ping-log hash
+                                      -- of the keys at the known objects, or of a walked line's key list
+    keys        varchar[] not null    -- sorted distinct dotted leaf keys a payload of this shape carries
 );
 create table if not exists pg_seen (
     source      varchar not null,

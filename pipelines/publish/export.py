@@ -5,6 +5,12 @@ Layout: `<parquet_dir>` is a symlink to `<parquet_dir>.sets/<set-id>/`, which ho
 each file and the folder are fsynced, the folder is renamed to `<set-id>`, then a temporary symlink
 is renamed onto `<parquet_dir>` (rename is atomic) and the parent folder fsynced. The last KEEP sets
 stay, so a reader that resolved the link before a switch still finds its files.
+
+`instance_days` (one row per instance and day: the big one) is a folder `instance_days.parquet/`
+holding one file per utc month of `day` (`2024-07.parquet`). A month without new pings since the
+previous set (same models) is hard-linked from it, so one more day rewrites one month. Readers
+read the folder as one table: `pandas.read_parquet(folder)`, `pyarrow.parquet.read_table(folder)`,
+DuckDB `read_parquet('<folder>')` (no partition column is added).
 """
 
 from __future__ import annotations
@@ -78,11 +84,102 @@ def models_digest() -> str | None:
     return digest() if digest else None
 
 
-def _write_set(con, folder: Path, names: list[str], info: dict) -> None:
+#: marts written as a folder of one parquet file per month of their date column
+PARTITIONED = {"instance_days": "day"}
+MONTH = "%Y-%m"
+
+
+def _has(con, schema: str, name: str) -> bool:
+    """Return whether a table or view exists in the database."""
+    return bool(con.execute("select count(*) from information_schema.tables where table_schema = $1"
+                            " and table_name = $2", [schema, name]).fetchall()[0][0])
+
+
+def last_load(con) -> str | None:
+    """Return the warehouse's newest load as `<load_id>@<its start time>` (None without a load log).
+
+    The start time tells this warehouse's load N from another (rebuilt) warehouse's load N.
+    """
+    if not _has(con, "main", "load_log"):
+        return None
+    rows = con.execute("select load_id, cast(started_at as varchar) from main.load_log"
+                       " order by load_id desc limit 1").fetchall()
+    return f"{rows[0][0]}@{rows[0][1]}" if rows else "0@"
+
+
+def _same_load(con, mark: str) -> bool:
+    """Return whether this warehouse holds the load a `last_load` mark names."""
+    load_id, _, started = mark.partition("@")
+    if load_id == "0":
+        return True
+    rows = con.execute("select cast(started_at as varchar) from main.load_log where load_id = $1",
+                       [int(load_id)]).fetchall()
+    return rows == [(started,)]
+
+
+def _touched_months(con, since: int) -> set[str] | None:
+    """Return the months (YYYY-MM, utc) of pings loaded after load `since` (None: unknown)."""
+    if not _has(con, "staging", "stg_pings"):
+        return None
+    rows = con.execute(f"select distinct strftime(\"day\", '{MONTH}') from staging.stg_pings where load_id > $1",
+                       [since]).fetchall()
+    return {m for (m,) in rows}
+
+
+def _reusable(con, previous: Path | None, info: dict) -> tuple[Path | None, set[str]]:
+    """Return (previous set folder, months changed since it) when its partitions may be linked."""
+    try:
+        before = json.loads((previous / SET_FILE).read_text()) if previous else {}
+    except (OSError, ValueError):
+        before = {}
+    mark = before.get("load")
+    if before.get("models_digest") != info.get("models_digest") or not mark or not _same_load(con, mark):
+        return None, set()
+    touched = _touched_months(con, int(mark.partition("@")[0]))
+    return (previous, touched) if touched is not None else (None, set())
+
+
+def _write_partitioned(con, name: str, column: str, target: Path, previous: Path | None, touched: set[str]) -> None:
+    """Write one mart as target/<month>.parquet files, linking months unchanged since the previous set."""
+    target.mkdir()
+    months = [m for (m,) in con.execute(
+        f"select distinct strftime(\"{column}\", '{MONTH}') from marts.{name} order by 1").fetchall()]
+    old = previous / f"{name}.parquet" if previous else None
+    fresh = []
+    for month in months:
+        linked = sorted(old.glob(f"{month}.*parquet")) if old and old.is_dir() and month not in touched else []
+        for path in linked:
+            os.link(path, target / path.name)
+        if not linked:
+            fresh.append(month)
+    if fresh:
+        staging = target.with_name(f".{name}.months")
+        con.execute(f"copy (select *, strftime(\"{column}\", '{MONTH}') as __month from marts.{name}"
+                    f" where list_contains($1, strftime(\"{column}\", '{MONTH}')))"
+                    f" to '{staging}' (format parquet, compression zstd, partition_by (__month),"
+                    f" filename_pattern 'part{{i}}')", [fresh])
+        for part in sorted(staging.iterdir()):
+            month = part.name.split("=", 1)[1]
+            files = sorted(part.iterdir())
+            for i, path in enumerate(files):
+                os.rename(path, target / (f"{month}.parquet" if len(files) == 1 else f"{month}.{i}.parquet"))
+        shutil.rmtree(staging)
+    if not months:
+        con.execute(f"copy (select * from marts.{name} limit 0) to '{target / 'empty.parquet'}' (format parquet)")
+    for path in target.iterdir():
+        _fsync(path)
+    _fsync(target)
+
+
+def _write_set(con, folder: Path, names: list[str], info: dict, previous: Path | None = None) -> None:
     """Write every mart and _set.json into folder, each file fsynced, then the folder."""
     folder.mkdir(parents=True)
+    reuse, touched = _reusable(con, previous, info)
     for name in names:
         target = folder / f"{name}.parquet"
+        if name in PARTITIONED:
+            _write_partitioned(con, name, PARTITIONED[name], target, reuse, touched)
+            continue
         con.execute(f"copy (select * from marts.{name}) to '{target}' (format parquet, compression zstd)")
         _fsync(target)
     (folder / SET_FILE).write_text(json.dumps(info, indent=1, sort_keys=True) + "\n")
@@ -127,10 +224,11 @@ def prune(parquet_dir: Path, keep: int = KEEP) -> None:
 
 
 def export(con: duckdb.DuckDBPyConnection, parquet_dir: Path, names: list[str] | None = None,
-           info: dict | None = None) -> list[Path]:
+           info: dict | None = None, full: bool = False) -> list[Path]:
     """Write every mart as a new set and switch parquet_dir to it; return `<parquet_dir>/<mart>.parquet`.
 
-    `info` adds keys to _set.json (simulated and models_digest are filled in when not given).
+    `info` adds keys to _set.json (simulated, models_digest and load are filled in when not given).
+    Unchanged months of a partitioned mart are hard-linked from the current set unless full.
     On any failure the partial set is removed and the previous set stays current.
     """
     parquet_dir = Path(parquet_dir)
@@ -143,8 +241,10 @@ def export(con: duckdb.DuckDBPyConnection, parquet_dir: Path, names: list[str] |
             "marts": names, **(info or {})}
     meta.setdefault("simulated", _simulated(con))
     meta.setdefault("models_digest", models_digest() or "")
+    meta.setdefault("load", last_load(con))
+    previous = current_set(parquet_dir) if parquet_dir.is_symlink() and not full else None
     try:
-        _write_set(con, partial, names, meta)
+        _write_set(con, partial, names, meta, previous)
         os.rename(partial, sets / set_id)
         _fsync(sets)
         _migrate(parquet_dir, sets)

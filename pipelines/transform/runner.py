@@ -11,8 +11,18 @@ one incremental unit is replaced by; a model with a key is incremental); key_sql
 expression over the input rows, when it is not a plain column of them); input (the relations whose
 rows for the touched keys are re-read); new_rows (relation.column of the rows that are new: those
 above the load the model was last built with; their keys are the touched keys); each (a template
-making several models: {model = {template variables}}). Dependencies are read from the parsed SQL
-(sqlglot, DuckDB dialect): every table a model reads that is not one of its CTEs.
+making several models: {model = {template variables}}); reach (a model keyed by ONE date column, such
+as a daily, weekly or monthly mart: {before = days, after = days}, see below). Dependencies are read
+from the parsed SQL (sqlglot, DuckDB dialect): every table a model reads that is not one of its CTEs.
+
+Two incremental forms, both built as sqlglot statements (no SQL text is substituted):
+- by key set (no `reach`): the rows of every touched key are deleted, then the model is re-run over
+  the `input` relations cut (semi join) to the touched keys;
+- by date range (`reach`): the touched dates span [first, last]; the range rebuilt is
+  [min(first, the table's last date), last + after days] (the table's last date is redone so days
+  that only extend a spine are filled); the model is re-run with every CTE named in `input` cut to
+  [range start - before days, range end] and its result cut to the range. A touched date before the
+  table's first date rebuilds the model whole. E.g. 28-day windows: before = 27, after = 27.
 """
 
 from __future__ import annotations
@@ -22,6 +32,7 @@ import hashlib
 import time
 import tomllib
 from dataclasses import dataclass, field
+from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
 
@@ -38,7 +49,7 @@ LAYERS = ["staging", "intermediate", "marts"]
 #: staging models are views over the landed rows; the later layers are materialised tables
 MATERIALISE = {"staging": "view", "intermediate": "table", "marts": "table"}
 HEADER = "-- config:"
-CONFIG_KEYS = {"materialized", "key", "key_sql", "input", "new_rows", "each"}
+CONFIG_KEYS = {"materialized", "key", "key_sql", "input", "new_rows", "each", "reach"}
 DIALECT = "duckdb"
 
 #: landing tables older warehouses may lack (ingest creates them on connect; this keeps a build
@@ -128,6 +139,8 @@ def parse_header(text: str, where: str = "<sql>") -> dict:
             unknown = set(config) - CONFIG_KEYS
             if unknown:
                 raise ModelError(f"{where}: unknown config keys {sorted(unknown)}; known: {sorted(CONFIG_KEYS)}")
+            if "reach" in config and len(config.get("key", [])) != 1:
+                raise ModelError(f"{where}: reach needs exactly one key column (a date)")
             return config
     return {}
 
@@ -314,6 +327,67 @@ def _incremental(con, model: Model, since: int) -> bool:
     return True
 
 
+def _date(value) -> exp.Expression:
+    """Return a date literal (`cast('2024-07-01' as date)`) for a Python date."""
+    return exp.cast(exp.Literal.string(value.isoformat()), exp.DataType.build("date"))
+
+
+def _between(column: str, low, high, table: str | None = None) -> exp.Expression:
+    """Return `column between low and high` for two Python dates."""
+    return exp.Between(this=exp.column(column, table=table, quoted=True), low=_date(low), high=_date(high))
+
+
+def _cut_ctes(tree: exp.Expression, names: list[str], where: exp.Expression) -> exp.Expression:
+    """Return the tree with every CTE named in names reading only its rows that match where."""
+    for cte in tree.find_all(exp.CTE):
+        if cte.alias_or_name in names:
+            body = cte.this
+            cte.set("this", exp.select("*").from_(exp.Subquery(this=body.copy(), alias=exp.TableAlias(
+                this=exp.to_identifier(f"__{cte.alias_or_name}")))).where(where.copy()))
+    return tree
+
+
+def _touched_range(con, model: Model, since: int):
+    """Return (first, last) key date of the rows new since load `since`, or (None, None)."""
+    (column, key), = _key_exprs(model).items()
+    new = sqlglot.parse_one(model.config["new_rows"], read=DIALECT)
+    query = (exp.select(exp.func("min", _qualify(key, "n")), exp.func("max", _qualify(key, "n")))
+             .from_(exp.table_(new.table, db=new.db or "main", alias="n"))
+             .where(exp.GT(this=exp.column(new.name, table="n"), expression=exp.Literal.number(int(since)))))
+    return con.execute(query.sql(DIALECT)).fetchall()[0]
+
+
+def _incremental_range(con, model: Model, since: int) -> str:
+    """Rebuild the date range the new rows reach (see the module doc); return 'incremental' or 'full'."""
+    column = model.config["key"][0]
+    first, last = _touched_range(con, model, since)
+    if first is None:
+        return "incremental"
+    low, high = con.execute(exp.select(exp.func("min", exp.column(column, quoted=True)),
+                                       exp.func("max", exp.column(column, quoted=True)))
+                            .from_(exp.to_table(model.relation)).sql(DIALECT)).fetchall()[0]
+    if low is None or first < low:
+        _full(con, model)
+        return "full"
+    reach = model.config["reach"]
+    start, end = min(first, high), last + timedelta(days=reach.get("after", 0))
+    inputs = _between(column, start - timedelta(days=reach.get("before", 0)), end)
+    tree = _cut_ctes(model.tree, model.config.get("input", []), inputs)
+    rows = exp.select("*").from_(exp.Subquery(this=tree, alias=exp.TableAlias(this=exp.to_identifier("__new")))) \
+        .where(_between(column, start, end))
+    delete = exp.Delete(this=exp.to_table(model.relation), where=exp.Where(this=_between(column, start, end)))
+    con.execute(delete.sql(DIALECT))
+    con.execute(f"insert into {model.relation} by name {rows.sql(DIALECT)}")
+    return "incremental"
+
+
+def _full(con, model: Model) -> None:
+    """Rebuild one table model whole."""
+    if _exists(con, model.relation, "VIEW"):
+        con.execute(f"drop view {model.relation}")
+    con.execute(f"create or replace table {model.relation} as\n{model.sql}")
+
+
 def _exists(con, relation: str, kind: str = "BASE TABLE") -> bool:
     """Return whether a table (or, with kind='VIEW', a view) exists."""
     schema, name = relation.split(".")
@@ -333,12 +407,13 @@ def _build(con, model: Model, state: dict, last: int, full: bool) -> str:
     prev = state.get(model.relation)
     how = "full"
     if model.incremental and not full and prev and prev[0] == digest and _exists(con, model.relation):
-        _incremental(con, model, prev[1])
-        how = "incremental"
+        if "reach" in model.config:
+            how = _incremental_range(con, model, prev[1])
+        else:
+            _incremental(con, model, prev[1])
+            how = "incremental"
     else:
-        if _exists(con, model.relation, "VIEW"):
-            con.execute(f"drop view {model.relation}")
-        con.execute(f"create or replace table {model.relation} as\n{model.sql}")
+        _full(con, model)
     if model.incremental:
         con.execute("insert or replace into main.model_state values ($1, $2, $3)", [model.relation, digest, last])
     return how

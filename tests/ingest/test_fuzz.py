@@ -95,7 +95,7 @@ def no_address_anywhere(cfg) -> None:
             assert not hits, (schema, table, column, hits)
     finally:
         con.close()
-    for path in cfg.parquet_dir.glob("*.parquet"):
+    for path in (p for p in cfg.parquet_dir.rglob("*.parquet") if p.is_file()):
         frame = pd.read_parquet(path)
         for column in frame.columns:
             values = frame[column].dropna().astype(str)

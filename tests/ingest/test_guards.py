@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import duckdb
 import pytest
 
@@ -31,7 +33,7 @@ def test_address_shaped_payload_values_are_blanked_and_recorded(cfg, tmp_path):
     assert sorted(query(cfg, "select location, field from blanked_values")) == [
         ("e.csv:2", "platform.config.driver"), ("p.jsonl:1", "os.release"),
         ("p.jsonl:1", "platform.counts.users"), ("p.jsonl:1", "platform.license.id")]
-    for path in [cfg.warehouse, *cfg.parquet_dir.glob("*.parquet")]:
+    for path in [cfg.warehouse, *(p for p in cfg.parquet_dir.rglob("*.parquet") if p.is_file())]:
         data = path.read_bytes()
         assert ADDR.encode() not in data and ADDR6.encode() not in data, path
 
@@ -100,9 +102,48 @@ def test_payload_keys_list_every_leaf_key(cfg, tmp_path):
     csv = tmp_path / "e.csv"
     csv.write_text("created_at,instanceId,env.flowforge,os.type\n2024-07-01 14:00:00,c,2.0.0,\n")
     run(cfg, log, csv)
-    keys = dict(query(cfg, "select instance_id, payload_keys from raw_pings"))
+    keys = dict(query(cfg, "select r.instance_id, s.keys from raw_pings r join payload_shapes s on s.shape = r.payload_shape"))
     assert keys == {
         "a": ["env.flowforge", "extra.deep.leaf", "extra.list", "instanceId", "os"],
         "b": ["env.flowforge", "env.nodejs", "instanceId", "new", "platform.counts.users"],
         "c": ["env.flowforge", "instanceId"],
     }
+
+
+def _leaf_keys(payload: dict, prefix: str = "") -> set[str]:
+    """Return the dotted leaf keys of a payload in plain Python (empty objects and array elements are no keys)."""
+    keys: set[str] = set()
+    for name, value in payload.items():
+        if isinstance(value, dict):
+            keys |= _leaf_keys(value, prefix + name + ".")
+        else:
+            keys.add(prefix + name)
+    return keys
+
+
+def test_payload_shapes_tell_apart_lines_whose_known_objects_list_the_same_keys(cfg, tmp_path):
+    # each pair shares the keys at the known objects (env, os, platform...), so only a walk tells them apart
+    lines = [
+        ('{"received_at":"2024-07-01T12:00:00Z","payload":{"instanceId":"a","os":{},"x":1}}', {"instanceId", "x"}),
+        ('{"received_at":"2024-07-01T12:00:00Z","payload":{"instanceId":"b","os":"flat","x":1}}', {"instanceId", "os", "x"}),
+        ('{"received_at":"2024-07-01T12:00:00Z","payload":{"instanceId":"c","x":{},"y":2}}', {"instanceId", "y"}),
+        ('{"received_at":"2024-07-01T12:00:00Z","payload":{"instanceId":"d","x":{ },"y":2}}', {"instanceId", "y"}),
+        ('{"received_at":"2024-07-01T12:00:00Z","payload":{"instanceId":"e","x":3,"y":2}}', {"instanceId", "x", "y"}),
+        # a key nested in an unknown object, balanced in the '":' count by a key spaced before its colon
+        ('{"received_at":"2024-07-01T12:00:00Z","payload":{"instanceId":"f","u":{"deep":1},"v" :2}}',
+         {"instanceId", "u.deep", "v"}),
+        # an escaped '":' inside a value, and a key inside an array of objects (no key: an array element)
+        ('{"received_at":"2024-07-01T12:00:00Z","payload":{"instanceId":"g","env":{"flowforge":"2\\":0"},'
+         '"list":[{"k":1}]}}', {"instanceId", "env.flowforge", "list"}),
+        ('{"received_at":"2024-07-01T12:00:00Z","payload":{"instanceId":"h","env":{"flowforge":"2.6.0"},'
+         '"platform":{"counts":{"users":1,"extra":{"n":null}}}}}',
+         {"instanceId", "env.flowforge", "platform.counts.users", "platform.counts.extra.n"}),
+    ]
+    log = write_lines(tmp_path / "p.jsonl", [line for line, _ in lines])
+    run(cfg, log)
+    for line, expected in lines:
+        assert _leaf_keys(json.loads(line)["payload"]) == expected, line   # the truth's own check
+    got = {i: set(k) for i, k in query(
+        cfg, "select r.instance_id, s.keys from raw_pings r join payload_shapes s on s.shape = r.payload_shape")}
+    assert got == {json.loads(line)["payload"]["instanceId"]: keys for line, keys in lines}
+    assert query(cfg, "select count(*), count(payload_shape) from raw_pings") == [(len(lines), len(lines))]

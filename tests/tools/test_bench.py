@@ -13,15 +13,18 @@ from pipelines.__main__ import main
 def test_bench_runs_every_step_and_writes_json_and_table(tmp_path):
     out = tmp_path / "bench.json"
     status = main(["bench", "--rows", "20000", "--out", str(out), "--work-dir", str(tmp_path / "work"),
-                   "--skip-collector"])
+                   "--skip-collector", "--skip-report"])
     assert status == 0
     results = json.loads(out.read_text())
     size = results["sizes"][0]
-    for key in ("rows", "full_refresh_s", "incremental_s", "duckdb_copy_s", "pandas_s", "peak_rss_mb"):
+    for key in ("rows", "full_refresh_s", "incremental_s", "nothing_new_s", "duckdb_copy_s", "pandas_s", "peak_rss_mb"):
         assert size[key] is not None and size[key] > 0, key
     assert size["failed"] == []
+    assert size["nothing_new_wrote_parquet"] is False      # the third refresh found nothing new and skipped export
     table = out.with_suffix(".md").read_text()
-    assert "full/copy" in table and f"{size['rows']:,}" in table and results["machine"] in table
+    for target in ("full/copy (≤1.5)", "pandas/full (≥10)", "day/full (≤0.03)", "nothing new s (<2)", "(≤1024)"):
+        assert target in table
+    assert f"{size['rows']:,}" in table and results["machine"] in table
 
 
 def test_collector_load_test_with_wrk_is_bounded_and_every_acknowledged_ping_is_on_disk(tmp_path):

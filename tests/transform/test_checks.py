@@ -67,8 +67,9 @@ def test_the_checks_files_name_only_real_models():
 
 
 def _files(folder: Path) -> dict[str, bytes]:
-    """Return the bytes of every parquet file of the current set."""
-    return {p.name: p.read_bytes() for p in sorted(Path(folder).resolve().glob("*.parquet"))}
+    """Return the bytes of every parquet file of the current set (partition folders walked)."""
+    root = Path(folder).resolve()
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*.parquet")) if p.is_file()}
 
 
 def test_a_failing_check_keeps_the_previous_marts(cfg, tmp_path):

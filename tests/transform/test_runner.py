@@ -98,6 +98,18 @@ def _land(con, load_id: int, rows: list[dict]) -> None:
         con.execute(f"insert into raw_pings ({', '.join(fields.quoted(n) for n in names)}) values ({marks})", values)
 
 
+def _same_as_full(con, relations: list[str]) -> None:
+    """Assert that a full rebuild leaves every given table exactly as the incremental build left it."""
+    for r in relations:
+        con.execute(f"create or replace table main.snap_{r.split('.')[1]} as select * from {r}")
+    runner.run(con, full=True)
+    for r in relations:
+        snap = f"main.snap_{r.split('.')[1]}"
+        assert con.execute(f"select count(*) from (select * from {snap} except all select * from {r})"
+                           f" union all select count(*) from (select * from {r} except all select * from {snap})"
+                           ).fetchall() == [(0,), (0,)], r
+
+
 def test_an_incremental_build_equals_a_full_build(tmp_path):
     con = warehouse.connect(tmp_path / "w.duckdb")
     v = lambda version: {"env.flowforge": version, "platform.counts.users": "3"}  # noqa: E731
@@ -112,16 +124,25 @@ def test_an_incremental_build_equals_a_full_build(tmp_path):
     said = []
     runner.run(con, progress=said.append)
     incremental = [m.relation for m in runner.build_order() if m.incremental]
+    assert {"marts.active_daily", "marts.clones_daily", "marts.version_adoption_weekly",
+            "marts.fleet_size_weekly", "marts.platform_weekly"} <= set(incremental)
     assert incremental and all(any(s.startswith(f"model {r} (incremental") for s in said) for r in incremental)
-    for r in incremental:
-        con.execute(f"create table main.snap_{r.split('.')[1]} as select * from {r}")
-    runner.run(con, full=True)
-    for r in incremental:
-        snap = f"main.snap_{r.split('.')[1]}"
-        assert con.execute(f"select count(*) from (select * from {snap} except all select * from {r})"
-                           f" union all select count(*) from (select * from {r} except all select * from {snap})"
-                           ).fetchall() == [(0,), (0,)], r
+    _same_as_full(con, incremental)
     assert con.execute("select version, pings from marts.instance_days where instance_id = 'a'").fetchall() == [("2.2.0", 2)]
     assert sorted(con.execute("select field, reason, invalid from marts.invalid_values").fetchall()) == [
         ("broker_enabled", "not_a_flag", 1), ("os_release", "address_shaped", 1), ("users", "not_a_count", 1)]
+    # a day in the middle (its 28-day windows reach later days), a day after a gap longer than the
+    # windows (the spine's empty days in between), then a day before the first (a whole rebuild)
+    _land(con, 3, [{"id": "d", "at": "2024-07-05 09:00:00", "ip": "h4", "fields": v("2.2.1")},
+                   {"id": "b", "at": "2024-08-20 23:59:59", "ip": "h2", "fields": v("2.3.0")}])
+    said.clear()
+    runner.run(con, progress=said.append)
+    assert all(any(s.startswith(f"model {r} (incremental") for s in said) for r in incremental)
+    _same_as_full(con, incremental)
+    assert con.execute("select active_28d from marts.active_daily where day = '2024-08-05'").fetchall() == [(1,)]
+    _land(con, 4, [{"id": "e", "at": "2024-06-30 12:00:00", "ip": "h5", "fields": v("2.0.0")}])
+    said.clear()
+    runner.run(con, progress=said.append)
+    assert any(s.startswith("model marts.active_daily (full") for s in said)
+    _same_as_full(con, incremental)
     con.close()

@@ -102,7 +102,7 @@ rejected as (
         csv_line as raw,
         'csv_malformed' as reason,
         null as instance_id_type, null as instance_id, null as received_at_text, null as ip,
-        []::varchar[] as payload_keys,
+        null::bigint as payload_shape,
         {", ".join(f"null as {quoted(f)}" for f in FIELDS)}{extra_null}
     from rejected_lines
 ),

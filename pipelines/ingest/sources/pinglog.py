@@ -49,6 +49,7 @@ extracted as (
     select
         *,
         case when ok then json_type(line, ['$', '$.payload', '$.payload.instanceId']) end as types,
+        case when ok then json_keys(line, {object_paths}) end as object_keys,
         case when ok then json_extract_string(line, {json_paths}) end as v
     from numbered
 ),
@@ -59,8 +60,6 @@ shaped as (
         name || ':' || ln as location,
         coalesce(line, '') as raw,
         ok and types[2] = 'OBJECT' as payload_object,
-        (v[1] is not null)::int + (v[2] is not null)::int + (v[3] is not null)::int as top_keys,
-        (length(line) - length(replace(line, '":', ''))) // 2 as pairs,
         case
             when not ok then 'not_json'
             when types[1] <> 'OBJECT' or coalesce(types[2], '') <> 'OBJECT' then 'not_object'
@@ -69,18 +68,20 @@ shaped as (
         v[4] as instance_id,
         v[1] as received_at_text,
         coalesce(v[2], v[3]) as ip,
+        -- the keys at the known objects decide the payload's keys when every opening brace in the line
+        -- opens one of them (none empty): no other object (unknown, empty, in an array) holds a key they miss
+        strlen(line) - strlen(replace(line, '{{', '')) = {objects_with_keys} as plain,
+        object_keys,
         {columns}
     from extracted
 ),
-keyed as (
-    select *, payload_object and pairs = 1 + top_keys + {expected} as plain from shaped
-),
 final as (
     select
-        * exclude (payload_object, top_keys, pairs, plain),
-        case when plain then {payload_keys} end as payload_keys,
+        * exclude (payload_object, plain, object_keys),
+        -- negative: a ping-log shape, the hash of the keys at the known objects (walked lines: set in fixup)
+        case when payload_object and plain then -1 - (hash(object_keys) >> 1)::bigint end as payload_shape,
         payload_object and not plain as walk
-    from keyed
+    from shaped
 )
 select * from final
 """
@@ -88,25 +89,11 @@ JSON_PATHS = "[" + ", ".join(lit(p) for p in _PATHS) + "]"
 
 COLUMNS = ",\n        ".join(f"v[{i + 5}] as {quoted(f)}" for i, f in enumerate(FIELDS))
 
-# payload_keys without another parse: the known leaves that came out non-null, in sorted order, when
-# the line holds exactly as many keys ('":' pairs) as those leaves, their objects and the top-level keys
-# explain; any other line (unknown or null-valued keys, a '":' inside a string) is walked with json_tree
+# the line and every object a known field sits in: json_keys lists their keys (one parse for all)
 _OBJECTS = sorted({".".join(f.split(".")[:i]) for f in FIELDS for i in range(1, len(f.split(".")))})
-
-
-def _keys_sql() -> tuple[str, str]:
-    """Return (SQL for payload_keys of a plain line, SQL counting the '":' pairs those keys explain).
-
-    Both read the batch's columns (one per field), never the JSON again.
-    """
-    present = {"instanceId": "instance_id is not null", **{f: f"{quoted(f)} is not null" for f in FIELDS}}
-    names = ", ".join(f"case when {present[n]} then {lit(n)} end" for n in sorted(present))
-    objects = [" or ".join(present[f] for f in FIELDS if f.startswith(o + ".")) for o in _OBJECTS]
-    expected = " + ".join(f"({cond})::int" for cond in [*present.values(), *objects])
-    return f"string_split(concat_ws(chr(31), {names}), chr(31))", f"({expected})"
-
-
-PAYLOAD_KEYS, EXPECTED_PAIRS = _keys_sql()
+OBJECT_PATHS = "[" + ", ".join(lit(p) for p in ["$", "$.payload", *(json_path(o) for o in _OBJECTS)]) + "]"
+# how many of those objects are non-empty objects (a scalar or an empty object lists no key)
+OBJECTS_WITH_KEYS = " + ".join(f"(coalesce(len(object_keys[{i}]), 0) > 0)::int" for i in range(1, len(_OBJECTS) + 3))
 
 
 def files_of(source: str) -> list[Path]:
@@ -129,7 +116,7 @@ def land_parts(con, parts: list[Part], source: str) -> dict[int, Counts]:
     paths = "[" + ", ".join(lit(str(p.read_path)) for p in parts) + "]"
     con.execute("drop table if exists pinglog_rejects; drop table if exists pinglog_scans")
     con.execute(BATCH.format(parts=rows, paths=paths, json_paths=JSON_PATHS, columns=COLUMNS,
-                             payload_keys=PAYLOAD_KEYS, expected=EXPECTED_PAIRS))
+                             object_paths=OBJECT_PATHS, objects_with_keys=OBJECTS_WITH_KEYS))
     counts = land(con, source, fixup=lambda c: fixup(c, rows))
     con.execute("drop view batch; drop table if exists pinglog_rejects; drop table if exists pinglog_scans")
     return counts
@@ -166,22 +153,58 @@ select * from final
 """
 
 
-WALK = """
-update classified c set payload_keys = w.keys
-from (
-    select c2.load_id, c2.ln, list_sort(list_distinct(list(substr(t.fullkey, length('$.payload.') + 1)))) as keys
-    from classified c2, json_tree(c2.raw, '$.payload') t
-    where c2.walk and t.type <> 'OBJECT' and t.fullkey not like '%[%' and not {has_address}
+# payload keys: every leaf's dotted path under payload, known or not (array elements and empty objects
+# are no keys; address-shaped keys are dropped)
+LEAF_KEYS = """list_sort(list_distinct(list(substr(t.fullkey, length('$.payload.') + 1))))"""
+LEAF = "t.type <> 'OBJECT' and t.fullkey not like '%[%' and not {has_address}"
+
+# lines whose keys the known objects do not decide: walked one by one, each given the shape of its key list
+WALKED = """
+create or replace temp table walked as
+with walked as (
+    select c.load_id, c.ln, {keys} as keys
+    from classified c, json_tree(c.raw, '$.payload') t
+    where c.walk and {leaf}
     group by all
-) w
-where c.walk and w.load_id = c.load_id and w.ln = c.ln
+)
+select load_id, ln, -1 - (hash(keys) >> 1)::bigint as shape, keys from walked
+"""
+
+# the other shapes of this batch not stored yet: keys walked once per shape, from one line of it
+SHAPES = """
+insert into payload_shapes (shape, keys)
+with batch_shapes as (
+    select payload_shape as shape, arg_min(raw, ln) as raw
+    from classified
+    where payload_shape is not null and payload_shape not in (select shape from payload_shapes)
+    group by payload_shape
+),
+walked as (
+    select b.shape, {keys} as keys
+    from batch_shapes b, json_tree(b.raw, '$.payload') t
+    where {leaf}
+    group by all
+),
+final as (
+    select b.shape, coalesce(w.keys, []::varchar[]) as keys
+    from batch_shapes b
+    left join walked w using (shape)
+)
+select * from final
 """
 
 
 def fixup(con, parts_sql: str) -> None:
-    """Amend `classified`: walk payloads with unknown nested objects, add the lines the reader rejected."""
+    """Amend `classified`: store new payload shapes (walking odd lines alone), add the lines the reader rejected."""
+    leaf = LEAF.format(has_address=has_address_sql("t.fullkey"))
     if con.execute("select count(*) from classified where walk").fetchall()[0][0]:
-        con.execute(WALK.format(has_address=has_address_sql("t.fullkey")))
+        con.execute(WALKED.format(keys=LEAF_KEYS, leaf=leaf))
+        con.execute("update classified c set payload_shape = w.shape from walked w"
+                    " where c.walk and c.load_id = w.load_id and c.ln = w.ln")
+        con.execute("insert into payload_shapes (shape, keys) select distinct shape, keys from walked"
+                    " where shape not in (select shape from payload_shapes)")
+        con.execute("drop table walked")
+    con.execute(SHAPES.format(keys=LEAF_KEYS, leaf=leaf))
     fix_rejects(con, parts_sql)
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import shutil
 import sys
 import time
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import duckdb

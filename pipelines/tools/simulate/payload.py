@@ -119,6 +119,7 @@ def _object_sql(keys: list[str]) -> str:
     tree = fields.nested({k: SIM_VALUE[k] for k in keys})
 
     def build(node) -> str:
+        """Return a leaf's SQL, or a json_object of a subtree."""
         if isinstance(node, str):
             return node
         return "json_object(" + ", ".join(f"'{k}', {build(v)}" for k, v in node.items()) + ")"

@@ -1,24 +1,45 @@
 -- int_payload_key_instances: one row per (payload key, instance_id): the utc days it first and last
 -- sent the key and its pings carrying it. keys are the dotted leaf paths landing recorded per ping
--- (raw_pings.payload_keys: every key of a ping-log payload, known or not; the non-null known
--- columns of a flat source).
+-- (every key of a ping-log payload, known or not; the non-null known columns of a flat source), as
+-- a shape: raw_pings.payload_shape -> main.payload_shapes.keys, each distinct key set stored once
+-- (warehouses landed before shapes hold the list in raw_pings.payload_keys).
 -- config: key = ["instance_id"], input = ["main.raw_pings"], new_rows = "main.raw_pings.load_id"
 with raw_pings as (
-    select instance_id, received_at, payload_keys from main.raw_pings
+    select instance_id, received_at, payload_shape, payload_keys from main.raw_pings
+),
+
+payload_shapes as (
+    select shape, keys from main.payload_shapes
+),
+
+-- per instance and shape first: a handful of shapes per instance, so the keys unnest over few rows
+instance_shapes as (
+    select
+        instance_id,
+        payload_shape,
+        payload_keys,
+        min(cast(received_at as date)) as first_day,   -- utc
+        max(cast(received_at as date)) as last_day,    -- utc
+        count(*) as pings
+    from raw_pings
+    group by all
 ),
 
 keyed as (
-    select instance_id, cast(received_at as date) as "day", unnest(payload_keys) as "key"
-    from raw_pings
+    select
+        i.instance_id, i.first_day, i.last_day, i.pings,
+        unnest(coalesce(s.keys, i.payload_keys)) as "key"
+    from instance_shapes i
+    left join payload_shapes s on s.shape = i.payload_shape
 ),
 
 final as (
     select
         "key",
         instance_id,
-        min("day") as first_day,
-        max("day") as last_day,
-        count(*) as pings
+        min(first_day) as first_day,
+        max(last_day) as last_day,
+        sum(pings)::bigint as pings
     from keyed
     group by "key", instance_id
 )

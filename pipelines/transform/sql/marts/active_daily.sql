@@ -1,12 +1,15 @@
 -- active_daily: distinct instances seen in the 1, 7 and 28 utc days ending each day, for every day
 -- from the first to the last day with data. an instance seen on day d counts as active from d until
 -- d + window - 1 or the day before it is next seen, so intervals never overlap and a running sum counts.
+-- incremental by day: a day's 28-day window reads the 27 days before it, and a new day changes the
+-- 27 days after it; the spine's bounds read every instance-day, never the cut input.
+-- config: key = ["day"], reach = {before = 27, after = 27}, input = ["instance_days"], new_rows = "staging.stg_pings.load_id"
 with instance_days as (
     select instance_id, "day" from intermediate.int_instance_days
 ),
 
 bounds as (
-    select min("day") as first_day, max("day") as last_day from instance_days
+    select min("day") as first_day, max("day") as last_day from intermediate.int_instance_days
 ),
 
 spine as (
