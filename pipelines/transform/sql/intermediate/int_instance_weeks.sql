@@ -13,8 +13,14 @@ weekly as (
             {
                 'version': version, 'version_minor': version_minor, 'is_dev_build': is_dev_build,
                 'driver': driver, 'license_type': license_type, 'nodejs_major': nodejs_major,
-                'os_type': os_type, 'os_arch': os_arch, 'users': users, 'projects': projects,
-                'devices': devices
+                'os_type': os_type, 'os_arch': os_arch, 'users': users, 'teams': teams,
+                'projects': projects, 'devices': devices,
+                'projects_suspended': projects_suspended, 'devices_seen_day': devices_seen_day,
+                'devices_never_seen': devices_never_seen, 'project_snapshots': project_snapshots,
+                'blueprints': blueprints, 'team_broker_clients': team_broker_clients,
+                'remote_brokers': remote_brokers, 'library_entries': library_entries,
+                'shared_library_entries': shared_library_entries, 'broker_enabled': broker_enabled,
+                'file_store_enabled': file_store_enabled, 'email_enabled': email_enabled
             },
             last_seen
         ) as latest
@@ -36,7 +42,20 @@ final as (
         latest.os_arch,
         latest.users,
         latest.projects,
-        latest.devices
+        latest.devices,
+        latest.teams,
+        latest.projects_suspended,
+        latest.devices_seen_day,
+        latest.devices_never_seen,
+        latest.project_snapshots,
+        latest.blueprints,
+        latest.team_broker_clients,
+        latest.remote_brokers,
+        latest.library_entries,
+        latest.shared_library_entries,
+        latest.broker_enabled,
+        latest.file_store_enabled,
+        latest.email_enabled
     from weekly
 )
 

@@ -4,7 +4,7 @@
 -- has no row. adoption: a count above zero (devices_connected: more devices than never-connected
 -- ones; several_teams: teams > 1) or a flag that is true.
 with instance_weeks as (
-    select * from intermediate.int_instance_week_counts
+    select * from intermediate.int_instance_weeks
 ),
 
 features as (

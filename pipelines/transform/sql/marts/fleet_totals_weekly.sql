@@ -3,7 +3,7 @@
 -- the instances whose latest ping carried the metric. a missing key is not a zero: instances that
 -- did not send it are left out of both figures; a metric no instance sent that week has no row.
 with instance_weeks as (
-    select * from intermediate.int_instance_week_counts
+    select * from intermediate.int_instance_weeks
 ),
 
 metrics as (

@@ -6,10 +6,6 @@ with instance_days as (
     select * from intermediate.int_instance_days
 ),
 
-day_counts as (
-    select instance_id, only_dev_builds from intermediate.int_instance_day_counts
-),
-
 instance_ips as (
     select instance_id, count(*) as ip_hashes from intermediate.int_instance_ips group by instance_id
 ),
@@ -19,7 +15,7 @@ data_end as (
 ),
 
 dev_builds as (
-    select instance_id, bool_and(only_dev_builds) as is_dev_build from day_counts group by instance_id
+    select instance_id, bool_and(only_dev_builds) as is_dev_build from instance_days group by instance_id
 ),
 
 per_instance as (
