@@ -76,8 +76,9 @@ class Settings:
 
     @property
     def demo_sources(self) -> list[str]:
-        """The demo fleet's sources: its collector export and its ping log."""
-        return [str(self.demo_dir / "collector.csv.gz"), str(self.demo_dir / "pinglog")]
+        """The demo fleet's sources: its ping log first (the first copy of a ping wins, and only the log
+        keeps every payload key), then its collector export."""
+        return [str(self.demo_dir / "pinglog"), str(self.demo_dir / "collector.csv.gz")]
 
     @property
     def pinglog_dir(self) -> Path:

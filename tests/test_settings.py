@@ -30,7 +30,7 @@ def test_file_then_environment_then_overrides(tmp_path, monkeypatch):
 def test_no_sources_means_the_demo_fleet(tmp_path):
     cfg = settings.load()
     assert cfg.sources == []
-    assert cfg.demo_sources == [str(cfg.demo_dir / "collector.csv.gz"), str(cfg.demo_dir / "pinglog")]
+    assert cfg.demo_sources == [str(cfg.demo_dir / "pinglog"), str(cfg.demo_dir / "collector.csv.gz")]
 
 
 
