@@ -35,7 +35,7 @@ ctx.show(charts.active_instances(ctx.mart("active_daily"), marts.growth_latest(c
 # Churned: not seen for 28 days, counted in the week the 28 days ran out.
 
 # %%
-ctx.show(charts.new_and_churned(ctx.mart("fleet_weekly"), ctx.last_day))
+ctx.show(charts.new_and_churned(ctx.mart("fleet_weekly"), ctx.last_day, ctx.data_first_day))
 
 # %% [markdown]
 # ## Size of an instance

@@ -138,6 +138,8 @@ class Context:
         days = self.mart("active_daily")["day"]
         self.last_day = days.max() if len(days) else None
         self.first_day = days.min() if len(days) else None
+        everything = marts.read("active_daily", self.parquet_dir)["day"]
+        self.data_first_day = everything.min() if len(everything) else None   # before any start cut
 
     def mart(self, name: str) -> pd.DataFrame:
         """Return a mart cut to the notebook's date range."""
@@ -360,8 +362,21 @@ def active_instances(active_daily: pd.DataFrame, growth: dict | None = None) -> 
     return Chart("active_instances", fig, active_daily)
 
 
-def new_and_churned(fleet_weekly: pd.DataFrame, last_day=None) -> Chart:
-    """New instances (first ping) and churned ones (28 days unseen) per week."""
+FIRST_WEEK_NOTE = "The first week of data is left out: every instance seen then counts as new."
+
+
+def after_first_week(df: pd.DataFrame, column: str, data_first_day) -> pd.DataFrame:
+    """Drop the rows of the week (Monday start) holding the data's first day, where everything is new."""
+    if data_first_day is None or df.empty:
+        return df
+    first = pd.Timestamp(data_first_day)
+    first_week = first - pd.Timedelta(days=first.dayofweek)
+    return df[pd.to_datetime(df[column]) >= first_week + pd.Timedelta(days=7)]
+
+
+def new_and_churned(fleet_weekly: pd.DataFrame, last_day=None, data_first_day=None) -> Chart:
+    """New instances (first ping) and churned ones (28 days unseen) per week, without the first week."""
+    fleet_weekly = after_first_week(fleet_weekly, "week", data_first_day)
     if fleet_weekly.empty:
         return nothing("new_and_churned", "No instance arrived or left in this date range.")
     fig = go.Figure()
@@ -376,7 +391,8 @@ def new_and_churned(fleet_weekly: pd.DataFrame, last_day=None) -> Chart:
     title = (f"{int(recent['new'].sum()):,} new and {int(recent['churned'].sum()):,} churned instances"
              " in the last 13 weeks") if len(done) else "New and churned instances per week"
     _layout(fig, title, "week (UTC, starting Monday)", "instances (churned below 0)",
-            "New: first ping that week. Churned: not seen for 28 days, counted in the week that ran out")
+            "New: first ping that week. Churned: not seen for 28 days, counted in the week that ran out. "
+            + FIRST_WEEK_NOTE)
     fig.update_yaxes(tickformat=",d")
     weekly_axis(fig, fleet_weekly["week"])
     mark_partial_week(fig, last_day)
@@ -913,6 +929,7 @@ def fleet_changes(ctx: Context, changes: pd.DataFrame | None) -> Chart:
     """Instances added (first seen) and removed (last ping, then 28 days silent) per day."""
     if changes is None:
         return _missing("fleet_changes", "fleet_changes_daily")
+    changes = after_first_week(changes, "day", ctx.data_first_day)
     if changes.empty:
         return nothing("fleet_changes", "No instance was added or removed in this date range.")
     df = changes.sort_values("day")
@@ -939,7 +956,7 @@ def fleet_changes(ctx: Context, changes: pd.DataFrame | None) -> Chart:
     _layout(fig, title, "day (UTC)" if period == "day" else "week (UTC, starting Monday)",
             f"instances per {period} (removed below 0)",
             f"Added: first ping. Removed: last ping, then silent for 28 days (not known yet for the last 28 days)."
-            + (" Daily figures summed per week." if period == "week" else ""))
+            + (" Daily figures summed per week." if period == "week" else "") + " " + FIRST_WEEK_NOTE)
     fig.update_layout(barmode="relative", bargap=0.1)
     whole_numbers(fig, None)
     fig.update_yaxes(rangemode="normal")
