@@ -17,7 +17,7 @@ import duckdb
 
 from . import privacy
 from . import settings as settings_mod
-from .ingest import warehouse
+from .ingest import landing, warehouse
 from .ingest.landing import Counts
 from .ingest.sources import loader_for
 from .ingest.sources.postgres import redact
@@ -45,9 +45,7 @@ FATAL_TEXTS = ("no space left on device", "read-only file system", "disk quota e
 
 def scrub(text: str) -> str:
     """Return text with addresses blanked (privacy.scrub), on one line."""
-    scrubber = getattr(privacy, "scrub", None)
-    text = " ".join(str(text).split())
-    return scrubber(text) if scrubber else text
+    return privacy.scrub(" ".join(str(text).split()))
 
 
 def _say(message: str) -> None:
@@ -140,13 +138,6 @@ def nothing_new(result: Result, parquet_dir: Path, digest: str) -> bool:
             and all((Path(parquet_dir) / f"{m}.parquet").exists() for m in info["marts"]))
 
 
-def _check_key(con, secret: bytes) -> None:
-    """Refuse a key other than the one the warehouse was built under (privacy.BadKey)."""
-    check = getattr(warehouse, "check_key", None)
-    if check:
-        check(con, secret)
-
-
 def connect(settings, read_only: bool = False):
     """Open the warehouse, waiting briefly while a short reader (status) has it open."""
     return open_waiting(
@@ -168,8 +159,9 @@ def refresh(settings, sources: list[str], progress=_say, full: bool = False) -> 
         secret = privacy.secret_for(settings)
         con = connect(settings)
         try:
-            _check_key(con, secret)
+            warehouse.check_key(con, secret)      # refuse a key other than the warehouse's
             con.execute(privacy.sql_macro(secret))
+            landing.configure(con, settings)          # the time window and re-read window of these settings
             t0 = time.monotonic()
             result = load_sources(con, sources, progress)
             progress(
@@ -210,17 +202,15 @@ def resolve_sources(cfg: settings_mod.Settings) -> list[str]:
 
 def describe(exc: BaseException) -> tuple[int, str | None]:
     """Return (exit code, one line) for an expected error, or (1, None) when it is unexpected."""
-    try:
-        from .transform import checks
-    except ImportError:
-        checks = None
+    from .transform import checks
+
     if isinstance(exc, settings_mod.SettingsError):
         return 2, scrub(exc)
-    if isinstance(exc, getattr(privacy, "BadKey", ())):
+    if isinstance(exc, privacy.BadKey):
         return 2, scrub(exc)
     if isinstance(exc, Busy):
         return 75, scrub(exc)
-    if isinstance(exc, getattr(checks, "ChecksFailed", ())):
+    if isinstance(exc, checks.ChecksFailed):
         return 1, scrub(f"model checks failed, nothing exported (the previous parquet set stays): {exc}")
     if isinstance(exc, KeyboardInterrupt):
         return 130, "interrupted"
@@ -264,8 +254,7 @@ def log_unexpected(exc: BaseException, logs_dir: Path) -> Path:
 
 def privacy_scrub_lines(text: str) -> str:
     """Return multi-line text with addresses blanked line by line."""
-    scrubber = getattr(privacy, "scrub", None)
-    return "\n".join(scrubber(line) for line in text.split("\n")) if scrubber else text
+    return "\n".join(privacy.scrub(line) for line in text.split("\n"))
 
 
 def report(cfg, start: str | None = None, end: str | None = None, out: Path | None = None, log=print,

@@ -8,6 +8,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -77,3 +78,24 @@ class PgServer:
     def uri(self) -> str:
         """libpq URI of the `postgres` database."""
         return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+
+@contextmanager
+def running(*statements: str):
+    """Start a server (a missing PostgreSQL fails in CI, skips locally), run the statements, yield it, stop it."""
+    import adbc_driver_postgresql.dbapi as pg
+    from conftest import require
+
+    srv = PgServer()
+    why = srv.available
+    if why:
+        require("PostgreSQL", why)
+    srv.start()
+    try:
+        with pg.connect(srv.uri) as conn, conn.cursor() as cur:
+            for statement in statements:
+                cur.execute(statement)
+            conn.commit()
+        yield srv
+    finally:
+        srv.stop()

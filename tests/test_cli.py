@@ -15,7 +15,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
-import pytest
 
 from conftest import ping_line, require, write_lines
 from pipelines import locking, settings as settings_mod

@@ -56,7 +56,6 @@ create table if not exists source_state (
 );
 create sequence if not exists load_id_seq;
 -- columns added after the first release (older warehouses get them here)
-alter table raw_pings add column if not exists payload_keys varchar[];  -- older warehouses: the keys per ping (now NULL)
 alter table raw_pings add column if not exists payload_shape bigint;    -- payload_shapes.shape: the keys the payload carried
 alter table source_state add column if not exists simulated boolean;    -- the source is a simulated fleet (SIMULATED file)
 create table if not exists blanked_values (

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import html
 import math
-import os
 import re
 import zlib
 from dataclasses import dataclass
@@ -25,7 +24,7 @@ import plotly.graph_objects as go
 import plotly.io as pio
 from plotly.subplots import make_subplots
 
-from . import marts
+from . import marts, status
 from .suppress import OTHER, fold_coarsening, fold_small, hide_small
 
 TEMPLATE = "plotly_white"
@@ -94,11 +93,6 @@ def band_of(growth) -> str | None:
     return BANDS[-1][1]
 
 
-def band_colour(name) -> str:
-    """Return the colour of a growth band name (grey when unknown)."""
-    return next((c for _, n, c in BANDS if str(name).lower().startswith(n)), GREY)
-
-
 # ---- the chart and its context ----------------------------------------------------------------------
 
 @dataclass
@@ -134,7 +128,7 @@ class Context:
         self.start, self.end = start, end
         self.min_count = int(min_count or 0)
         self.chart_dir = Path(chart_dir) if chart_dir else None
-        pio.renderers.default = os.environ.get("PLOTLY_RENDERER", NOTEBOOK_RENDERER)
+        pio.renderers.default = NOTEBOOK_RENDERER
         days = self.mart("active_daily")["day"]
         self.last_day = days.max() if len(days) else None
         self.first_day = days.min() if len(days) else None
@@ -717,18 +711,14 @@ def _short(path: str) -> str:
 
 def source_summary(source_status: pd.DataFrame) -> pd.DataFrame:
     """One row per source: rows read, loaded, duplicates, quarantined, pending, files in trouble, last load."""
-    df = source_status.assign(trouble=(source_status["status"] != "ok") | (source_status["pending"] > 0))
-    out = df.groupby("source", as_index=False).agg(
-        rows_read=("rows_read", "sum"), loaded=("loaded", "sum"), duplicates=("duplicates", "sum"),
-        quarantined=("quarantined", "sum"), pending=("pending", "sum"), items=("item", "count"),
-        items_in_trouble=("trouble", "sum"), last_loaded_utc=("last_loaded_at", "max"))
+    out = status.by_source(source_status).rename(columns={"last_loaded_at": "last_loaded_utc"})
     out["last_loaded_utc"] = pd.to_datetime(out["last_loaded_utc"]).dt.strftime("%Y-%m-%d %H:%M")
     return out
 
 
 def files_in_trouble(source_status: pd.DataFrame) -> pd.DataFrame:
     """Only the files or tables in trouble: changed, failed or waiting on a torn tail, worst first."""
-    df = source_status[(source_status["status"] != "ok") | (source_status["pending"] > 0)]
+    df = source_status[status.in_trouble(source_status)]
     df = df.assign(item=df["item"].map(_short), message=df["message"].fillna(""))
     cols = ["source", "item", "status", "pending", "rows_read", "loaded", "quarantined", "message"]
     return df.sort_values(["status", "pending"], ascending=[False, False])[cols]
@@ -955,7 +945,7 @@ def fleet_changes(ctx: Context, changes: pd.DataFrame | None) -> Chart:
                          hovertemplate="removed: %{customdata[0]:,}<extra></extra>"))
     _layout(fig, title, "day (UTC)" if period == "day" else "week (UTC, starting Monday)",
             f"instances per {period} (removed below 0)",
-            f"Added: first ping. Removed: last ping, then silent for 28 days (not known yet for the last 28 days)."
+            "Added: first ping. Removed: last ping, then silent for 28 days (not known yet for the last 28 days)."
             + (" Daily figures summed per week." if period == "week" else "") + " " + FIRST_WEEK_NOTE)
     fig.update_layout(barmode="relative", bargap=0.1)
     whole_numbers(fig, None)

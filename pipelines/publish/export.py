@@ -23,8 +23,6 @@ from pathlib import Path
 
 import duckdb
 
-from ..transform import runner as models
-
 SET_FILE = "_set.json"
 KEEP = 3
 PARTIAL = ".partial"
@@ -72,16 +70,16 @@ def _simulated(con) -> bool:
     """Return whether any loaded source was simulated (False for a database without landing tables)."""
     from ..ingest import warehouse
 
-    probe = getattr(warehouse, "simulated", None)
     has_state = con.execute("select count(*) from information_schema.tables"
                             " where table_name = 'source_state'").fetchall()[0][0]
-    return bool(probe(con)) if probe and has_state else False
+    return bool(warehouse.simulated(con)) if has_state else False
 
 
 def models_digest() -> str | None:
-    """Return the transform's digest of every model's SQL and checks (None when not available)."""
-    digest = getattr(models, "models_digest", None)
-    return digest() if digest else None
+    """Return the transform's digest of every model's SQL and checks."""
+    from ..transform import runner   # the model parser is only needed when writing a set
+
+    return runner.models_digest()
 
 
 #: marts written as a folder of one parquet file per month of their date column
@@ -234,7 +232,9 @@ def export(con: duckdb.DuckDBPyConnection, parquet_dir: Path, names: list[str] |
     parquet_dir = Path(parquet_dir)
     sets = sets_dir(parquet_dir)
     sets.mkdir(parents=True, exist_ok=True)
-    names = names or models.marts()
+    from ..transform import runner
+
+    names = names or runner.marts()
     set_id = _new_set_id()
     partial = sets / f".{set_id}{PARTIAL}"
     meta = {"set_id": set_id, "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),

@@ -8,7 +8,6 @@ DuckDB over the parquet files (never by pulling instance-days into pandas).
 
 from __future__ import annotations
 
-import json
 from datetime import date
 from pathlib import Path
 
@@ -39,32 +38,22 @@ def parquet_dir(path: str | Path | None = None) -> Path:
 
 
 def resolve(path: str | Path | None = None) -> Path:
-    """Return the one set folder the parquet folder points at now (export.current_set when it exists)."""
-    folder = parquet_dir(path)
+    """Return the one set folder the parquet folder points at now (resolved once: readers never mix sets)."""
     from . import export
 
-    current_set = getattr(export, "current_set", None)
-    if current_set is not None:
-        try:
-            return Path(current_set(folder))
-        except (OSError, ValueError):
-            pass
-    return folder.resolve()
+    folder = parquet_dir(path)
+    try:
+        return Path(export.current_set(folder))
+    except (OSError, ValueError):
+        return folder.resolve()
 
 
 def set_info(path: str | Path | None = None) -> dict:
-    """Return the set's _set.json ({} when absent or unreadable); export.set_info when it exists."""
-    folder = parquet_dir(path)
+    """Return the set's _set.json ({} when absent or unreadable)."""
     from . import export
 
-    reader = getattr(export, "set_info", None)
-    if reader is not None:
-        try:
-            return dict(reader(folder) or {})
-        except (OSError, ValueError):
-            return {}
     try:
-        return json.loads((folder / "_set.json").read_text(encoding="utf-8"))
+        return dict(export.set_info(parquet_dir(path)) or {})
     except (OSError, ValueError):
         return {}
 

@@ -52,12 +52,16 @@ def execute(path: Path, params: dict, timeout: int) -> nbformat.NotebookNode:
     """Read a percent script, inject parameters, run it in a fresh python3 kernel and return it."""
     import jupytext
     from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
 
     nb = inject(jupytext.read(path), params)
     # the kernel only talks to this process over loopback; keep its start-up warnings out of cron mail
-    NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=False,
-                   extra_arguments=["--IPKernelApp.log_level=ERROR"],
-                   resources={"metadata": {"path": str(path.parent)}}).execute()
+    try:
+        NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=False,
+                       extra_arguments=["--IPKernelApp.log_level=ERROR"],
+                       resources={"metadata": {"path": str(path.parent)}}).execute()
+    except CellExecutionError as exc:   # one line for the terminal; the chained traceback goes to the log
+        raise RuntimeError(f"{path.name}: a cell failed: {exc.ename}: {exc.evalue}") from exc
     return nb
 
 

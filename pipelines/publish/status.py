@@ -6,11 +6,12 @@ import pandas as pd
 
 from ..ingest import warehouse
 from ..locking import open_waiting
-from ..transform import runner
 
 
 def query() -> str:
     """Return the source_status model's SQL as the transform builds it (runs on a read-only connection)."""
+    from ..transform import runner   # the model parser: only for the status command
+
     return runner.model_sql("source_status")
 
 
@@ -19,15 +20,6 @@ select run_at, layer, model, "check", status, failing_rows, detail
 from main.check_results
 order by status = 'pass', layer, model, "check"
 """
-
-
-def table(warehouse_path) -> pd.DataFrame:
-    """Return the status table of a warehouse (one row per source item; small)."""
-    con = warehouse.connect(warehouse_path, read_only=True)
-    try:
-        return con.execute(query()).df()
-    finally:
-        con.close()
 
 
 def snapshot(cfg) -> tuple[pd.DataFrame, pd.DataFrame | None]:
@@ -67,14 +59,18 @@ def render_checks(checks: pd.DataFrame | None) -> str:
 COUNTS = ["rows_read", "loaded", "duplicates", "quarantined", "pending"]
 
 
+def in_trouble(df: pd.DataFrame) -> pd.Series:
+    """Return which status rows are in trouble: changed or failed, or waiting on a torn final line."""
+    return (df["status"] != "ok") | (df["pending"] > 0)
+
+
 def by_source(df: pd.DataFrame) -> pd.DataFrame:
-    """Return one row per source: summed counts, files, files with problems, last load (UTC)."""
-    g = df.groupby("source", sort=True)
-    out = g[COUNTS].sum()
-    out.insert(0, "items", g.size())
-    out["not_ok"] = g["status"].apply(lambda s: int((s != "ok").sum()))
-    out["last_loaded_at"] = g["last_loaded_at"].max()
-    return out.reset_index()
+    """Return one row per source: summed counts, items, items in trouble, last load (UTC)."""
+    out = df.assign(trouble=in_trouble(df)).groupby("source", as_index=False).agg(
+        rows_read=("rows_read", "sum"), loaded=("loaded", "sum"), duplicates=("duplicates", "sum"),
+        quarantined=("quarantined", "sum"), pending=("pending", "sum"), items=("item", "count"),
+        items_in_trouble=("trouble", "sum"), last_loaded_at=("last_loaded_at", "max"))
+    return out
 
 
 def render(df: pd.DataFrame, files: bool = False, checks: pd.DataFrame | None = None) -> str:
@@ -93,7 +89,7 @@ def render(df: pd.DataFrame, files: bool = False, checks: pd.DataFrame | None = 
         f"\n\ntotal: read {totals.rows_read:,} = loaded {totals.loaded:,} + duplicates {totals.duplicates:,}"
         f" + quarantined {totals.quarantined:,} + pending {totals.pending:,}"
     )
-    attention = df[(df["status"] != "ok") | (df["pending"] > 0)]
+    attention = df[in_trouble(df)]
     for _, row in attention.iterrows():
         what = row.status.upper() if row.status != "ok" else "PENDING"
         detail = row.message if row.status != "ok" else f"{row.pending} torn final line(s) wait for the writer"

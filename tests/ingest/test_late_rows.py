@@ -7,24 +7,16 @@ from datetime import datetime, timedelta, timezone
 import adbc_driver_postgresql.dbapi as pg
 import pytest
 
-from conftest import query, require, run
-from pgserver import PgServer
+from conftest import query, run
+from pgserver import running
 
 
 @pytest.fixture(scope="module")
 def server():
     """A running PostgreSQL server with a minimal collector table `late`."""
-    srv = PgServer()
-    why = srv.available
-    if why:
-        require("PostgreSQL", why)
-    srv.start()
-    with pg.connect(srv.uri) as conn, conn.cursor() as cur:
-        cur.execute('create table late (created_at timestamptz not null, "instanceId" varchar not null,'
-                    ' "env.flowforge" varchar, primary key (created_at, "instanceId"))')
-        conn.commit()
-    yield srv
-    srv.stop()
+    with running('create table late (created_at timestamptz not null, "instanceId" varchar not null,'
+                 ' "env.flowforge" varchar, primary key (created_at, "instanceId"))') as srv:
+        yield srv
 
 
 def stamp(minutes_ago: float) -> str:

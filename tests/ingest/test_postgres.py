@@ -8,8 +8,8 @@ import hashlib
 import adbc_driver_postgresql.dbapi as pg
 import pytest
 
-from conftest import mart, query, require, run
-from pgserver import PgServer
+from conftest import mart, query, run
+from pgserver import running
 
 # the collector's table as PINGS.md describes it, built through its migrations
 MIGRATIONS = [
@@ -40,18 +40,8 @@ LEGACY = base64.b64encode(hashlib.sha256(PLAIN.encode()).digest()).decode()
 @pytest.fixture(scope="module")
 def server():
     """A running PostgreSQL server with the collector's `pings` table and a first-era `pings_v1`."""
-    srv = PgServer()
-    why = srv.available
-    if why:
-        require("PostgreSQL", why)
-    srv.start()
-    with pg.connect(srv.uri) as conn, conn.cursor() as cur:
-        for step in MIGRATIONS:
-            cur.execute(step.format(t="pings"))
-        cur.execute(MIGRATIONS[0].format(t="pings_v1"))
-        conn.commit()
-    yield srv
-    srv.stop()
+    with running(*(step.format(t="pings") for step in MIGRATIONS), MIGRATIONS[0].format(t="pings_v1")) as srv:
+        yield srv
 
 
 def insert(srv, table: str, rows: list[tuple]) -> None:

@@ -19,7 +19,7 @@ from conftest import TEST_KEY, require
 from pipelines import settings as settings_mod
 from pipelines.flow import refresh
 from pipelines.publish import charts, marts, report
-from pipelines.settings import NOTEBOOKS_DIR, PROJECT_ROOT
+from pipelines.settings import PROJECT_ROOT
 from pipelines.tools.simulate import write_fleet
 
 KERNEL = "flowforge-pings"

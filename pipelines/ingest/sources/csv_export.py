@@ -21,11 +21,6 @@ def read_header(path: Path) -> list[str]:
     return next(csv.reader(io.StringIO(first)), [])
 
 
-def _lit(text: str) -> str:
-    """Return a SQL string literal."""
-    return "'" + text.replace("'", "''") + "'"
-
-
 KNOWN = {"created_at", "instanceId", "ip", *FIELDS}
 
 
@@ -52,7 +47,7 @@ def check_header(item: str, header: list[str]) -> None:
 def batch_sql(header: list[str], scan: str) -> tuple[str, str]:
     """Return (SQL reading the CSV into csv_rows, SQL building temp table `batch` from it) for this header."""
     present = {canonical(h): h for h in header}
-    columns = "{" + ", ".join(f"{_lit(h)}: 'VARCHAR'" for h in header) + "}"
+    columns = "{" + ", ".join(f"{lit(h)}: 'VARCHAR'" for h in header) + "}"
     extra = [name for name in present if name.startswith("csv:")]
     extra_good = "".join(f",\n        {quoted(present[n])} as {quoted(n)}" for n in extra)
     extra_null = "".join(f", null as {quoted(n)}" for n in extra)
@@ -82,9 +77,9 @@ rows as (
 ),
 good as (
     select
-        $load_id as load_id,
-        n + $first_line - 1 as ln,
-        $name || ':' || (n + $first_line - 1) as location,
+        getvariable('pings_load_id') as load_id,
+        n + getvariable('pings_first_line') - 1 as ln,
+        getvariable('pings_item') || ':' || (n + getvariable('pings_first_line') - 1) as location,
         null::varchar as raw,
         null::varchar as reason,
         {flat_columns(col)}{extra_good}
@@ -96,9 +91,9 @@ rejected_lines as (
 ),
 rejected as (
     select
-        $load_id as load_id,
+        getvariable('pings_load_id') as load_id,
         -1 as ln,
-        $name || ':' || (line + $first_line - 2) as location,
+        getvariable('pings_item') || ':' || (line + getvariable('pings_first_line') - 2) as location,
         csv_line as raw,
         'csv_malformed' as reason,
         null as instance_id_type, null as instance_id, null as received_at_text, null as ip,
@@ -137,8 +132,11 @@ def land_part(con, part: Part, source: str) -> dict[int, Counts]:
     scan = "csvrej"
     read, build = batch_sql(header, scan)
     con.execute(read, {"path": str(part.read_path)})
-    con.execute(build.replace("$first_line", lit(part.first_line)).replace("$name", lit(scrub(part.name)))
-                .replace("$load_id", lit(part.load_id)))
+    # a view takes no bound parameters: the part's identity goes in as session variables it reads
+    con.execute("set variable pings_load_id = $1::integer", [part.load_id])
+    con.execute("set variable pings_first_line = $1::bigint", [part.first_line])
+    con.execute("set variable pings_item = $1::varchar", [scrub(part.name)])
+    con.execute(build)
     counts = land(con, source, raw_sql(header))
     con.execute(f"drop view batch; drop table if exists {scan}_errors; drop table if exists {scan}_scans;"
                 " drop table csv_rows")

@@ -12,7 +12,7 @@ from pathlib import Path
 from ...fields import FIELDS, json_path, lit, quoted
 from ...privacy import has_address_sql, scrub
 from ..landing import Counts, land
-from .files import Outcome, Part, load_files, regular
+from .files import Outcome, Part, load_files
 
 PATTERNS = ("*.jsonl", "*.jsonl.gz")
 

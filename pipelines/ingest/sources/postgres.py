@@ -14,7 +14,6 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from ...fields import FIELDS, RENAMED, quoted
 from ...privacy import scrub
 from ..landing import Counts, ensure_configured, flat_columns, flat_raw_sql, in_window_sql, land
-from . import is_simulated
 from .files import Outcome
 
 READ_BATCH = 200_000
@@ -48,12 +47,8 @@ def _connect(uri: str):
 def _columns(cur, table: str) -> list[str]:
     """Return the column names of the table, in table order."""
     schema, _, name = table.rpartition(".")
-    cur.execute(
-        "select column_name from information_schema.columns where table_name = '"
-        + name.replace("'", "''") + "'"
-        + (" and table_schema = '" + schema.replace("'", "''") + "'" if schema else "")
-        + " order by ordinal_position"
-    )
+    cur.execute("select column_name from information_schema.columns where table_name = $1::text"
+                " and ($2::text = '' or table_schema = $2::text) order by ordinal_position", (name, schema))
     cols = [r[0] for r in cur.fetchall()]
     if not cols:
         raise ValueError(f"table {table} not found or has no columns")
@@ -74,8 +69,8 @@ def _select(table: str, columns: list[str], watermark: str | None) -> str:
     return f"select {cols} from {table_sql}{where} order by {quoted(created)}"
 
 
-def _batch_sql(present: list[str], table: str) -> str:
-    """Return SQL turning the Arrow rows in `pg_rows` into the temp table `batch`."""
+def _batch_sql(present: list[str]) -> str:
+    """Return SQL turning the Arrow rows in `pg_rows` into the temp table `batch` (binds $load_id, $table)."""
     def col(name: str) -> str:
         return quoted(name) if name in present else "null::varchar"
 
@@ -86,9 +81,9 @@ with rows as (
 ),
 final as (
     select
-        $load_id as load_id,
+        $load_id::integer as load_id,
         n as ln,
-        '{table}@' || coalesce({col('created_at')}, '?') || '/' || coalesce({col('instanceId')}, '?') as location,
+        $table || '@' || coalesce({col('created_at')}, '?') || '/' || coalesce({col('instanceId')}, '?') as location,
         null::varchar as raw,
         null::varchar as reason,
         {flat_columns(col)}
@@ -134,7 +129,7 @@ def _load_new_rows(con, source: str, progress=None) -> Counts:
             reader = cur.fetch_record_batch()
             present = [RENAMED.get(c, c) for c in columns]
             known = [c for c in present if c in ("created_at", "instanceId", "ip", *FIELDS)]
-            batch_sql = _batch_sql(present, table)
+            batch_sql = _batch_sql(present)
             pending_batches: list = []
             for record_batch in reader:
                 pending_batches.append(record_batch)
@@ -202,7 +197,7 @@ def _land_batches(con, label: str, table: str, batches: list, batch_sql: str, pr
     con.register("pg_rows", pg_rows)
     try:
         load_id = con.execute("select nextval('load_id_seq')").fetchall()[0][0]
-        con.execute(batch_sql.replace("$load_id", str(int(load_id))))
+        con.execute(batch_sql, {"load_id": int(load_id), "table": table})
         # rows of the re-read window that an earlier refresh already read: not read again
         con.execute("delete from batch b using pg_seen s where s.source = $1 and s.item = $2 and s.location = b.location",
                     [label, table])

@@ -1,11 +1,10 @@
 -- int_payload_key_instances: one row per (payload key, instance_id): the utc days it first and last
 -- sent the key and its pings carrying it. keys are the dotted leaf paths landing recorded per ping
 -- (every key of a ping-log payload, known or not; the non-null known columns of a flat source), as
--- a shape: raw_pings.payload_shape -> main.payload_shapes.keys, each distinct key set stored once
--- (warehouses landed before shapes hold the list in raw_pings.payload_keys).
+-- a shape: raw_pings.payload_shape -> main.payload_shapes.keys, each distinct key set stored once.
 -- config: key = ["instance_id"], input = ["main.raw_pings"], new_rows = "main.raw_pings.load_id"
 with raw_pings as (
-    select instance_id, received_at, payload_shape, payload_keys from main.raw_pings
+    select instance_id, received_at, payload_shape from main.raw_pings
 ),
 
 payload_shapes as (
@@ -17,7 +16,6 @@ instance_shapes as (
     select
         instance_id,
         payload_shape,
-        payload_keys,
         min(cast(received_at as date)) as first_day,   -- utc
         max(cast(received_at as date)) as last_day,    -- utc
         count(*) as pings
@@ -28,9 +26,9 @@ instance_shapes as (
 keyed as (
     select
         i.instance_id, i.first_day, i.last_day, i.pings,
-        unnest(coalesce(s.keys, i.payload_keys)) as "key"
+        unnest(s.keys) as "key"
     from instance_shapes i
-    left join payload_shapes s on s.shape = i.payload_shape
+    join payload_shapes s on s.shape = i.payload_shape
 ),
 
 final as (
