@@ -39,34 +39,37 @@ $(LABCFG): jupyter/overrides.json $(STAMP)
 	@mkdir -p $(dir $(LABCFG))
 	cp jupyter/overrides.json $(LABCFG)
 
-setup: $(STAMP) $(DEV) $(KERNEL) $(LABCFG) ## create .venv with everything the project and its tests need, register its Jupyter kernel
+# every target that runs Python: the environment, its kernel and JupyterLab settings (a plain `jupyter lab` works)
+ENV := $(STAMP) $(KERNEL) $(LABCFG)
 
-demo: $(STAMP) ## write the simulated demo fleet to data/demo (used when no source is configured)
+setup: $(ENV) $(DEV) ## create .venv with everything the project and its tests need, register its Jupyter kernel
+
+demo: $(ENV) ## write the simulated demo fleet to data/demo (used when no source is configured)
 	$(PIPE) simulate --out data/demo
 
-refresh: $(STAMP) ## load new ping rows from the configured sources (else the demo), rebuild marts, write parquet
+refresh: $(ENV) ## load new ping rows from the configured sources (else the demo), rebuild marts, write parquet
 	$(PIPE) refresh
 
-status: $(STAMP) ## show rows read, loaded, duplicates, quarantined and pending per source
+status: $(ENV) ## show rows read, loaded, duplicates, quarantined and pending per source
 	$(PIPE) status
 
-test: $(DEV) $(KERNEL) $(LABCFG) ## run the test suite (starts its own PostgreSQL, collector, JupyterLab, Chromium and Spark)
+test: $(ENV) $(DEV) ## run the test suite (starts its own PostgreSQL, collector, JupyterLab, Chromium and Spark)
 	$(PY) -m pytest
 
-test-spark: $(DEV) ## run every model on Spark (local[2]) and compare each mart with DuckDB's (also part of `make test`)
+test-spark: $(ENV) $(DEV) ## run every model on Spark (local[2]) and compare each mart with DuckDB's (also part of `make test`)
 	$(PY) -m pytest tests/transform/test_spark.py
 
-lab: $(STAMP) $(KERNEL) $(LABCFG) ## open JupyterLab on the notebooks (refreshes the marts first when there are none)
-	@test -f data/parquet/instance_days.parquet || $(PIPE) refresh
+lab: $(ENV) ## open JupyterLab on the notebooks (refreshes the marts first when there are none)
+	@test -e data/parquet/instance_days.parquet || $(PIPE) refresh
 	$(VENV)/bin/jupyter lab --notebook-dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-report: $(STAMP) $(KERNEL) ## refresh, then export every notebook as an offline HTML report under reports/
+report: $(ENV) ## refresh, then export every notebook as an offline HTML report under reports/
 	$(PIPE) report
 
-collect: $(STAMP) ## run the ping collector on 127.0.0.1:8787, writing data/raw/pinglog/
+collect: $(ENV) ## run the ping collector on 127.0.0.1:8787, writing data/raw/pinglog/
 	$(PIPE) collect
 
-bench: $(STAMP) ## benchmark refresh against DuckDB alone and pandas (1M, 4M, 16M pings; long)
+bench: $(ENV) ## benchmark refresh against DuckDB alone and pandas (1M, 4M, 16M pings; long)
 	$(PIPE) bench
 
 clean: ## remove generated data, parquet, reports and the environment (keeps data/ip_hash.key)
