@@ -124,6 +124,22 @@ def _rows_read(output: list[str]) -> int | None:
     return None
 
 
+#: the refresh's own progress lines that time its stages (landing, models, parquet)
+STAGE_LINES = {"landing_s": r"rows read .* in ([\d.]+)s$", "models_s": r"^built models in ([\d.]+)s",
+               "export_s": r"^wrote \d+ marts .* in ([\d.]+)s$"}
+
+
+def stages(output: list[str]) -> dict:
+    """Return the seconds a refresh spent landing, building models and writing parquet, from its progress lines."""
+    found = {}
+    for key, pattern in STAGE_LINES.items():
+        for line in output:
+            m = re.search(pattern, line)
+            if m:
+                found[key] = float(m.group(1))
+    return found
+
+
 def _wrote_parquet(output: list[str]) -> bool:
     """Return whether a refresh said it published a parquet set (a no-op refresh says "nothing new")."""
     return not any("nothing new" in line for line in output)
@@ -169,6 +185,7 @@ def bench_size(n: int, work: Path, env: dict, pandas_max: int, say) -> dict:
         "pings": pings, "instances": instances, "pinglog_mb": disk_mb, "simulate_s": sim["seconds"],
         "simulate_peak_rss_mb": sim["peak_rss_mb"],
         "full_refresh_s": full["seconds"], "incremental_s": incremental["seconds"],
+        "full_stages": stages(full["output"]), "incremental_stages": stages(incremental["output"]),
         "nothing_new_s": nothing["seconds"], "nothing_new_wrote_parquet": _wrote_parquet(nothing["output"]),
         "duckdb_copy_s": copy["seconds"], "pandas_s": pandas["seconds"] if pandas else None,
         "peak_rss_mb": full["peak_rss_mb"], "incremental_peak_rss_mb": incremental["peak_rss_mb"],
@@ -379,6 +396,12 @@ def markdown(results: dict) -> str:
             f" {_mark(f'{pf:.1f}', pf >= TARGETS['pandas_full']) if pf else '-'} |"
             f" {_mark(f'{inc:.3f}', inc <= TARGETS['incr_full']) if inc else '-'} |"
         )
+    profile = [f"{r['rows']:,} pings: full refresh " + ", ".join(f"{k[:-2]} {v} s" for k, v in r["full_stages"].items())
+               + "; one more day " + ", ".join(f"{k[:-2]} {v} s" for k, v in r.get("incremental_stages", {}).items())
+               for r in sizes if r.get("full_stages")]
+    if profile:
+        lines += ["", "Where the time goes (the refresh's own stage timings; the rest is start-up and checks):", ""]
+        lines += [f"- {line}" for line in profile]
     c = results.get("collector")
     if c:
         lines += ["", collector_line(c)]
