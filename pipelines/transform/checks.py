@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 import duckdb
+import sqlglot
+from sqlglot import exp
 
 from ..fields import quoted
 from ..settings import SQL_DIR
@@ -146,9 +148,28 @@ def digest() -> str:
     return hashlib.sha256(repr([(c.layer, c.model, c.kind, c.detail) for c in load()]).encode()).hexdigest()
 
 
-def evaluate(con: duckdb.DuckDBPyConnection, models: list[str] | None = None) -> list[Outcome]:
-    """Run every check on the built tables; return one outcome per check."""
-    return [Outcome(c, con.execute(c.sql, c.params).fetchall()[0][0]) for c in load(models)]
+def scoped(check: Check, scope: exp.Select | None) -> str:
+    """Return a check's SQL reading only the scope's rows of its model (the whole model when scope is None)."""
+    if scope is None:
+        return check.sql
+
+    def swap(node):
+        if isinstance(node, exp.Table) and node.db == check.layer and node.name == check.model:
+            return exp.Subquery(this=scope.copy(), alias=exp.TableAlias(this=exp.to_identifier(node.alias or "c")))
+        return node
+    return sqlglot.parse_one(check.sql, read="duckdb").transform(swap).sql("duckdb")
+
+
+def evaluate(con: duckdb.DuckDBPyConnection, models: list[str] | None = None,
+             scopes: dict[str, exp.Select] | None = None) -> list[Outcome]:
+    """Run every check on the built tables; return one outcome per check.
+
+    scopes: `layer.model` -> a query of the rows an incremental build replaced; that model's checks read
+    only those (the rest was checked when built and is unchanged).
+    """
+    scopes = scopes or {}
+    return [Outcome(c, con.execute(scoped(c, scopes.get(f"{c.layer}.{c.model}")), c.params).fetchall()[0][0])
+            for c in load(models)]
 
 
 def record(con: duckdb.DuckDBPyConnection, outcomes: list[Outcome]) -> None:

@@ -12,8 +12,12 @@ expression over the input rows, when it is not a plain column of them); input (t
 rows for the touched keys are re-read); new_rows (relation.column of the rows that are new: those
 above the load the model was last built with; their keys are the touched keys); each (a template
 making several models: {model = {template variables}}); reach (a model keyed by ONE date column, such
-as a daily, weekly or monthly mart: {before = days, after = days}, see below). Dependencies are read
-from the parsed SQL (sqlglot, DuckDB dialect): every table a model reads that is not one of its CTEs.
+as a daily, weekly or monthly mart: {before = days, after = days}, see below); prune (a key column that
+is a utc date and the input column it is the date of: {day = "received_at"}; input rows outside the
+touched dates are never read, so a day's update does not scan the history); distinct (true when the
+model's rows are distinct keys of its input: only the new rows are read and their keys not yet present
+are added). Dependencies are read from the parsed SQL (sqlglot, DuckDB dialect): every table a model
+reads that is not one of its CTEs.
 
 Two incremental forms, both built as sqlglot statements (no SQL text is substituted):
 - by key set (no `reach`): the rows of every touched key are deleted, then the model is re-run over
@@ -23,6 +27,10 @@ Two incremental forms, both built as sqlglot statements (no SQL text is substitu
   that only extend a spine are filled); the model is re-run with every CTE named in `input` cut to
   [range start - before days, range end] and its result cut to the range. A touched date before the
   table's first date rebuilds the model whole. E.g. 28-day windows: before = 27, after = 27.
+
+An incremental build also says which rows it replaced (its scope: the touched keys, or the rebuilt date
+range); the checks of that model, and of a view over it alone, look at those rows only. Rows outside
+the scope were checked when they were built and have not changed.
 """
 
 from __future__ import annotations
@@ -49,7 +57,7 @@ LAYERS = ["staging", "intermediate", "marts"]
 #: staging models are views over the landed rows; the later layers are materialised tables
 MATERIALISE = {"staging": "view", "intermediate": "table", "marts": "table"}
 HEADER = "-- config:"
-CONFIG_KEYS = {"materialized", "key", "key_sql", "input", "new_rows", "each", "reach"}
+CONFIG_KEYS = {"materialized", "key", "key_sql", "input", "new_rows", "each", "reach", "prune", "distinct"}
 DIALECT = "duckdb"
 
 #: landing tables older warehouses may lack (ingest creates them on connect; this keeps a build
@@ -286,26 +294,15 @@ def _delta_name(model: Model, relation: str) -> str:
     return "__".join(["delta", model.name, *relation.split(".")])
 
 
-def _incremental(con, model: Model, since: int) -> bool:
-    """Replace the rows of the keys touched by new rows since load `since`; False when none were."""
-    keys = _key_exprs(model)
+def _new_rows(model: Model, since: int) -> exp.Select:
+    """Return `select * from <new_rows relation> n where n.<column> > since` (the rows new since load `since`)."""
     new = sqlglot.parse_one(model.config["new_rows"], read=DIALECT)
-    source = exp.table_(new.table, db=new.db or "main", alias="n")
-    touched = (exp.select(*[_qualify(e, "n").as_(k, quoted=True) for k, e in keys.items()]).distinct()
-               .from_(source).where(exp.GT(this=exp.column(new.name, table="n"), expression=exp.Literal.number(int(since)))))
-    con.execute(exp.Create(this=exp.to_table("delta_keys"), kind="TABLE", replace=True,
-                           properties=exp.Properties(expressions=[exp.TemporaryProperty()]),
-                           expression=touched).sql(DIALECT))
-    if not con.execute("select count(*) from delta_keys").fetchall()[0][0]:
-        return False
-    views = {}
-    for relation in model.config["input"]:
-        schema, _, name = relation.rpartition(".")
-        rows = (exp.select("i.*").from_(exp.table_(name, db=schema or "main", alias="i"))
-                .join(exp.to_table("delta_keys").as_("d"), on=_keys_match(keys, "i", "d"), join_type="semi"))
-        views[relation] = _delta_name(model, relation)
-        con.execute(f"create or replace temp view {views[relation]} as {rows.sql(DIALECT)}")
+    return (exp.select("n.*").from_(exp.table_(new.table, db=new.db or "main", alias="n"))
+            .where(exp.GT(this=exp.column(new.name, table="n"), expression=exp.Literal.number(int(since)))))
 
+
+def _swapped(model: Model, views: dict[str, str]) -> exp.Expression:
+    """Return the model's tree with every input relation in views read from its named temp view instead."""
     def swap(node):
         if isinstance(node, exp.Table) and f"{node.db or 'main'}.{node.name}" in views:
             swapped = exp.to_table(views[f"{node.db or 'main'}.{node.name}"])
@@ -313,18 +310,90 @@ def _incremental(con, model: Model, since: int) -> bool:
                 swapped.set("alias", node.args["alias"].copy())
             return swapped
         return node
+    return model.tree.transform(swap)
 
+
+def _pruned(con, model: Model, rows: exp.Select) -> exp.Select:
+    """Return input rows cut to the touched dates of the `prune` key column ([first, last + 1 day), utc)."""
+    for key, column in model.config.get("prune", {}).items():
+        first, last = con.execute(f'select min("{key}"), max("{key}") from delta_keys').fetchall()[0]
+        low = exp.cast(_date(first), exp.DataType.build("timestamp"))
+        high = exp.cast(_date(last + timedelta(days=1)), exp.DataType.build("timestamp"))
+        rows = rows.where(exp.and_(exp.GTE(this=exp.column(column, table="i", quoted=True), expression=low),
+                                   exp.LT(this=exp.column(column, table="i", quoted=True), expression=high)))
+    return rows
+
+
+def _incremental(con, model: Model, since: int) -> exp.Select | None:
+    """Replace the rows of the keys touched by new rows since load `since`; return the scope (None: none were)."""
+    if model.config.get("distinct"):
+        return _incremental_distinct(con, model, since)
+    keys = _key_exprs(model)
+    touched = (exp.select(*[_qualify(e, "n").as_(k, quoted=True) for k, e in keys.items()]).distinct()
+               .from_(exp.Subquery(this=_new_rows(model, since), alias=exp.TableAlias(this=exp.to_identifier("n")))))
+    table = _scope_table(model)
+    con.execute(exp.Create(this=exp.to_table(table), kind="TABLE", replace=True,
+                           properties=exp.Properties(expressions=[exp.TemporaryProperty()]),
+                           expression=touched).sql(DIALECT))
+    con.execute(f"create or replace temp view delta_keys as select * from {table}")
+    if not con.execute("select count(*) from delta_keys").fetchall()[0][0]:
+        return None
+    views = {}
+    for relation in model.config["input"]:
+        schema, _, name = relation.rpartition(".")
+        rows = (exp.select("i.*").from_(exp.table_(name, db=schema or "main", alias="i"))
+                .join(exp.to_table("delta_keys").as_("d"), on=_keys_match(keys, "i", "d"), join_type="semi"))
+        views[relation] = _delta_name(model, relation)
+        con.execute(f"create or replace temp view {views[relation]} as {_pruned(con, model, rows).sql(DIALECT)}")
     target = exp.to_table(model.relation).as_("t")
     delete = exp.Delete(this=target, using=[exp.to_table("delta_keys").as_("d")],
                         where=exp.Where(this=exp.and_(*[
                             exp.EQ(this=exp.column(k, table="t", quoted=True), expression=exp.column(k, table="d", quoted=True))
                             for k in keys])))
     con.execute(delete.sql(DIALECT))
-    con.execute(f"insert into {model.relation} by name {model.tree.transform(swap).sql(DIALECT)}")
+    con.execute(f"insert into {model.relation} by name {_swapped(model, views).sql(DIALECT)}")
     for view in views.values():
         con.execute(f"drop view {view}")
-    con.execute("drop table delta_keys")
-    return True
+    con.execute("drop view delta_keys")
+    return _key_scope(model.relation, model.config["key"], table)
+
+
+def _incremental_distinct(con, model: Model, since: int) -> exp.Select | None:
+    """Add the distinct keys of the new rows not present yet (a `distinct` model); return the scope."""
+    keys = list(_key_exprs(model))
+    new = sqlglot.parse_one(model.config["new_rows"], read=DIALECT)
+    if model.config["input"] != [f"{new.db or 'main'}.{new.table}"]:
+        raise ModelError(f"{model.path}: a distinct model reads its new_rows relation only, not {model.config['input']}")
+    views = {}
+    for relation in model.config["input"]:
+        views[relation] = _delta_name(model, relation)
+        con.execute(f"create or replace temp view {views[relation]} as {_new_rows(model, since).sql(DIALECT)}")
+    table = _scope_table(model)
+    rows = exp.select("*").from_(exp.Subquery(this=_swapped(model, views), alias=exp.TableAlias(this=exp.to_identifier("m"))))
+    fresh = rows.join(exp.to_table(model.relation).as_("t"), join_type="anti", on=exp.and_(*[
+        exp.EQ(this=exp.column(k, table="m", quoted=True), expression=exp.column(k, table="t", quoted=True)) for k in keys]))
+    con.execute(exp.Create(this=exp.to_table(table), kind="TABLE", replace=True,
+                           properties=exp.Properties(expressions=[exp.TemporaryProperty()]),
+                           expression=fresh).sql(DIALECT))
+    for view in views.values():
+        con.execute(f"drop view {view}")
+    if not con.execute(f"select count(*) from {table}").fetchall()[0][0]:
+        return None
+    con.execute(f"insert into {model.relation} by name select * from {table}")
+    return _key_scope(model.relation, model.config["key"], table)
+
+
+def _scope_table(model: Model) -> str:
+    """Return the temp table holding an incremental build's touched keys (kept for its checks)."""
+    return f"scope__{model.name}"
+
+
+def _key_scope(relation: str, keys: list[str], table: str) -> exp.Select:
+    """Return `select t.* from <relation> t semi join <table> s on <keys>`: the rows an incremental build replaced."""
+    return (exp.select("t.*").from_(exp.to_table(relation).as_("t"))
+            .join(exp.to_table(table).as_("s"), join_type="semi", on=exp.and_(*[
+                exp.EQ(this=exp.column(k, table="t", quoted=True), expression=exp.column(k, table="s", quoted=True))
+                for k in keys])))
 
 
 def _date(value) -> exp.Expression:
@@ -350,25 +419,23 @@ def _cut_ctes(tree: exp.Expression, names: list[str], where: exp.Expression) -> 
 def _touched_range(con, model: Model, since: int):
     """Return (first, last) key date of the rows new since load `since`, or (None, None)."""
     (column, key), = _key_exprs(model).items()
-    new = sqlglot.parse_one(model.config["new_rows"], read=DIALECT)
     query = (exp.select(exp.func("min", _qualify(key, "n")), exp.func("max", _qualify(key, "n")))
-             .from_(exp.table_(new.table, db=new.db or "main", alias="n"))
-             .where(exp.GT(this=exp.column(new.name, table="n"), expression=exp.Literal.number(int(since)))))
+             .from_(exp.Subquery(this=_new_rows(model, since), alias=exp.TableAlias(this=exp.to_identifier("n")))))
     return con.execute(query.sql(DIALECT)).fetchall()[0]
 
 
-def _incremental_range(con, model: Model, since: int) -> str:
-    """Rebuild the date range the new rows reach (see the module doc); return 'incremental' or 'full'."""
+def _incremental_range(con, model: Model, since: int) -> tuple[str, exp.Select | None]:
+    """Rebuild the date range the new rows reach (see the module doc); return how and the scope rebuilt."""
     column = model.config["key"][0]
     first, last = _touched_range(con, model, since)
     if first is None:
-        return "incremental"
+        return "incremental", None
     low, high = con.execute(exp.select(exp.func("min", exp.column(column, quoted=True)),
                                        exp.func("max", exp.column(column, quoted=True)))
                             .from_(exp.to_table(model.relation)).sql(DIALECT)).fetchall()[0]
     if low is None or first < low:
         _full(con, model)
-        return "full"
+        return "full", None
     reach = model.config["reach"]
     start, end = min(first, high), last + timedelta(days=reach.get("after", 0))
     inputs = _between(column, start - timedelta(days=reach.get("before", 0)), end)
@@ -378,7 +445,7 @@ def _incremental_range(con, model: Model, since: int) -> str:
     delete = exp.Delete(this=exp.to_table(model.relation), where=exp.Where(this=_between(column, start, end)))
     con.execute(delete.sql(DIALECT))
     con.execute(f"insert into {model.relation} by name {rows.sql(DIALECT)}")
-    return "incremental"
+    return "incremental", exp.select("*").from_(exp.to_table(model.relation)).where(_between(column, start, end))
 
 
 def _full(con, model: Model) -> None:
@@ -396,27 +463,41 @@ def _exists(con, relation: str, kind: str = "BASE TABLE") -> bool:
         " and table_type = $3", [schema, name, kind]).fetchall()[0][0])
 
 
-def _build(con, model: Model, state: dict, last: int, full: bool) -> str:
-    """Build one model; return how ('view', 'full', 'incremental')."""
+def _build(con, model: Model, state: dict, last: int, full: bool) -> tuple[str, exp.Select | None]:
+    """Build one model; return how ('view', 'full', 'incremental') and, when incremental, the rows it replaced."""
     digest = hashlib.sha256(model.sql.encode()).hexdigest()
     if model.materialized == "view":
         if _exists(con, model.relation, "BASE TABLE"):
             con.execute(f"drop table {model.relation}")
         con.execute(f"create or replace view {model.relation} as\n{model.sql}")
-        return "view"
+        return "view", None
     prev = state.get(model.relation)
-    how = "full"
+    how, scope = "full", None
     if model.incremental and not full and prev and prev[0] == digest and _exists(con, model.relation):
         if "reach" in model.config:
-            how = _incremental_range(con, model, prev[1])
+            how, scope = _incremental_range(con, model, prev[1])
         else:
-            _incremental(con, model, prev[1])
-            how = "incremental"
+            how, scope = "incremental", _incremental(con, model, prev[1])
+        if how == "incremental" and scope is None:   # nothing touched: nothing to check
+            scope = exp.select("*").from_(exp.to_table(model.relation)).where(exp.false())
     else:
         _full(con, model)
     if model.incremental:
         con.execute("insert or replace into main.model_state values ($1, $2, $3)", [model.relation, digest, last])
-    return how
+    return how, scope
+
+
+def _view_scope(con, model: Model, scopes: dict[str, exp.Select]) -> exp.Select | None:
+    """Return the scope of a view over ONE model built by key set when it keeps the key columns, else None."""
+    if len(model.reads) != 1 or model.reads[0] not in scopes:
+        return None
+    inner = scopes[model.reads[0]]
+    joins = inner.args.get("joins") or []
+    if len(joins) != 1 or not joins[0].this.name.startswith("scope__"):
+        return None
+    keys = [e.this.name for e in joins[0].args["on"].find_all(exp.EQ)]
+    columns = {r[0] for r in con.execute(f"describe {model.relation}").fetchall()}
+    return _key_scope(model.relation, keys, joins[0].this.name) if set(keys) <= columns else None
 
 
 def run(con: duckdb.DuckDBPyConnection, progress=None, full: bool = False) -> list[checks.Outcome]:
@@ -438,12 +519,23 @@ def run(con: duckdb.DuckDBPyConnection, progress=None, full: bool = False) -> li
         state = {m: (h, n) for m, h, n in con.execute("select * from main.model_state").fetchall()}
         for layer in LAYERS:
             con.execute(f"create schema if not exists {layer}")
+        scopes: dict[str, exp.Select] = {}
         for model in models:
             started = time.monotonic()
-            how = _build(con, model, state, last, full)
+            how, scope = _build(con, model, state, last, full)
+            scope = scope if scope is not None or how != "view" else _view_scope(con, model, scopes)
+            if scope is not None:
+                scopes[model.relation] = scope
             if progress:
                 progress(f"model {model.relation} ({how}, {time.monotonic() - started:.1f}s)")
-        outcomes = checks.evaluate(con, [m.name for m in models])
+        started = time.monotonic()
+        outcomes = checks.evaluate(con, [m.name for m in models], scopes)
+        con.execute("drop view if exists delta_keys")
+        for m in models:
+            con.execute(f"drop table if exists {_scope_table(m)}")
+        if progress:
+            progress(f"{len(outcomes)} checks ({len(scopes)} models checked on the rows they replaced only,"
+                     f" {time.monotonic() - started:.1f}s)")
     except Exception:
         con.execute("rollback")
         raise

@@ -14,9 +14,13 @@ reported as (
     from instance_days where license_type <> 'unreported'
 ),
 
+instance_values as (
+    select instance_id, dimension from intermediate.int_instance_values where dimension <> 'version_minor'
+),
+
 changed_instances as (
     -- only instances that ever reported two values need the ordered walk below
-    select instance_id, dimension from reported group by all having min(value) <> max(value)
+    select instance_id, dimension from instance_values group by all having count(*) > 1
 ),
 
 walk as (

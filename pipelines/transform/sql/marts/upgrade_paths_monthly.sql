@@ -2,8 +2,19 @@
 -- consecutive days an instance was seen (from_minor -> to_minor, counted in the month of the later
 -- day): direction 'up' or 'down' (downgrades are kept), the minor lines released in between
 -- (minors_skipped) and the distinct instances that made the change. unparseable versions are left out.
-with instance_days as (
-    select instance_id, "day", version_minor from intermediate.int_instance_days
+with instance_values as (
+    select instance_id from intermediate.int_instance_values where dimension = 'version_minor'
+),
+
+changed_instances as (
+    -- only instances that ever reported two minor lines can have changed
+    select instance_id from instance_values group by all having count(*) > 1
+),
+
+instance_days as (
+    select d.instance_id, d."day", d.version_minor
+    from intermediate.int_instance_days d
+    semi join changed_instances c using (instance_id)
 ),
 
 releases as (
