@@ -112,8 +112,18 @@ checked as (
         case when not out_of_range then date_trunc('millisecond', cast(received_tz as timestamp)) end as received_ts,
         case when addr then {_BLANKED} end as blanked
     from timed
+),
+final as (
+    -- the raw text is kept only where it is read later: quarantined rows, and rows whose payload shape
+    -- is not stored yet (a new shape's keys are walked from one of its lines; a NULL shape is walked alone)
+    select
+        * replace (
+            case when final_reason is not null or payload_shape is null
+                      or payload_shape not in (select shape from payload_shapes) then raw end as raw
+        )
+    from checked
 )
-select * from checked
+select * from final
 """
 
 QUARANTINE = """

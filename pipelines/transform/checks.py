@@ -148,14 +148,14 @@ def digest() -> str:
     return hashlib.sha256(repr([(c.layer, c.model, c.kind, c.detail) for c in load()]).encode()).hexdigest()
 
 
-def scoped(check: Check, scope: exp.Select | None) -> str:
-    """Return a check's SQL reading only the scope's rows of its model (the whole model when scope is None)."""
-    if scope is None:
+def scoped(check: Check, rows: str | None) -> str:
+    """Return a check's SQL reading the table `rows` in place of its model (the model itself when None)."""
+    if rows is None:
         return check.sql
 
     def swap(node):
         if isinstance(node, exp.Table) and node.db == check.layer and node.name == check.model:
-            return exp.Subquery(this=scope.copy(), alias=exp.TableAlias(this=exp.to_identifier(node.alias or "c")))
+            return exp.to_table(rows).as_(node.alias or check.model)
         return node
     return sqlglot.parse_one(check.sql, read="duckdb").transform(swap).sql("duckdb")
 
@@ -164,12 +164,21 @@ def evaluate(con: duckdb.DuckDBPyConnection, models: list[str] | None = None,
              scopes: dict[str, exp.Select] | None = None) -> list[Outcome]:
     """Run every check on the built tables; return one outcome per check.
 
-    scopes: `layer.model` -> a query of the rows an incremental build replaced; that model's checks read
-    only those (the rest was checked when built and is unchanged).
+    scopes: `layer.model` -> a query of the rows an incremental build replaced; they are gathered once
+    into a temp table and that model's checks read only those (the rest was checked when built and is
+    unchanged: a duplicate key or a missing value can only be among the replaced rows).
     """
     scopes = scopes or {}
-    return [Outcome(c, con.execute(scoped(c, scopes.get(f"{c.layer}.{c.model}")), c.params).fetchall()[0][0])
-            for c in load(models)]
+    outcomes, gathered = [], {}
+    for c in load(models):
+        relation = f"{c.layer}.{c.model}"
+        if relation in scopes and relation not in gathered:
+            gathered[relation] = f"check_rows__{c.layer}__{c.model}"
+            con.execute(f"create or replace temp table {gathered[relation]} as {scopes[relation].sql('duckdb')}")
+        outcomes.append(Outcome(c, con.execute(scoped(c, gathered.get(relation)), c.params).fetchall()[0][0]))
+    for table in gathered.values():
+        con.execute(f"drop table {table}")
+    return outcomes
 
 
 def record(con: duckdb.DuckDBPyConnection, outcomes: list[Outcome]) -> None:

@@ -13,8 +13,8 @@ rows for the touched keys are re-read); new_rows (relation.column of the rows th
 above the load the model was last built with; their keys are the touched keys); each (a template
 making several models: {model = {template variables}}); reach (a model keyed by ONE date column, such
 as a daily, weekly or monthly mart: {before = days, after = days}, see below); prune (a key column that
-is a utc date and the input column it is the date of: {day = "received_at"}; input rows outside the
-touched dates are never read, so a day's update does not scan the history); distinct (true when the
+is a utc date or month and the input column it is taken from: {day = "received_at"} or {month =
+{column = "day", unit = "month"}}; input rows outside the touched periods are never read); distinct (true when the
 model's rows are distinct keys of its input: only the new rows are read and their keys not yet present
 are added). Dependencies are read from the parsed SQL (sqlglot, DuckDB dialect): every table a model
 reads that is not one of its CTEs.
@@ -314,11 +314,18 @@ def _swapped(model: Model, views: dict[str, str]) -> exp.Expression:
 
 
 def _pruned(con, model: Model, rows: exp.Select) -> exp.Select:
-    """Return input rows cut to the touched dates of the `prune` key column ([first, last + 1 day), utc)."""
-    for key, column in model.config.get("prune", {}).items():
+    """Return input rows cut to the touched periods of each `prune` key column: [first, last + 1 unit), utc.
+
+    prune = {day = "received_at"} (a utc date key, unit day) or {month = {column = "day", unit = "month"}}.
+    """
+    for key, spec in model.config.get("prune", {}).items():
+        column, unit = (spec, "day") if isinstance(spec, str) else (spec["column"], spec.get("unit", "day"))
         first, last = con.execute(f'select min("{key}"), max("{key}") from delta_keys').fetchall()[0]
+        after = last + timedelta(days=1) if unit == "day" else (last.replace(day=28) + timedelta(days=4)).replace(day=1)
+        if unit not in ("day", "month"):
+            raise ModelError(f"{model.path}: prune unit must be day or month, not {unit!r}")
         low = exp.cast(_date(first), exp.DataType.build("timestamp"))
-        high = exp.cast(_date(last + timedelta(days=1)), exp.DataType.build("timestamp"))
+        high = exp.cast(_date(after), exp.DataType.build("timestamp"))
         rows = rows.where(exp.and_(exp.GTE(this=exp.column(column, table="i", quoted=True), expression=low),
                                    exp.LT(this=exp.column(column, table="i", quoted=True), expression=high)))
     return rows

@@ -48,10 +48,30 @@ numbered as (
 extracted as (
     select
         *,
-        case when ok then json_type(line, ['$', '$.payload', '$.payload.instanceId']) end as types,
         case when ok then json_keys(line, {object_paths}) end as object_keys,
         case when ok then json_extract_string(line, {json_paths}) end as v
     from numbered
+),
+typed as (
+    -- JSON types without a third parse: the line is an object when it opens with a brace (it is valid
+    -- JSON, and LF and CR never occur in it), the payload when it has keys; json_type runs only for an
+    -- empty payload and for an instanceId whose text could be a number, true, false, an object or array
+    select
+        *,
+        [
+            case when ok then case when starts_with(ltrim(line, ' 	'), '{{') then 'OBJECT' else 'OTHER' end end,
+            case
+                when object_keys[2] is null then null
+                when len(object_keys[2]) > 0 then 'OBJECT'
+                else json_type(line, '$.payload')
+            end,
+            case
+                when v[4] is null then null
+                when regexp_full_match(v[4], '-?[0-9].*|true|false|[\\[{{].*', 's') then json_type(line, '$.payload.instanceId')
+                else 'VARCHAR'
+            end
+        ] as types
+    from extracted
 ),
 shaped as (
     select
@@ -73,7 +93,7 @@ shaped as (
         strlen(line) - strlen(replace(line, '{{', '')) = {objects_with_keys} as plain,
         object_keys,
         {columns}
-    from extracted
+    from typed
 ),
 final as (
     select

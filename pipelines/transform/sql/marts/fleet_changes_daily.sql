@@ -1,8 +1,8 @@
 -- fleet_changes_daily: per utc day from the first to the last day with data, instances added (first seen that day) and removed (last
 -- ping that day, then silent for 28 days). removed is null for the last 28 days with data, whose
 -- removals are not known yet.
-with instance_days as (
-    select instance_id, "day" from intermediate.int_instance_days
+with instance_months as (
+    select instance_id, first_day, last_day from intermediate.int_instance_months
 ),
 
 days as (
@@ -11,11 +11,11 @@ days as (
 ),
 
 data_end as (
-    select max("day") as last_day from instance_days
+    select max(last_day) as last_day from instance_months
 ),
 
 lifetimes as (
-    select instance_id, min("day") as first_day, max("day") as last_day from instance_days group by instance_id
+    select instance_id, min(first_day) as first_day, max(last_day) as last_day from instance_months group by instance_id
 ),
 
 added as (

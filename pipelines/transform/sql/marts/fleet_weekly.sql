@@ -5,17 +5,17 @@ with instance_weeks as (
     select * from intermediate.int_instance_weeks
 ),
 
-instance_days as (
-    select instance_id, "day" from intermediate.int_instance_days
+instance_months as (
+    select instance_id, first_day, last_day from intermediate.int_instance_months
 ),
 
 data_end as (
-    select max("day") as last_day from instance_days
+    select max(last_day) as last_day from instance_months
 ),
 
 lifetimes as (
-    select instance_id, min("day") as first_day, max("day") as last_day
-    from instance_days
+    select instance_id, min(first_day) as first_day, max(last_day) as last_day
+    from instance_months
     group by instance_id
 ),
 

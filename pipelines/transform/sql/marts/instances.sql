@@ -2,8 +2,8 @@
 -- flags for the "core" fleet: is_dev_build (every ping sent a -git style version), is_single_day (seen
 -- on one utc day only, and not within the last 7 days with data), is_clone (several keyed ip hashes on
 -- one day, on more than one day); excluded = any of them.
-with instance_days as (
-    select * from intermediate.int_instance_days
+with instance_months as (
+    select * from intermediate.int_instance_months
 ),
 
 instance_ips as (
@@ -11,27 +11,28 @@ instance_ips as (
 ),
 
 data_end as (
-    select max("day") as last_day from instance_days
+    select max(last_day) as last_day from instance_months
 ),
 
 dev_builds as (
-    select instance_id, bool_and(only_dev_builds) as is_dev_build from instance_days group by instance_id
+    select instance_id, bool_and(only_dev_builds) as is_dev_build from instance_months group by instance_id
 ),
 
 per_instance as (
+    -- the months fold: min/max of times, sums of counts, the first and latest values by time
     select
         instance_id,
         min(first_seen) as first_seen,
         max(last_seen) as last_seen,
-        count(*) as days_seen,
+        cast(sum(days_seen) as bigint) as days_seen,
         cast(sum(pings) as bigint) as pings,
         arg_min(first_version, first_seen) as first_version,
-        arg_max(version, last_seen) as latest_version,
-        arg_max(driver, last_seen) as latest_driver,
-        arg_max(license_type, last_seen) as latest_license_type,
-        max("day") as last_day,
-        count(*) filter (where ip_hashes > 1) as days_with_several_ips
-    from instance_days
+        arg_max(latest_version, last_seen) as latest_version,
+        arg_max(latest_driver, last_seen) as latest_driver,
+        arg_max(latest_license_type, last_seen) as latest_license_type,
+        max(last_day) as last_day,
+        cast(sum(days_with_several_ips) as bigint) as days_with_several_ips
+    from instance_months
     group by instance_id
 ),
 

@@ -1,12 +1,8 @@
 -- retention_cohorts: per cohort (the utc month an instance was first seen, as its first day) and
 -- months since that month (0, 1, 2, ... up to the last month with data): the cohort's size, the
 -- instances of it seen in that month (retained) and share = retained / cohort_size.
-with instance_days as (
-    select instance_id, "day" from intermediate.int_instance_days
-),
-
-instance_months as (
-    select distinct instance_id, cast(date_trunc('month', "day") as date) as "month" from instance_days
+with instance_months as (
+    select instance_id, "month" from intermediate.int_instance_months
 ),
 
 cohorts as (

@@ -2,16 +2,16 @@
 -- the instances first seen at least 28 days before the last day with data (eligible: the others
 -- cannot have been seen 28 days later yet), those of them seen again 28 or more days after their
 -- first day (retained_day_28), and share = retained_day_28 / eligible (null when none is eligible).
-with instance_days as (
-    select instance_id, "day" from intermediate.int_instance_days
+with instance_months as (
+    select instance_id, first_day, last_day from intermediate.int_instance_months
 ),
 
 data_end as (
-    select max("day") as last_day from instance_days
+    select max(last_day) as last_day from instance_months
 ),
 
 lifetimes as (
-    select instance_id, min("day") as first_day, max("day") as last_day from instance_days group by instance_id
+    select instance_id, min(first_day) as first_day, max(last_day) as last_day from instance_months group by instance_id
 ),
 
 flagged as (
