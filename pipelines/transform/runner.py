@@ -14,9 +14,10 @@ above the load the model was last built with; their keys are the touched keys); 
 making several models: {model = {template variables}}); reach (a model keyed by ONE date column, such
 as a daily, weekly or monthly mart: {before = days, after = days}, see below); prune (a key column that
 is a utc date or month and the input column it is taken from: {day = "received_at"} or {month =
-{column = "day", unit = "month"}}; input rows outside the touched periods are never read); distinct (true when the
-model's rows are distinct keys of its input: only the new rows are read and their keys not yet present
-are added). Dependencies are read from the parsed SQL (sqlglot, DuckDB dialect): every table a model
+{column = "day", unit = "month"}}; input rows outside the touched periods are never read); fold (for a
+model over an append-only input, its new_rows relation: {column = "min" | "max" | "sum"} for every
+column that is not a key; the model is run over the new rows alone and each touched key's old and new
+rows are merged by those functions; fold = {} is a set of distinct keys, to which new keys are added). Dependencies are read from the parsed SQL (sqlglot, DuckDB dialect): every table a model
 reads that is not one of its CTEs.
 
 Two incremental forms, both built as sqlglot statements (no SQL text is substituted):
@@ -57,7 +58,9 @@ LAYERS = ["staging", "intermediate", "marts"]
 #: staging models are views over the landed rows; the later layers are materialised tables
 MATERIALISE = {"staging": "view", "intermediate": "table", "marts": "table"}
 HEADER = "-- config:"
-CONFIG_KEYS = {"materialized", "key", "key_sql", "input", "new_rows", "each", "reach", "prune", "distinct"}
+CONFIG_KEYS = {"materialized", "key", "key_sql", "input", "new_rows", "each", "reach", "prune", "fold"}
+#: how a `fold` model merges a column of its old rows with the same column computed over the new rows
+FOLDS = {"min", "max", "sum"}
 DIALECT = "duckdb"
 
 #: landing tables older warehouses may lack (ingest creates them on connect; this keeps a build
@@ -333,8 +336,8 @@ def _pruned(con, model: Model, rows: exp.Select) -> exp.Select:
 
 def _incremental(con, model: Model, since: int) -> exp.Select | None:
     """Replace the rows of the keys touched by new rows since load `since`; return the scope (None: none were)."""
-    if model.config.get("distinct"):
-        return _incremental_distinct(con, model, since)
+    if "fold" in model.config:
+        return _incremental_fold(con, model, since)
     keys = _key_exprs(model)
     touched = (exp.select(*[_qualify(e, "n").as_(k, quoted=True) for k, e in keys.items()]).distinct()
                .from_(exp.Subquery(this=_new_rows(model, since), alias=exp.TableAlias(this=exp.to_identifier("n")))))
@@ -365,27 +368,44 @@ def _incremental(con, model: Model, since: int) -> exp.Select | None:
     return _key_scope(model.relation, model.config["key"], table)
 
 
-def _incremental_distinct(con, model: Model, since: int) -> exp.Select | None:
-    """Add the distinct keys of the new rows not present yet (a `distinct` model); return the scope."""
-    keys = list(_key_exprs(model))
+def _incremental_fold(con, model: Model, since: int) -> exp.Select | None:
+    """Fold the model's rows over the new rows into its old rows, key by key (see `fold`); return the scope."""
+    keys, folds = list(_key_exprs(model)), model.config["fold"]
     new = sqlglot.parse_one(model.config["new_rows"], read=DIALECT)
-    if model.config["input"] != [f"{new.db or 'main'}.{new.table}"]:
-        raise ModelError(f"{model.path}: a distinct model reads its new_rows relation only, not {model.config['input']}")
-    views = {}
-    for relation in model.config["input"]:
-        views[relation] = _delta_name(model, relation)
-        con.execute(f"create or replace temp view {views[relation]} as {_new_rows(model, since).sql(DIALECT)}")
+    appended = f"{new.db or 'main'}.{new.table}"
+    columns = [r[0] for r in con.execute(f"describe {model.relation}").fetchall()]
+    unfolded = [c for c in columns if c not in keys and c not in folds]
+    if appended not in model.config["input"] or unfolded or not set(folds.values()) <= FOLDS:
+        raise ModelError(f"{model.path}: a fold model reads its new_rows relation and folds every other column"
+                         f" with one of {sorted(FOLDS)} (unfolded: {unfolded})")
+    view = _delta_name(model, appended)
+    con.execute(f"create or replace temp view {view} as {_new_rows(model, since).sql(DIALECT)}")
+    computed = exp.Subquery(this=_swapped(model, {appended: view}), alias=exp.TableAlias(this=exp.to_identifier("m")))
+    match = lambda a, b: exp.and_(*[exp.EQ(this=exp.column(k, table=a, quoted=True),  # noqa: E731
+                                           expression=exp.column(k, table=b, quoted=True)) for k in keys])
     table = _scope_table(model)
-    rows = exp.select("*").from_(exp.Subquery(this=_swapped(model, views), alias=exp.TableAlias(this=exp.to_identifier("m"))))
-    fresh = rows.join(exp.to_table(model.relation).as_("t"), join_type="anti", on=exp.and_(*[
-        exp.EQ(this=exp.column(k, table="m", quoted=True), expression=exp.column(k, table="t", quoted=True)) for k in keys]))
+    if not folds:   # distinct keys: add the new ones
+        rows = exp.select("m.*").from_(computed).join(exp.to_table(model.relation).as_("t"), join_type="anti",
+                                                        on=match("m", "t"))
+    else:
+        con.execute(f"create or replace temp table {table}__new as {exp.select('m.*').from_(computed).sql(DIALECT)}")
+        old = exp.select("t.*").from_(exp.to_table(model.relation).as_("t")).join(
+            exp.to_table(f"{table}__new").as_("m"), join_type="semi", on=match("t", "m"))
+        both = exp.union(old, exp.select("*").from_(f"{table}__new"), distinct=False, by_name=True)
+        rows = exp.select(*[exp.column(k, quoted=True) for k in keys],
+                          *[exp.func(fn, exp.column(c, quoted=True)).as_(c, quoted=True) for c, fn in folds.items()]) \
+            .from_(exp.Subquery(this=both, alias=exp.TableAlias(this=exp.to_identifier("b")))).group_by(
+                *[exp.column(k, quoted=True) for k in keys])
     con.execute(exp.Create(this=exp.to_table(table), kind="TABLE", replace=True,
                            properties=exp.Properties(expressions=[exp.TemporaryProperty()]),
-                           expression=fresh).sql(DIALECT))
-    for view in views.values():
-        con.execute(f"drop view {view}")
+                           expression=rows).sql(DIALECT))
+    con.execute(f"drop view {view}; drop table if exists {table}__new")
     if not con.execute(f"select count(*) from {table}").fetchall()[0][0]:
         return None
+    if folds:
+        delete = exp.Delete(this=exp.to_table(model.relation).as_("t"), using=[exp.to_table(table).as_("s")],
+                            where=exp.Where(this=match("t", "s")))
+        con.execute(delete.sql(DIALECT))
     con.execute(f"insert into {model.relation} by name select * from {table}")
     return _key_scope(model.relation, model.config["key"], table)
 

@@ -112,9 +112,12 @@ def _same_as_full(con, relations: list[str]) -> None:
 
 def test_an_incremental_build_equals_a_full_build(tmp_path):
     con = warehouse.connect(tmp_path / "w.duckdb")
-    v = lambda version: {"env.flowforge": version, "platform.counts.users": "3"}  # noqa: E731
+    v = lambda version, driver="localfs": {"env.flowforge": version, "platform.counts.users": "3",  # noqa: E731
+                                           "platform.config.driver": driver}
+    # b upgrades and changes driver in july: the transitions and upgrade paths have rows from the start
     _land(con, 1, [{"id": "a", "at": "2024-07-01 10:00:00", "ip": "h1", "fields": v("2.1.0")},
-                   {"id": "b", "at": "2024-07-02 10:00:00", "ip": "h2", "fields": v("2.1.0")}])
+                   {"id": "b", "at": "2024-07-02 10:00:00", "ip": "h2", "fields": v("2.1.0")},
+                   {"id": "b", "at": "2024-07-03 10:00:00", "ip": "h2", "fields": v("2.2.0", "k8s")}])
     runner.run(con)
     # a later load: a later ping on a's day and week, a new instance, and invalid values
     _land(con, 2, [{"id": "a", "at": "2024-07-01 20:00:00", "ip": "h3", "fields": v("2.2.0")},
@@ -140,7 +143,15 @@ def test_an_incremental_build_equals_a_full_build(tmp_path):
     assert all(any(s.startswith(f"model {r} (incremental") for s in said) for r in incremental)
     _same_as_full(con, incremental)
     assert con.execute("select active_28d from marts.active_daily where day = '2024-08-05'").fetchall() == [(1,)]
-    _land(con, 4, [{"id": "e", "at": "2024-06-30 12:00:00", "ip": "h5", "fields": v("2.0.0")}])
+    # a load touching august alone: its walks start from what b last reported in july
+    _land(con, 4, [{"id": "b", "at": "2024-08-21 08:00:00", "ip": "h2", "fields": v("2.4.0", "k8s")}])
+    said.clear()
+    runner.run(con, progress=said.append)
+    assert all(any(s.startswith(f"model {r} (incremental") for s in said) for r in incremental)
+    _same_as_full(con, incremental)
+    assert con.execute("select from_value, to_value from marts.transitions_monthly where month = '2024-08-01'"
+                       " and dimension = 'driver' order by all").fetchall() == [("k8s", "localfs"), ("localfs", "k8s")]
+    _land(con, 5, [{"id": "e", "at": "2024-06-30 12:00:00", "ip": "h5", "fields": v("2.0.0")}])
     said.clear()
     runner.run(con, progress=said.append)
     assert any(s.startswith("model marts.active_daily (full") for s in said)

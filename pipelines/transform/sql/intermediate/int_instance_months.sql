@@ -22,7 +22,11 @@ final as (
         arg_max(driver, last_seen) as latest_driver,
         arg_max(license_type, last_seen) as latest_license_type,
         count(*) filter (where ip_hashes > 1) as days_with_several_ips,
-        bool_and(only_dev_builds) as only_dev_builds               -- every ping that month sent a -git style version
+        bool_and(only_dev_builds) as only_dev_builds,              -- every ping that month sent a -git style version
+        -- the month's last values, carried into the next month's walks (transitions, upgrade paths)
+        arg_max(driver, "day") filter (where driver <> 'unreported') as last_driver,
+        arg_max(license_type, "day") filter (where license_type <> 'unreported') as last_license_type,
+        arg_max(version_minor, "day") as last_version_minor
     from instance_days
     group by instance_id, "month"
 )

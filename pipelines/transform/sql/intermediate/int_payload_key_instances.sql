@@ -2,7 +2,7 @@
 -- sent the key and its pings carrying it. keys are the dotted leaf paths landing recorded per ping
 -- (every key of a ping-log payload, known or not; the non-null known columns of a flat source), as
 -- a shape: raw_pings.payload_shape -> main.payload_shapes.keys, each distinct key set stored once.
--- config: key = ["instance_id"], input = ["main.raw_pings"], new_rows = "main.raw_pings.load_id"
+-- config: key = ["key", "instance_id"], input = ["main.raw_pings"], new_rows = "main.raw_pings.load_id", fold = {first_day = "min", last_day = "max", pings = "sum"}
 with raw_pings as (
     select instance_id, received_at, payload_shape from main.raw_pings
 ),

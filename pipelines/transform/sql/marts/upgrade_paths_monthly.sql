@@ -2,6 +2,9 @@
 -- consecutive days an instance was seen (from_minor -> to_minor, counted in the month of the later
 -- day): direction 'up' or 'down' (downgrades are kept), the minor lines released in between
 -- (minors_skipped) and the distinct instances that made the change. unparseable versions are left out.
+-- a day's update rebuilds the months from the touched one on: the walk starts from the minor line each
+-- instance last sent before them (int_instance_months), so it never reads the older days.
+-- config: key = ["month"], key_sql = {month = "cast(date_trunc('month', \"day\") as date)"}, reach = {}, input = ["instance_days"], new_rows = "staging.stg_pings.load_id"
 with instance_values as (
     select instance_id from intermediate.int_instance_values where dimension = 'version_minor'
 ),
@@ -12,9 +15,28 @@ changed_instances as (
 ),
 
 instance_days as (
-    select d.instance_id, d."day", d.version_minor
+    select d.instance_id, d."day", cast(date_trunc('month', d."day") as date) as "month", d.version_minor
     from intermediate.int_instance_days d
     semi join changed_instances c using (instance_id)
+),
+
+first_month as (
+    select min("month") as "month" from instance_days
+),
+
+carried as (
+    -- the minor line each instance last sent before the first month read (none when every month is read)
+    select m.instance_id, arg_max(m.last_version_minor, m."month") as version_minor
+    from intermediate.int_instance_months m, first_month f
+    where m."month" < f."month"
+    group by all
+),
+
+days as (
+    select instance_id, "day", version_minor from instance_days
+    union all
+    select c.instance_id, f."month" - 1 as "day", c.version_minor
+    from carried c, first_month f
 ),
 
 releases as (
@@ -27,7 +49,7 @@ consecutive as (
         "day",
         lag(version_minor) over (partition by instance_id order by "day") as from_minor,
         version_minor as to_minor
-    from instance_days
+    from days
 ),
 
 changes as (
