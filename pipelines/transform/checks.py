@@ -54,6 +54,7 @@ class Check:
     detail: str
     sql: str
     params: list
+    where: str | None = None   # row-wise kinds (not_null, accepted_values): a failing row's condition
 
 
 @dataclass
@@ -111,13 +112,14 @@ def _checks_of(layer: str, model: str, spec: dict) -> list[Check]:
                          f"select count(*) from (select {_columns(key)} from {table}"
                          f" group by all having count(*) > 1)", []))
     for col in spec.get("not_null", []):
-        out.append(Check(layer, model, "not_null", col, f"select count(*) from {table} where {quoted(col)} is null", []))
+        where = f"{quoted(col)} is null"
+        out.append(Check(layer, model, "not_null", col, f"select count(*) from {table} where {where}", [], where))
     for col, values in spec.get("accepted_values", {}).items():
         accepted = [str(v) for v in _values(values)]
         named = values if isinstance(values, str) else accepted   # a reference to the code reads shorter
+        where = f"{quoted(col)} is not null and not list_contains(?::varchar[], cast({quoted(col)} as varchar))"
         out.append(Check(layer, model, "accepted_values", f"{col} in {named}",
-                         f"select count(*) from {table} where {quoted(col)} is not null"
-                         f" and not list_contains($1::varchar[], cast({quoted(col)} as varchar))", [accepted]))
+                         f"select count(*) from {table} where {where}", [accepted], where))
     for col, target in spec.get("relationships", {}).items():
         schema, other, other_col = target.split(".")
         out.append(Check(layer, model, "relationships", f"{col} -> {target}",
@@ -168,17 +170,31 @@ def evaluate(con: duckdb.DuckDBPyConnection, models: list[str] | None = None,
     into a temp table and that model's checks read only those (the rest was checked when built and is
     unchanged: a duplicate key or a missing value can only be among the replaced rows).
     """
+    return run(con, load(models), scopes)
+
+
+def run(con: duckdb.DuckDBPyConnection, every: list[Check], scopes: dict[str, exp.Select] | None = None) -> list[Outcome]:
+    """Run the given checks (row-wise ones of a model in one scan, on its scope's rows when it has one)."""
     scopes = scopes or {}
-    outcomes, gathered = [], {}
-    for c in load(models):
-        relation = f"{c.layer}.{c.model}"
-        if relation in scopes and relation not in gathered:
-            gathered[relation] = f"check_rows__{c.layer}__{c.model}"
-            con.execute(f"create or replace temp table {gathered[relation]} as {scopes[relation].sql('duckdb')}")
-        outcomes.append(Outcome(c, con.execute(scoped(c, gathered.get(relation)), c.params).fetchall()[0][0]))
-    for table in gathered.values():
-        con.execute(f"drop table {table}")
-    return outcomes
+    failing: dict[int, int] = {}
+    for relation in dict.fromkeys(f"{c.layer}.{c.model}" for c in every):
+        mine = [(i, c) for i, c in enumerate(every) if f"{c.layer}.{c.model}" == relation]
+        rows = None
+        if relation in scopes:
+            rows = "check_rows__" + relation.replace(".", "__")
+            con.execute(f"create or replace temp table {rows} as {scopes[relation].sql('duckdb')}")
+        rowwise = [(i, c) for i, c in mine if c.where]
+        if rowwise:   # one scan for every row-wise check of the model
+            counts = con.execute(
+                "select " + ", ".join(f"count(*) filter (where {c.where})" for _, c in rowwise) + f" from {rows or relation}",
+                [p for _, c in rowwise for p in c.params]).fetchall()[0]
+            failing.update({i: n for (i, _), n in zip(rowwise, counts)})
+        for i, c in mine:
+            if not c.where:
+                failing[i] = con.execute(scoped(c, rows), c.params).fetchall()[0][0]
+        if rows:
+            con.execute(f"drop table {rows}")
+    return [Outcome(c, failing[i]) for i, c in enumerate(every)]
 
 
 def record(con: duckdb.DuckDBPyConnection, outcomes: list[Outcome]) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
+import sqlglot
 
 from conftest import ping_line, query, run, write_lines
 from pipelines.ingest.landing import REASONS
@@ -47,6 +48,22 @@ def test_each_kind_of_check_counts_the_rows_that_break_it(con):
         "relationships instance_id -> marts.instances.instance_id": 1,   # c
     }
     assert _failing(con, {"unique": [["day", "kind"], ["kind"]]}) == {"unique day, kind": 0, "unique kind": 0}
+
+
+def test_an_incremental_build_checks_the_rows_it_replaced_in_one_scan_per_model(con):
+    spec = {"unique": ["instance_id", "day"], "not_null": ["instance_id", "day"],
+            "accepted_values": {"kind": ["x", "y"]}, "relationships": {"instance_id": "marts.instances.instance_id"}}
+    declared = checks._checks_of("marts", "days", spec)
+    whole = {f"{o.check.kind} {o.check.detail}": o.failing_rows for o in checks.run(con, declared)}
+    assert whole == _failing(con, spec)
+    # the rows of day 1 were replaced: the duplicate among them still fails; the rest is not re-read
+    replaced = sqlglot.parse_one('select * from marts.days where "day" = 1', read="duckdb")
+    scoped = {f"{o.check.kind} {o.check.detail}": o.failing_rows
+              for o in checks.run(con, declared, {"marts.days": replaced})}
+    assert scoped == {"unique instance_id, day": 1, "not_null instance_id": 0, "not_null day": 0,
+                      "accepted_values kind in ['x', 'y']": 0,
+                      "relationships instance_id -> marts.instances.instance_id": 0}
+    assert not con.execute("select * from duckdb_tables() where table_name like 'check_rows%'").fetchall()
 
 
 def test_accepted_values_can_be_read_from_the_code():
