@@ -55,7 +55,7 @@ class Settings:
     reports_keep: int = 12
     cell_timeout_s: int = 600
     trusted_proxies: list[str] = field(default_factory=list)
-    memory_limit: str = "1536MB"   # DuckDB's cap (it spills to disk beyond); keeps big refreshes under 2 GiB
+    memory_limit: str = "512MB"    # DuckDB's cap (it spills to disk beyond); keeps a refresh under 1 GiB
     received_at_min: str = "2021-01-01"   # earliest ping time landed (UTC day); earlier ones are quarantined
     received_at_max_ahead_days: int = 1   # latest ping time landed: load time + this many days
     pg_reread_minutes: int = 15           # PostgreSQL: re-read rows stamped this long before the watermark
@@ -141,10 +141,10 @@ def _day(value, label: str) -> str:
 
 
 def _memory(value, label: str) -> str:
-    """Return a DuckDB memory limit such as 1536MB or 2GiB."""
+    """Return a DuckDB memory limit such as 512MB or 2GiB."""
     if not isinstance(value, str) or not MEMORY_RE.match(value.strip()):
         raise SettingsError(f"{label}: {value!r} is not a memory size; allowed: a number with a unit,"
-                            " e.g. 1536MB, 2GB, 4GiB")
+                            " e.g. 512MB, 2GB, 4GiB")
     return value.strip()
 
 
@@ -220,7 +220,7 @@ SPECS: dict[str, Spec] = {
     "cell_timeout_s": Spec(lambda v, l: _int(v, l, 1), "PINGS_CELL_TIMEOUT", "seconds >= 1 (default 600)"),
     "trusted_proxies": Spec(lambda v, l: _list(v, l, _network), "PINGS_TRUSTED_PROXIES",
                             "comma-separated IP addresses or networks (default none)"),
-    "memory_limit": Spec(_memory, "PINGS_MEMORY_LIMIT", "a size such as 1536MB or 2GiB (default 1536MB)"),
+    "memory_limit": Spec(_memory, "PINGS_MEMORY_LIMIT", "a size such as 512MB or 2GiB (default 512MB)"),
 }
 
 

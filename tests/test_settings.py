@@ -46,7 +46,7 @@ def _error(monkeypatch, **env) -> str:
 
 
 @pytest.mark.parametrize("var, value, allowed", [
-    ("PINGS_MEMORY_LIMIT", "lots", "1536MB"),
+    ("PINGS_MEMORY_LIMIT", "lots", "512MB"),
     ("PINGS_REPORT_MIN_COUNT", "five", "integer"),
     ("PINGS_REPORTS_KEEP", "-1", "integer >= 1"),
     ("PINGS_CELL_TIMEOUT", "0", "integer >= 1"),
