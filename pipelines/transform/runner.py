@@ -319,14 +319,16 @@ def _swapped(model: Model, views: dict[str, str]) -> exp.Expression:
 def _pruned(con, model: Model, rows: exp.Select) -> exp.Select:
     """Return input rows cut to the touched periods of each `prune` key column: [first, last + 1 unit), utc.
 
-    prune = {day = "received_at"} (a utc date key, unit day) or {month = {column = "day", unit = "month"}}.
+    prune = {day = "received_at"} (a utc date key, unit day) or {month = {column = "day", unit = "month"}}
+    (units: day, week (a monday key), month (a first-of-month key)).
     """
     for key, spec in model.config.get("prune", {}).items():
         column, unit = (spec, "day") if isinstance(spec, str) else (spec["column"], spec.get("unit", "day"))
         first, last = con.execute(f'select min("{key}"), max("{key}") from delta_keys').fetchall()[0]
-        after = last + timedelta(days=1) if unit == "day" else (last.replace(day=28) + timedelta(days=4)).replace(day=1)
-        if unit not in ("day", "month"):
-            raise ModelError(f"{model.path}: prune unit must be day or month, not {unit!r}")
+        if unit not in ("day", "week", "month"):
+            raise ModelError(f"{model.path}: prune unit must be day, week or month, not {unit!r}")
+        after = {"day": last + timedelta(days=1), "week": last + timedelta(days=7),
+                 "month": (last.replace(day=28) + timedelta(days=4)).replace(day=1)}[unit]
         low = exp.cast(_date(first), exp.DataType.build("timestamp"))
         high = exp.cast(_date(after), exp.DataType.build("timestamp"))
         rows = rows.where(exp.and_(exp.GTE(this=exp.column(column, table="i", quoted=True), expression=low),
@@ -365,7 +367,11 @@ def _incremental(con, model: Model, since: int) -> exp.Select | None:
     for view in views.values():
         con.execute(f"drop view {view}")
     con.execute("drop view delta_keys")
-    return _key_scope(model.relation, model.config["key"], table)
+    scope = _key_scope(model.relation, model.config["key"], table)
+    for key in model.config.get("prune", {}):   # the touched dates first: a cheap test before the join
+        first, last = con.execute(f'select min("{key}"), max("{key}") from {table}').fetchall()[0]
+        scope = scope.where(_between(key, first, last, table="t"))
+    return scope
 
 
 def _incremental_fold(con, model: Model, since: int) -> exp.Select | None:
@@ -524,7 +530,11 @@ def _view_scope(con, model: Model, scopes: dict[str, exp.Select]) -> exp.Select 
         return None
     keys = [e.this.name for e in joins[0].args["on"].find_all(exp.EQ)]
     columns = {r[0] for r in con.execute(f"describe {model.relation}").fetchall()}
-    return _key_scope(model.relation, keys, joins[0].this.name) if set(keys) <= columns else None
+    if not set(keys) <= columns:
+        return None
+    scope = _key_scope(model.relation, keys, joins[0].this.name)
+    where = inner.args.get("where")
+    return scope.where(where.this.copy()) if where is not None else scope
 
 
 def run(con: duckdb.DuckDBPyConnection, progress=None, full: bool = False) -> list[checks.Outcome]:
