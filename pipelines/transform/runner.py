@@ -27,7 +27,8 @@ Two incremental forms, both built as sqlglot statements (no SQL text is substitu
   [min(first, the table's last date), last + after days] (the table's last date is redone so days
   that only extend a spine are filled); the model is re-run with every CTE named in `input` cut to
   [range start - before days, range end] and its result cut to the range. A touched date before the
-  table's first date rebuilds the model whole. E.g. 28-day windows: before = 27, after = 27.
+  table's first date rebuilds the model whole. E.g. 28-day windows: before = 27, after = 27; after =
+  "all" rebuilds through the table's last date (for walks whose later dates carry earlier values on).
 
 An incremental build also says which rows it replaced (its scope: the touched keys, or the rebuilt date
 range); the checks of that model, and of a view over it alone, look at those rows only. Rows outside
@@ -223,7 +224,7 @@ def model_sql(name: str) -> str:
 
 
 def models_digest() -> str:
-    """Return a hash of every model's SQL (and Spark form), the macros and every layer's checks."""
+    """Return a hash of every model's SQL (and Spark form), the macros, every layer's checks and the reference data."""
     h = hashlib.sha256()
     h.update((SQL_DIR / "macros.sql").read_bytes())
     for m in build_order():
@@ -231,6 +232,7 @@ def models_digest() -> str:
         if m.spark_path.exists():
             h.update(m.spark_path.read_bytes())
     h.update(checks.digest().encode())
+    h.update(reference_digest().encode())
     return h.hexdigest()
 
 
@@ -470,7 +472,11 @@ def _incremental_range(con, model: Model, since: int) -> tuple[str, exp.Select |
         _full(con, model)
         return "full", None
     reach = model.config["reach"]
-    start, end = min(first, high), last + timedelta(days=reach.get("after", 0))
+    after = reach.get("after", 0)
+    # after = "all": every later date depends on the earlier ones (a walk carried forward), so the rebuild
+    # runs through the table's last date
+    start = min(first, high)
+    end = max(last, high) if after == "all" else last + timedelta(days=after)
     inputs = _between(column, start - timedelta(days=reach.get("before", 0)), end)
     tree = _cut_ctes(model.tree, model.config.get("input", []), inputs)
     rows = exp.select("*").from_(exp.Subquery(this=tree, alias=exp.TableAlias(this=exp.to_identifier("__new")))) \
@@ -496,9 +502,17 @@ def _exists(con, relation: str, kind: str = "BASE TABLE") -> bool:
         " and table_type = $3", [schema, name, kind]).fetchall()[0][0])
 
 
+def reference_digest() -> str:
+    """Return a hash of the reference CSVs (a change rebuilds every incremental model whole)."""
+    h = hashlib.sha256()
+    for path in sorted(REFERENCE_DIR.glob("*.csv")):
+        h.update(path.name.encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()
+
+
 def _build(con, model: Model, state: dict, last: int, full: bool) -> tuple[str, exp.Select | None]:
     """Build one model; return how ('view', 'full', 'incremental') and, when incremental, the rows it replaced."""
-    digest = hashlib.sha256(model.sql.encode()).hexdigest()
+    digest = hashlib.sha256((model.sql + reference_digest()).encode()).hexdigest()
     if model.materialized == "view":
         if _exists(con, model.relation, "BASE TABLE"):
             con.execute(f"drop table {model.relation}")

@@ -151,7 +151,15 @@ def test_an_incremental_build_equals_a_full_build(tmp_path):
     _same_as_full(con, incremental)
     assert con.execute("select from_value, to_value from marts.transitions_monthly where month = '2024-08-01'"
                        " and dimension = 'driver' order by all").fetchall() == [("k8s", "localfs"), ("localfs", "k8s")]
-    _land(con, 5, [{"id": "e", "at": "2024-06-30 12:00:00", "ip": "h5", "fields": v("2.0.0")}])
+    # a late ping at the end of july: august's walk starts from it, so august is rebuilt too
+    _land(con, 5, [{"id": "b", "at": "2024-07-31 08:00:00", "ip": "h2", "fields": v("2.3.0", "localfs")}])
+    said.clear()
+    runner.run(con, progress=said.append)
+    assert all(any(s.startswith(f"model {r} (incremental") for s in said) for r in incremental)
+    _same_as_full(con, incremental)
+    assert con.execute("select from_value, to_value from marts.transitions_monthly where month = '2024-08-01'"
+                       " and dimension = 'driver' order by all").fetchall() == [("localfs", "k8s")]
+    _land(con, 6, [{"id": "e", "at": "2024-06-30 12:00:00", "ip": "h5", "fields": v("2.0.0")}])
     said.clear()
     runner.run(con, progress=said.append)
     assert any(s.startswith("model marts.active_daily (full") for s in said)

@@ -55,7 +55,8 @@ extracted as (
 typed as (
     -- JSON types without a third parse: the line is an object when it opens with a brace (it is valid
     -- JSON, and LF and CR never occur in it), the payload when it has keys; json_type runs only for an
-    -- empty payload and for an instanceId whose text could be a number, true, false, an object or array
+    -- empty payload and for an instanceId whose text could be a number (NaN and Infinity included: the
+    -- reader accepts them), true, false, an object or array
     select
         *,
         [
@@ -67,7 +68,8 @@ typed as (
             end,
             case
                 when v[4] is null then null
-                when regexp_full_match(v[4], '-?[0-9].*|true|false|[\\[{{].*', 's') then json_type(line, '$.payload.instanceId')
+                when regexp_full_match(v[4], '[-+]?([0-9]|nan|inf).*|true|false|[\\[{{].*', 'si')
+                    then json_type(line, '$.payload.instanceId')
                 else 'VARCHAR'
             end
         ] as types
