@@ -110,6 +110,20 @@ def _same_as_full(con, relations: list[str]) -> None:
                            ).fetchall() == [(0,), (0,)], r
 
 
+def _incremental_step(con, load_id: int, rows: list[dict], incremental: list[str]) -> list[str]:
+    """Land a load, build, assert every incremental model was built incrementally and equals a full rebuild."""
+    _land(con, load_id, rows)
+    said: list[str] = []
+    runner.run(con, progress=said.append)
+    assert all(any(s.startswith(f"model {r} (incremental") for s in said) for r in incremental)
+    _same_as_full(con, incremental)
+    return said
+
+
+AUGUST_DRIVER_CHANGES = ("select from_value, to_value from marts.transitions_monthly where month = '2024-08-01'"
+                         " and dimension = 'driver' order by all")
+
+
 def test_an_incremental_build_equals_a_full_build(tmp_path):
     con = warehouse.connect(tmp_path / "w.duckdb")
     v = lambda version, driver="localfs": {"env.flowforge": version, "platform.counts.users": "3",  # noqa: E731
@@ -136,31 +150,19 @@ def test_an_incremental_build_equals_a_full_build(tmp_path):
         ("broker_enabled", "not_a_flag", 1), ("os_release", "address_shaped", 1), ("users", "not_a_count", 1)]
     # a day in the middle (its 28-day windows reach later days), a day after a gap longer than the
     # windows (the spine's empty days in between), then a day before the first (a whole rebuild)
-    _land(con, 3, [{"id": "d", "at": "2024-07-05 09:00:00", "ip": "h4", "fields": v("2.2.1")},
-                   {"id": "b", "at": "2024-08-20 23:59:59", "ip": "h2", "fields": v("2.3.0")}])
-    said.clear()
-    runner.run(con, progress=said.append)
-    assert all(any(s.startswith(f"model {r} (incremental") for s in said) for r in incremental)
-    _same_as_full(con, incremental)
+    _incremental_step(con, 3, [{"id": "d", "at": "2024-07-05 09:00:00", "ip": "h4", "fields": v("2.2.1")},
+                               {"id": "b", "at": "2024-08-20 23:59:59", "ip": "h2", "fields": v("2.3.0")}], incremental)
     assert con.execute("select active_28d from marts.active_daily where day = '2024-08-05'").fetchall() == [(1,)]
     # a load touching august alone: its walks start from what b last reported in july
-    _land(con, 4, [{"id": "b", "at": "2024-08-21 08:00:00", "ip": "h2", "fields": v("2.4.0", "k8s")}])
-    said.clear()
-    runner.run(con, progress=said.append)
-    assert all(any(s.startswith(f"model {r} (incremental") for s in said) for r in incremental)
-    _same_as_full(con, incremental)
-    assert con.execute("select from_value, to_value from marts.transitions_monthly where month = '2024-08-01'"
-                       " and dimension = 'driver' order by all").fetchall() == [("k8s", "localfs"), ("localfs", "k8s")]
+    _incremental_step(con, 4, [{"id": "b", "at": "2024-08-21 08:00:00", "ip": "h2", "fields": v("2.4.0", "k8s")}],
+                      incremental)
+    assert con.execute(AUGUST_DRIVER_CHANGES).fetchall() == [("k8s", "localfs"), ("localfs", "k8s")]
     # a late ping at the end of july: august's walk starts from it, so august is rebuilt too
-    _land(con, 5, [{"id": "b", "at": "2024-07-31 08:00:00", "ip": "h2", "fields": v("2.3.0", "localfs")}])
-    said.clear()
-    runner.run(con, progress=said.append)
-    assert all(any(s.startswith(f"model {r} (incremental") for s in said) for r in incremental)
-    _same_as_full(con, incremental)
-    assert con.execute("select from_value, to_value from marts.transitions_monthly where month = '2024-08-01'"
-                       " and dimension = 'driver' order by all").fetchall() == [("localfs", "k8s")]
+    _incremental_step(con, 5, [{"id": "b", "at": "2024-07-31 08:00:00", "ip": "h2", "fields": v("2.3.0", "localfs")}],
+                      incremental)
+    assert con.execute(AUGUST_DRIVER_CHANGES).fetchall() == [("localfs", "k8s")]
     _land(con, 6, [{"id": "e", "at": "2024-06-30 12:00:00", "ip": "h5", "fields": v("2.0.0")}])
-    said.clear()
+    said = []
     runner.run(con, progress=said.append)
     assert any(s.startswith("model marts.active_daily (full") for s in said)
     _same_as_full(con, incremental)
