@@ -318,7 +318,13 @@ def _swapped(model: Model, views: dict[str, str]) -> exp.Expression:
     return model.tree.transform(swap)
 
 
-def _pruned(con, model: Model, rows: exp.Select) -> exp.Select:
+def _touched_ranges(con, model: Model, table: str) -> dict[str, tuple]:
+    """Return {prune key column: (first, last)} over the touched keys in `table`."""
+    return {key: con.execute(f'select min("{key}"), max("{key}") from {table}').fetchall()[0]
+            for key in model.config.get("prune", {})}
+
+
+def _pruned(model: Model, rows: exp.Select, ranges: dict[str, tuple]) -> exp.Select:
     """Return input rows cut to the touched periods of each `prune` key column: [first, last + 1 unit), utc.
 
     prune = {day = "received_at"} (a utc date key, unit day) or {month = {column = "day", unit = "month"}}
@@ -326,7 +332,7 @@ def _pruned(con, model: Model, rows: exp.Select) -> exp.Select:
     """
     for key, spec in model.config.get("prune", {}).items():
         column, unit = (spec, "day") if isinstance(spec, str) else (spec["column"], spec.get("unit", "day"))
-        first, last = con.execute(f'select min("{key}"), max("{key}") from delta_keys').fetchall()[0]
+        first, last = ranges[key]
         if unit not in ("day", "week", "month"):
             raise ModelError(f"{model.path}: prune unit must be day, week or month, not {unit!r}")
         after = {"day": last + timedelta(days=1), "week": last + timedelta(days=7),
@@ -349,18 +355,18 @@ def _incremental(con, model: Model, since: int) -> exp.Select | None:
     con.execute(exp.Create(this=exp.to_table(table), kind="TABLE", replace=True,
                            properties=exp.Properties(expressions=[exp.TemporaryProperty()]),
                            expression=touched).sql(DIALECT))
-    con.execute(f"create or replace temp view delta_keys as select * from {table}")
-    if not con.execute("select count(*) from delta_keys").fetchall()[0][0]:
+    if not con.execute(f"select count(*) from {table}").fetchall()[0][0]:
         return None
+    ranges = _touched_ranges(con, model, table)
     views = {}
     for relation in model.config["input"]:
         schema, _, name = relation.rpartition(".")
         rows = (exp.select("i.*").from_(exp.table_(name, db=schema or "main", alias="i"))
-                .join(exp.to_table("delta_keys").as_("d"), on=_keys_match(keys, "i", "d"), join_type="semi"))
+                .join(exp.to_table(table).as_("d"), on=_keys_match(keys, "i", "d"), join_type="semi"))
         views[relation] = _delta_name(model, relation)
-        con.execute(f"create or replace temp view {views[relation]} as {_pruned(con, model, rows).sql(DIALECT)}")
+        con.execute(f"create or replace temp view {views[relation]} as {_pruned(model, rows, ranges).sql(DIALECT)}")
     target = exp.to_table(model.relation).as_("t")
-    delete = exp.Delete(this=target, using=[exp.to_table("delta_keys").as_("d")],
+    delete = exp.Delete(this=target, using=[exp.to_table(table).as_("d")],
                         where=exp.Where(this=exp.and_(*[
                             exp.EQ(this=exp.column(k, table="t", quoted=True), expression=exp.column(k, table="d", quoted=True))
                             for k in keys])))
@@ -368,10 +374,8 @@ def _incremental(con, model: Model, since: int) -> exp.Select | None:
     con.execute(f"insert into {model.relation} by name {_swapped(model, views).sql(DIALECT)}")
     for view in views.values():
         con.execute(f"drop view {view}")
-    con.execute("drop view delta_keys")
     scope = _key_scope(model.relation, model.config["key"], table)
-    for key in model.config.get("prune", {}):   # the touched dates first: a cheap test before the join
-        first, last = con.execute(f'select min("{key}"), max("{key}") from {table}').fetchall()[0]
+    for key, (first, last) in ranges.items():   # the touched dates first: a cheap test before the join
         scope = scope.where(_between(key, first, last, table="t"))
     return scope
 
@@ -510,9 +514,9 @@ def reference_digest() -> str:
     return h.hexdigest()
 
 
-def _build(con, model: Model, state: dict, last: int, full: bool) -> tuple[str, exp.Select | None]:
-    """Build one model; return how ('view', 'full', 'incremental') and, when incremental, the rows it replaced."""
-    digest = hashlib.sha256((model.sql + reference_digest()).encode()).hexdigest()
+def _build(con, model: Model, state: dict, last: int, full: bool, reference: str) -> tuple[str, exp.Select | None]:
+    """Build one model (reference: the reference data's digest); return how and, when incremental, the rows replaced."""
+    digest = hashlib.sha256((model.sql + reference).encode()).hexdigest()
     if model.materialized == "view":
         if _exists(con, model.relation, "BASE TABLE"):
             con.execute(f"drop table {model.relation}")
@@ -571,9 +575,10 @@ def run(con: duckdb.DuckDBPyConnection, progress=None, full: bool = False) -> li
         for layer in LAYERS:
             con.execute(f"create schema if not exists {layer}")
         scopes: dict[str, exp.Select] = {}
+        reference = reference_digest()
         for model in models:
             started = time.monotonic()
-            how, scope = _build(con, model, state, last, full)
+            how, scope = _build(con, model, state, last, full, reference)
             scope = scope if scope is not None or how != "view" else _view_scope(con, model, scopes)
             if scope is not None:
                 scopes[model.relation] = scope
@@ -581,7 +586,6 @@ def run(con: duckdb.DuckDBPyConnection, progress=None, full: bool = False) -> li
                 progress(f"model {model.relation} ({how}, {time.monotonic() - started:.1f}s)")
         started = time.monotonic()
         outcomes = checks.evaluate(con, [m.name for m in models], scopes)
-        con.execute("drop view if exists delta_keys")
         for m in models:
             con.execute(f"drop table if exists {_scope_table(m)}")
         if progress:
