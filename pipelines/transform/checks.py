@@ -123,8 +123,8 @@ def _checks_of(layer: str, model: str, spec: dict) -> list[Check]:
     for col, target in spec.get("relationships", {}).items():
         schema, other, other_col = target.split(".")
         out.append(Check(layer, model, "relationships", f"{col} -> {target}",
-                         f"select count(*) from {table} t where t.{quoted(col)} is not null and not exists"
-                         f" (select 1 from {schema}.{other} r where r.{quoted(other_col)} = t.{quoted(col)})", []))
+                         f"select count(*) from {table} t anti join {schema}.{other} r"
+                         f" on r.{quoted(other_col)} = t.{quoted(col)} where t.{quoted(col)} is not null", []))
     return out
 
 

@@ -14,7 +14,8 @@ above the load the model was last built with; their keys are the touched keys); 
 making several models: {model = {template variables}}); reach (a model keyed by ONE date column, such
 as a daily, weekly or monthly mart: {before = days, after = days}, see below); prune (a key column that
 is a utc date or month and the input column it is taken from: {day = "received_at"} or {month =
-{column = "day", unit = "month"}}; input rows outside the touched periods are never read); fold (for a
+{column = "day", unit = "month"}}; input rows outside the touched periods are never read, and a full
+build over more than CHUNK_ROWS input rows runs one group of whole periods at a time); fold (for a
 model over an append-only input, its new_rows relation: {column = "min" | "max" | "sum"} for every
 column that is not a key; the model is run over the new rows alone and each touched key's old and new
 rows are merged by those functions; fold = {} is a set of distinct keys, to which new keys are added). Dependencies are read from the parsed SQL (sqlglot, DuckDB dialect): every table a model
@@ -62,6 +63,9 @@ HEADER = "-- config:"
 CONFIG_KEYS = {"materialized", "key", "key_sql", "input", "new_rows", "each", "reach", "prune", "fold"}
 #: how a `fold` model merges a column of its old rows with the same column computed over the new rows
 FOLDS = {"min", "max", "sum"}
+#: a full build of a pruned model reads its input in groups of whole periods of at least this many rows:
+#: each group's collapse fits in memory (no spill), so the build time grows linearly with the input
+CHUNK_ROWS = 500_000
 DIALECT = "duckdb"
 
 #: landing tables older warehouses may lack (ingest creates them on connect; this keeps a build
@@ -324,6 +328,20 @@ def _touched_ranges(con, model: Model, table: str) -> dict[str, tuple]:
             for key in model.config.get("prune", {})}
 
 
+def _prune_spec(model: Model, spec) -> tuple[str, str]:
+    """Return (input column, unit) of one `prune` entry: "received_at" -> ("received_at", "day")."""
+    column, unit = (spec, "day") if isinstance(spec, str) else (spec["column"], spec.get("unit", "day"))
+    if unit not in ("day", "week", "month"):
+        raise ModelError(f"{model.path}: prune unit must be day, week or month, not {unit!r}")
+    return column, unit
+
+
+def _period_end(last, unit: str):
+    """Return the first date after the period (a utc day, monday week or first-of-month) starting at `last`."""
+    return {"day": last + timedelta(days=1), "week": last + timedelta(days=7),
+            "month": (last.replace(day=28) + timedelta(days=4)).replace(day=1)}[unit]
+
+
 def _pruned(model: Model, rows: exp.Select, ranges: dict[str, tuple]) -> exp.Select:
     """Return input rows cut to the touched periods of each `prune` key column: [first, last + 1 unit), utc.
 
@@ -331,17 +349,38 @@ def _pruned(model: Model, rows: exp.Select, ranges: dict[str, tuple]) -> exp.Sel
     (units: day, week (a monday key), month (a first-of-month key)).
     """
     for key, spec in model.config.get("prune", {}).items():
-        column, unit = (spec, "day") if isinstance(spec, str) else (spec["column"], spec.get("unit", "day"))
+        column, unit = _prune_spec(model, spec)
         first, last = ranges[key]
-        if unit not in ("day", "week", "month"):
-            raise ModelError(f"{model.path}: prune unit must be day, week or month, not {unit!r}")
-        after = {"day": last + timedelta(days=1), "week": last + timedelta(days=7),
-                 "month": (last.replace(day=28) + timedelta(days=4)).replace(day=1)}[unit]
         low = exp.cast(_date(first), exp.DataType.build("timestamp"))
-        high = exp.cast(_date(after), exp.DataType.build("timestamp"))
+        high = exp.cast(_date(_period_end(last, unit)), exp.DataType.build("timestamp"))
         rows = rows.where(exp.and_(exp.GTE(this=exp.column(column, table="i", quoted=True), expression=low),
                                    exp.LT(this=exp.column(column, table="i", quoted=True), expression=high)))
     return rows
+
+
+def _chunks(con, model: Model, chunk_rows: int) -> list[dict[str, tuple]]:
+    """Return the period ranges a full build of a pruned model reads one at a time ([] when one pass will do).
+
+    Consecutive whole periods (days, weeks or months of the prune key) are grouped until a group holds
+    at least chunk_rows input rows; each key's rows lie in one group, so the groups' results are disjoint.
+    """
+    prune, inputs = model.config.get("prune", {}), model.config.get("input", [])
+    if len(prune) != 1 or len(inputs) != 1:
+        return []
+    (key, spec), = prune.items()
+    column, unit = _prune_spec(model, spec)
+    periods = con.execute(exp.select(exp.cast(exp.func("date_trunc", exp.Literal.string(unit), exp.column(
+        column, quoted=True)), exp.DataType.build("date")).as_("p"), exp.func("count", exp.Star()))
+        .from_(exp.to_table(inputs[0])).group_by("p").order_by("p").sql(DIALECT)).fetchall()
+    if sum(n for _, n in periods) <= chunk_rows:
+        return []
+    chunks, first, rows = [], None, 0
+    for period, n in periods:
+        first, rows = first or period, rows + n
+        if rows >= chunk_rows or period == periods[-1][0]:
+            chunks.append({key: (first, period)})
+            first, rows = None, 0
+    return chunks if len(chunks) > 1 else []
 
 
 def _incremental(con, model: Model, since: int) -> exp.Select | None:
@@ -491,11 +530,28 @@ def _incremental_range(con, model: Model, since: int) -> tuple[str, exp.Select |
     return "incremental", exp.select("*").from_(exp.to_table(model.relation)).where(_between(column, start, end))
 
 
-def _full(con, model: Model) -> None:
-    """Rebuild one table model whole."""
+def _full(con, model: Model, chunk_rows: int = CHUNK_ROWS) -> int:
+    """Rebuild one table model whole; a pruned model over a large input, period group by period (see `_chunks`).
+
+    Returns how many groups it was built in (1: in one pass).
+    """
     if _exists(con, model.relation, "VIEW"):
         con.execute(f"drop view {model.relation}")
-    con.execute(f"create or replace table {model.relation} as\n{model.sql}")
+    chunks = _chunks(con, model, chunk_rows)
+    if not chunks:
+        con.execute(f"create or replace table {model.relation} as\n{model.sql}")
+        return 1
+    relation = model.config["input"][0]
+    schema, _, name = relation.rpartition(".")
+    view = _delta_name(model, relation)
+    for i, ranges in enumerate(chunks):
+        rows = exp.select("i.*").from_(exp.table_(name, db=schema or "main", alias="i"))
+        con.execute(f"create or replace temp view {view} as {_pruned(model, rows, ranges).sql(DIALECT)}")
+        body = _swapped(model, {relation: view}).sql(DIALECT)
+        con.execute(f"create or replace table {model.relation} as\n{body}" if i == 0
+                    else f"insert into {model.relation} by name {body}")
+    con.execute(f"drop view {view}")
+    return len(chunks)
 
 
 def _exists(con, relation: str, kind: str = "BASE TABLE") -> bool:
@@ -514,7 +570,8 @@ def reference_digest() -> str:
     return h.hexdigest()
 
 
-def _build(con, model: Model, state: dict, last: int, full: bool, reference: str) -> tuple[str, exp.Select | None]:
+def _build(con, model: Model, state: dict, last: int, full: bool, reference: str,
+           chunk_rows: int = CHUNK_ROWS) -> tuple[str, exp.Select | None]:
     """Build one model (reference: the reference data's digest); return how and, when incremental, the rows replaced."""
     digest = hashlib.sha256((model.sql + reference).encode()).hexdigest()
     if model.materialized == "view":
@@ -532,7 +589,8 @@ def _build(con, model: Model, state: dict, last: int, full: bool, reference: str
         if how == "incremental" and scope is None:   # nothing touched: nothing to check
             scope = exp.select("*").from_(exp.to_table(model.relation)).where(exp.false())
     else:
-        _full(con, model)
+        groups = _full(con, model, chunk_rows)
+        how = f"full in {groups} period groups" if groups > 1 else how
     if model.incremental:
         con.execute("insert or replace into main.model_state values ($1, $2, $3)", [model.relation, digest, last])
     return how, scope
@@ -555,7 +613,8 @@ def _view_scope(con, model: Model, scopes: dict[str, exp.Select]) -> exp.Select 
     return scope.where(where.this.copy()) if where is not None else scope
 
 
-def run(con: duckdb.DuckDBPyConnection, progress=None, full: bool = False) -> list[checks.Outcome]:
+def run(con: duckdb.DuckDBPyConnection, progress=None, full: bool = False,
+        chunk_rows: int = CHUNK_ROWS) -> list[checks.Outcome]:
     """Build every model in one transaction, then run the checks; commit only when every check passes.
 
     Incremental models are updated for the keys the new loads touched; everything else, and any model
@@ -578,7 +637,7 @@ def run(con: duckdb.DuckDBPyConnection, progress=None, full: bool = False) -> li
         reference = reference_digest()
         for model in models:
             started = time.monotonic()
-            how, scope = _build(con, model, state, last, full, reference)
+            how, scope = _build(con, model, state, last, full, reference, chunk_rows)
             scope = scope if scope is not None or how != "view" else _view_scope(con, model, scopes)
             if scope is not None:
                 scopes[model.relation] = scope

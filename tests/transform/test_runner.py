@@ -127,7 +127,7 @@ AUGUST_DRIVER_CHANGES = ("select from_value, to_value from marts.transitions_mon
 def test_an_incremental_build_equals_a_full_build(tmp_path):
     con = warehouse.connect(tmp_path / "w.duckdb")
     v = lambda version, driver="localfs": {"env.flowforge": version, "platform.counts.users": "3",  # noqa: E731
-                                           "platform.config.driver": driver}
+                                           "platform.counts.devices": "2", "platform.config.driver": driver}
     # b upgrades and changes driver in july: the transitions and upgrade paths have rows from the start
     _land(con, 1, [{"id": "a", "at": "2024-07-01 10:00:00", "ip": "h1", "fields": v("2.1.0")},
                    {"id": "b", "at": "2024-07-02 10:00:00", "ip": "h2", "fields": v("2.1.0")},
@@ -166,4 +166,31 @@ def test_an_incremental_build_equals_a_full_build(tmp_path):
     runner.run(con, progress=said.append)
     assert any(s.startswith("model marts.active_daily (full") for s in said)
     _same_as_full(con, incremental)
+    con.close()
+
+
+def test_a_full_build_in_period_groups_equals_one_pass(tmp_path):
+    con = warehouse.connect(tmp_path / "w.duckdb")
+    # two pings on a day (the later one wins), a day across midnight utc, weeks across a month's end
+    rows = [{"id": i, "at": f"2024-{m:02d}-{d:02d} {h:02d}:00:00", "ip": f"h{i}",
+             "fields": {"env.flowforge": f"2.{m}.{h % 3}", "platform.counts.users": str(d + h)}}
+            for i in ("a", "b") for m in (6, 7, 8) for d in (1, 15, 30, 31) if not (m == 6 and d == 31)
+            for h in (0, 9, 23)]
+    _land(con, 1, rows)
+    runner.run(con, full=True)
+    tables = [m.relation for m in runner.build_order() if m.materialized == "table"]
+    for r in tables:
+        con.execute(f"create or replace table main.snap_{r.split('.')[1]} as select * from {r}")
+    said: list[str] = []
+    runner.run(con, full=True, chunk_rows=10, progress=said.append)
+    for name in ("int_instance_days", "int_instance_weeks", "int_instance_months"):
+        assert any(s.startswith(f"model intermediate.{name} (full in ") for s in said), name
+    for r in tables:
+        snap = f"main.snap_{r.split('.')[1]}"
+        assert con.execute(f"select count(*) from (select * from {snap} except all select * from {r})"
+                           f" union all select count(*) from (select * from {r} except all select * from {snap})"
+                           ).fetchall() == [(0,), (0,)], r
+    # 2 instances x 11 days, 3 pings a day, each day in the state of its 23:00 ping
+    assert con.execute("select count(*), min(pings), max(pings), count(*) filter (where version like '%.2')"
+                       " from intermediate.int_instance_days").fetchall() == [(22, 3, 3, 22)]
     con.close()
