@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import duckdb
@@ -138,30 +138,25 @@ def _reusable(con, previous: Path | None, info: dict) -> tuple[Path | None, set[
 
 
 def _write_partitioned(con, name: str, column: str, target: Path, previous: Path | None, touched: set[str]) -> None:
-    """Write one mart as target/<month>.parquet files, linking months unchanged since the previous set."""
+    """Write one mart as target/<month>.parquet files, linking months unchanged since the previous set.
+
+    Each fresh month is one COPY of a utc date range: the rows lie in the table roughly by date (they are
+    built and appended period by period), so each COPY reads its month's row groups only and holds one
+    file's buffers at a time, whatever the table's size.
+    """
     target.mkdir()
     months = [m for (m,) in con.execute(
-        f"select distinct strftime(\"{column}\", '{MONTH}') from marts.{name} order by 1").fetchall()]
+        f"select distinct cast(date_trunc('month', \"{column}\") as date) from marts.{name} order by 1").fetchall()]
     old = previous / f"{name}.parquet" if previous else None
-    fresh = []
     for month in months:
-        linked = sorted(old.glob(f"{month}.*parquet")) if old and old.is_dir() and month not in touched else []
+        label = month.strftime(MONTH)
+        linked = sorted(old.glob(f"{label}.*parquet")) if old and old.is_dir() and label not in touched else []
         for path in linked:
             os.link(path, target / path.name)
         if not linked:
-            fresh.append(month)
-    if fresh:
-        staging = target.with_name(f".{name}.months")
-        con.execute(f"copy (select *, strftime(\"{column}\", '{MONTH}') as __month from marts.{name}"
-                    f" where list_contains($1, strftime(\"{column}\", '{MONTH}')))"
-                    f" to '{staging}' (format parquet, compression zstd, partition_by (__month),"
-                    f" filename_pattern 'part{{i}}')", [fresh])
-        for part in sorted(staging.iterdir()):
-            month = part.name.split("=", 1)[1]
-            files = sorted(part.iterdir())
-            for i, path in enumerate(files):
-                os.rename(path, target / (f"{month}.parquet" if len(files) == 1 else f"{month}.{i}.parquet"))
-        shutil.rmtree(staging)
+            end = (month.replace(day=28) + timedelta(days=4)).replace(day=1)
+            con.execute(f"copy (select * from marts.{name} where \"{column}\" >= $1 and \"{column}\" < $2)"
+                        f" to '{target / f'{label}.parquet'}' (format parquet, compression zstd)", [month, end])
     if not months:
         con.execute(f"copy (select * from marts.{name} limit 0) to '{target / 'empty.parquet'}' (format parquet)")
     for path in target.iterdir():

@@ -33,7 +33,8 @@ Two incremental forms, both built as sqlglot statements (no SQL text is substitu
 
 An incremental build also says which rows it replaced (its scope: the touched keys, or the rebuilt date
 range); the checks of that model, and of a view over it alone, look at those rows only. Rows outside
-the scope were checked when they were built and have not changed.
+the scope were checked when they were built and have not changed. A view with `key` and `new_rows`
+(stg_pings) is scoped the same way: its checks read the rows sharing a key with the new rows.
 """
 
 from __future__ import annotations
@@ -383,10 +384,8 @@ def _chunks(con, model: Model, chunk_rows: int) -> list[dict[str, tuple]]:
     return chunks if len(chunks) > 1 else []
 
 
-def _incremental(con, model: Model, since: int) -> exp.Select | None:
-    """Replace the rows of the keys touched by new rows since load `since`; return the scope (None: none were)."""
-    if "fold" in model.config:
-        return _incremental_fold(con, model, since)
+def _touched_keys(con, model: Model, since: int) -> str | None:
+    """Gather the distinct keys of the rows new since load `since` into the model's scope table; its name (None: no key)."""
     keys = _key_exprs(model)
     touched = (exp.select(*[_qualify(e, "n").as_(k, quoted=True) for k, e in keys.items()]).distinct()
                .from_(exp.Subquery(this=_new_rows(model, since), alias=exp.TableAlias(this=exp.to_identifier("n")))))
@@ -394,7 +393,24 @@ def _incremental(con, model: Model, since: int) -> exp.Select | None:
     con.execute(exp.Create(this=exp.to_table(table), kind="TABLE", replace=True,
                            properties=exp.Properties(expressions=[exp.TemporaryProperty()]),
                            expression=touched).sql(DIALECT))
-    if not con.execute(f"select count(*) from {table}").fetchall()[0][0]:
+    return table if con.execute(f"select count(*) from {table}").fetchall()[0][0] else None
+
+
+def _touched_keys_scope(con, model: Model, since: int) -> exp.Select:
+    """Return the rows of a keyed view sharing a key with the rows new since load `since` (none when nothing is new)."""
+    table = _touched_keys(con, model, since)
+    if table is None:
+        return exp.select("*").from_(exp.to_table(model.relation)).where(exp.false())
+    return _key_scope(model.relation, model.config["key"], table)
+
+
+def _incremental(con, model: Model, since: int) -> exp.Select | None:
+    """Replace the rows of the keys touched by new rows since load `since`; return the scope (None: none were)."""
+    if "fold" in model.config:
+        return _incremental_fold(con, model, since)
+    keys = _key_exprs(model)
+    table = _touched_keys(con, model, since)
+    if table is None:
         return None
     ranges = _touched_ranges(con, model, table)
     views = {}
@@ -574,12 +590,17 @@ def _build(con, model: Model, state: dict, last: int, full: bool, reference: str
            chunk_rows: int = CHUNK_ROWS) -> tuple[str, exp.Select | None]:
     """Build one model (reference: the reference data's digest); return how and, when incremental, the rows replaced."""
     digest = hashlib.sha256((model.sql + reference).encode()).hexdigest()
+    prev = state.get(model.relation)
     if model.materialized == "view":
         if _exists(con, model.relation, "BASE TABLE"):
             con.execute(f"drop table {model.relation}")
         con.execute(f"create or replace view {model.relation} as\n{model.sql}")
-        return "view", None
-    prev = state.get(model.relation)
+        if "key" not in model.config or "new_rows" not in model.config:
+            return "view", None
+        # a keyed view: its checks read the rows sharing a key with the rows new since its last build
+        con.execute("insert or replace into main.model_state values ($1, $2, $3)", [model.relation, digest, last])
+        fresh = not full and prev and prev[0] == digest
+        return "view", _touched_keys_scope(con, model, prev[1]) if fresh else None
     how, scope = "full", None
     if model.incremental and not full and prev and prev[0] == digest and _exists(con, model.relation):
         if "reach" in model.config:

@@ -1,26 +1,13 @@
 -- int_payload_key_instances: one row per (payload key, instance_id): the utc days it first and last
 -- sent the key and its pings carrying it. keys are the dotted leaf paths landing recorded per ping
 -- (every key of a ping-log payload, known or not; the non-null known columns of a flat source), as
--- a shape: raw_pings.payload_shape -> main.payload_shapes.keys, each distinct key set stored once.
--- config: key = ["key", "instance_id"], input = ["main.raw_pings"], new_rows = "main.raw_pings.load_id", fold = {first_day = "min", last_day = "max", pings = "sum"}
-with raw_pings as (
-    select instance_id, received_at, payload_shape from main.raw_pings
+-- a shape: the instance's shapes (int_instance_shapes) unnest into their keys (main.payload_shapes).
+with instance_shapes as (
+    select * from intermediate.int_instance_shapes
 ),
 
 payload_shapes as (
     select shape, keys from main.payload_shapes
-),
-
--- per instance and shape first: a handful of shapes per instance, so the keys unnest over few rows
-instance_shapes as (
-    select
-        instance_id,
-        payload_shape,
-        min(cast(received_at as date)) as first_day,   -- utc
-        max(cast(received_at as date)) as last_day,    -- utc
-        count(*) as pings
-    from raw_pings
-    group by all
 ),
 
 keyed as (
