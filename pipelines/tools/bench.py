@@ -145,22 +145,50 @@ def _wrote_parquet(output: list[str]) -> bool:
     return not any("nothing new" in line for line in output)
 
 
-def bench_size(n: int, work: Path, env: dict, pandas_max: int, say) -> dict:
-    """Simulate a fleet of about n pings and measure every way of loading it."""
-    fleet = work / f"fleet-{n}"
+FLEET_FILE = "fleet.json"   # a kept fleet's simulation: what it was made with and what simulate said
+
+
+def simulated_fleet(n: int, fleet: Path, env: dict, keep: bool, say) -> dict:
+    """Simulate the fleet of about n pings into fleet/pinglog (or, with keep, reuse the one a run kept there).
+
+    Returns {instances, seed, pings, simulate_s, simulate_peak_rss_mb}; a kept fleet is reused only when
+    its fleet.json names the same instances and seed (it is written once the simulation has finished).
+    """
     days = 365
-    instances = max(10, round(n / (days * PINGS_PER_INSTANCE_DAY)))
-    say(f"[{n:,}] simulating {instances:,} instances over {days} days")
-    sim = measure([sys.executable, "-m", "pipelines", "simulate", "--out", str(fleet), "--instances", str(instances),
-                   "--start", START, "--end", END, "--seed", str(n % 100_000), "--formats", "pinglog",
-                   "--no-truth"], env)
+    made = {"instances": max(10, round(n / (days * PINGS_PER_INSTANCE_DAY))), "seed": n % 100_000}
+    try:
+        kept = json.loads((fleet / FLEET_FILE).read_text()) if keep else {}
+    except (OSError, ValueError):
+        kept = {}
+    if kept and all(kept.get(k) == v for k, v in made.items()):
+        say(f"[{n:,}] reusing the fleet kept in {fleet} ({made['instances']:,} instances over {days} days)")
+        return kept
+    shutil.rmtree(fleet, ignore_errors=True)
+    say(f"[{n:,}] simulating {made['instances']:,} instances over {days} days")
+    sim = measure([sys.executable, "-m", "pipelines", "simulate", "--out", str(fleet), "--instances",
+                   str(made["instances"]), "--start", START, "--end", END, "--seed", str(made["seed"]),
+                   "--formats", "pinglog", "--no-truth"], env)
     if sim["status"] != 0:
         raise RuntimeError("simulate failed:\n" + "\n".join(sim["output"][-20:]))
-    pings = int(re.search(r"wrote ([\d,]+) pings", "\n".join(sim["output"])).group(1).replace(",", ""))
+    made.update(pings=int(re.search(r"wrote ([\d,]+) pings", "\n".join(sim["output"])).group(1).replace(",", "")),
+                simulate_s=sim["seconds"], simulate_peak_rss_mb=sim["peak_rss_mb"])
+    if keep:
+        (fleet / FLEET_FILE).write_text(json.dumps(made))
+    return made
+
+
+def bench_size(n: int, work: Path, env: dict, pandas_max: int, say, keep: bool = False) -> dict:
+    """Simulate a fleet of about n pings (keep: reuse a kept one, and keep it) and measure every way of loading it."""
+    fleet = work / f"fleet-{n}"
+    made = simulated_fleet(n, fleet, env, keep, say)
+    instances, pings = made["instances"], made.get("pings")
+    sim = {"seconds": made.get("simulate_s"), "peak_rss_mb": made.get("simulate_peak_rss_mb")}
     log = fleet / "pinglog"
     held = fleet / "held"
-    held.mkdir()
+    held.mkdir(exist_ok=True)
     last = log / f"pings-{END}.jsonl"
+    if (held / last.name).exists():   # a run stopped before it put the last day back
+        shutil.move(held / last.name, last)
     shutil.move(last, held / last.name)
     wh = work / f"wh-{n}"
     shutil.rmtree(wh, ignore_errors=True)
@@ -199,7 +227,8 @@ def bench_size(n: int, work: Path, env: dict, pandas_max: int, say) -> dict:
         if r and r["status"] != 0:
             say(f"[{n:,}] {name} FAILED:\n" + "\n".join(r["output"][-30:]))
     result["rows_per_s"] = round(result["rows"] / result["full_refresh_s"]) if result["full_refresh_s"] else None
-    shutil.rmtree(fleet, ignore_errors=True)
+    if not keep:
+        shutil.rmtree(fleet, ignore_errors=True)
     shutil.rmtree(wh, ignore_errors=True)
     (work / f"copy-{n}.parquet").unlink(missing_ok=True)
     say(f"[{n:,}] {json.dumps({k: v for k, v in result.items() if k != 'failed'})}")
@@ -445,6 +474,8 @@ def cmd_bench(args) -> int:
     """Run the benchmark from the command line and write FILE.json and FILE.md."""
     say = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
     sizes = args.rows or DEFAULT_SIZES
+    if args.keep_fleets and not args.work_dir:
+        raise settings_mod.SettingsError("--keep-fleets needs --work-dir (where the fleets are kept)")
     work = Path(args.work_dir) if args.work_dir else Path(tempfile.mkdtemp(prefix="pings-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "PINGS_IP_HASH_KEY": BENCH_KEY, "PINGS_DATA_DIR": str(work / "data"),
@@ -454,7 +485,7 @@ def cmd_bench(args) -> int:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     for n in sorted(sizes):
-        results["sizes"].append(bench_size(n, work, env, args.pandas_max, say))
+        results["sizes"].append(bench_size(n, work, env, args.pandas_max, say, keep=args.keep_fleets))
         out.write_text(json.dumps(results, indent=2))
     if not args.skip_collector:
         say("collector load test on loopback")

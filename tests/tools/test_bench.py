@@ -28,6 +28,26 @@ def test_bench_runs_every_step_and_writes_json_and_table(tmp_path):
     assert f"{size['rows']:,}" in table and results["machine"] in table
 
 
+def test_a_kept_fleet_is_reused_by_the_next_run(tmp_path):
+    work, said = tmp_path / "work", []
+    first = bench.bench_size(20000, work, _env(tmp_path), 0, said.append, keep=True)
+    kept = work / "fleet-20000"
+    assert (kept / bench.FLEET_FILE).exists() and any((kept / "pinglog").glob("*.jsonl"))
+    second = bench.bench_size(20000, work, _env(tmp_path), 0, said.append, keep=True)
+    assert any("reusing the fleet kept in" in line for line in said)
+    assert second["rows"] == first["rows"] > 0 and second["pings"] == first["pings"] and second["failed"] == []
+    assert main(["bench", "--rows", "20000", "--keep-fleets", "--skip-collector", "--skip-report",
+                 "--out", str(tmp_path / "b.json")]) == 2     # nowhere to keep them: one line, exit 2
+
+
+def _env(tmp_path) -> dict:
+    """Return the environment a benchmark step runs in (a keyed hash, a data folder of its own)."""
+    import os
+
+    return {**os.environ, "PINGS_IP_HASH_KEY": bench.BENCH_KEY, "PINGS_DATA_DIR": str(tmp_path / "data"),
+            "PINGS_SETTINGS": str(tmp_path / "none.toml")}
+
+
 def test_collector_load_test_with_wrk_is_bounded_and_every_acknowledged_ping_is_on_disk(tmp_path):
     env = {"PINGS_IP_HASH_KEY": "k" * 16, "PINGS_DATA_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"}
     if not shutil.which("wrk", path=env["PATH"]):
