@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Callable
 
 import duckdb
-import pandas as pd
 
 from ...privacy import scrub
 from ..landing import Counts
@@ -214,46 +213,30 @@ def _plan(path: Path, name: str, prev: FileState | None, header: bool) -> Part |
 
 
 def _save(con, source: str, parts: list[Part], started: float) -> None:
-    """Write the load_log rows and the new file states of landed parts, one statement each."""
-    log = pd.DataFrame({
-        "load_id": [p.load_id for p in parts],
-        "item": [p.item for p in parts],
-        "rows_read": [p.counts.read for p in parts],
-        "loaded": [p.counts.loaded for p in parts],
-        "duplicates": [p.counts.duplicates for p in parts],
-        "quarantined": [p.counts.quarantined for p in parts],
-    })
-    con.register("new_loads", log)
-    con.execute(
+    """Write the load_log rows and the new file states of landed parts."""
+    con.executemany(
         """insert into load_log (load_id, source, item, started_at, finished_at, rows_read, loaded, duplicates, quarantined)
-           select load_id, $1, item, to_timestamp($2)::timestamp, now()::timestamp, rows_read, loaded, duplicates,
-                  quarantined from new_loads""",
-        [source, started],
+           values ($1, $2, $3, to_timestamp($4)::timestamp, now()::timestamp, $5, $6, $7, $8)""",
+        [[p.load_id, source, p.item, started, p.counts.read, p.counts.loaded, p.counts.duplicates, p.counts.quarantined]
+         for p in parts],
     )
-    con.unregister("new_loads")
     for p in parts:
         p.state.rows_done += p.counts.read
     _put_states(con, source, [(p.item, p.state) for p in parts])
 
 
 def _put_states(con, source: str, items: list[tuple[str, FileState]]) -> None:
-    """Insert or replace file states in one statement."""
+    """Insert or replace file states."""
     if not items:
         return
-    frame = pd.DataFrame([{"item": item, **vars(s)} for item, s in items])
-    frame["mtime"] = frame["mtime"].astype("float64")
-    frame["simulated"] = frame["simulated"].astype("boolean")
-    con.register("new_states", frame)
-    con.execute(
+    con.executemany(
         """insert or replace into source_state
            (source, item, bytes_done, rows_done, size, mtime, head_sha, pending, status, message, last_loaded_at,
             simulated)
-           select $1, item, bytes_done, rows_done, size, mtime, head_sha, pending, status, message, now()::timestamp,
-                  simulated
-           from new_states""",
-        [source],
+           values ($1, $2, $3, $4, $5, $6::double, $7, $8, $9, $10, now()::timestamp, $11::boolean)""",
+        [[source, item, s.bytes_done, s.rows_done, s.size, s.mtime, s.head_sha, s.pending, s.status, s.message,
+          s.simulated] for item, s in items],
     )
-    con.unregister("new_states")
 
 
 def _groups(parts: list[Part], together: bool) -> list[list[Part]]:

@@ -32,8 +32,8 @@ loads as (
     select source, started_at, rows_read from main.load_log
 ),
 
-key_instances as (
-    select "key", first_day from intermediate.int_payload_key_instances
+payload_keys as (
+    select "key", first_day, first_day_instances from intermediate.int_payload_keys
 ),
 
 bounds as (
@@ -129,24 +129,18 @@ active_check as (
     where active_7d < 0.8 * prev_active_7d
 ),
 
-new_keys as (
-    select "key", min(first_day) as first_day from key_instances group by "key"
-),
-
 key_check as (
     select
         k.first_day as checked_day,
         'new_payload_key' as "check",
         k."key" as subject,
-        cast(count(*) as double) as value,                 -- instances that sent it on its first day
+        cast(k.first_day_instances as double) as value,   -- instances that sent it on its first day
         cast(null as double) as expected_low,
         cast(null as double) as expected_high,
         'info' as severity
-    from new_keys k
-    join key_instances i on i."key" = k."key" and i.first_day = k.first_day
+    from payload_keys k
     cross join bounds b
     where k.first_day > b.first_day
-    group by k.first_day, k."key"
 ),
 
 final as (
