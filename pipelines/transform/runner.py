@@ -18,7 +18,8 @@ is a utc date or month and the input column it is taken from: {day = "received_a
 build over more than CHUNK_ROWS input rows runs one group of whole periods at a time); fold (for a
 model over an append-only input, its new_rows relation: {column = "min" | "max" | "sum"} for every
 column that is not a key; the model is run over the new rows alone and each touched key's old and new
-rows are merged by those functions; fold = {} is a set of distinct keys, to which new keys are added). Dependencies are read from the parsed SQL (sqlglot, DuckDB dialect): every table a model
+rows are merged by those functions, and a full build over more than CHUNK_ROWS rows folds one group of
+loads at a time; fold = {} is a set of distinct keys, to which new keys are added). Dependencies are read from the parsed SQL (sqlglot, DuckDB dialect): every table a model
 reads that is not one of its CTEs.
 
 Two incremental forms, both built as sqlglot statements (no SQL text is substituted):
@@ -304,11 +305,34 @@ def _delta_name(model: Model, relation: str) -> str:
     return "__".join(["delta", model.name, *relation.split(".")])
 
 
-def _new_rows(model: Model, since: int) -> exp.Select:
-    """Return `select * from <new_rows relation> n where n.<column> > since` (the rows new since load `since`)."""
+def _new_rows(model: Model, since: int, until: int | None = None) -> exp.Select:
+    """Return `select * from <new_rows relation> n where n.<column> > since [and n.<column> <= until]`."""
     new = sqlglot.parse_one(model.config["new_rows"], read=DIALECT)
-    return (exp.select("n.*").from_(exp.table_(new.table, db=new.db or "main", alias="n"))
+    rows = (exp.select("n.*").from_(exp.table_(new.table, db=new.db or "main", alias="n"))
             .where(exp.GT(this=exp.column(new.name, table="n"), expression=exp.Literal.number(int(since)))))
+    if until is not None:
+        rows = rows.where(exp.LTE(this=exp.column(new.name, table="n"), expression=exp.Literal.number(int(until))))
+    return rows
+
+
+def _load_chunks(con, model: Model, chunk_rows: int) -> list[int]:
+    """Return the last load of each group a full build of a fold model folds in one at a time ([] for one pass).
+
+    Consecutive loads of its new_rows relation are grouped until a group holds at least chunk_rows rows.
+    """
+    new = sqlglot.parse_one(model.config["new_rows"], read=DIALECT)
+    loads = con.execute(exp.select(exp.column(new.name, quoted=True), exp.func("count", exp.Star()))
+                        .from_(exp.table_(new.table, db=new.db or "main")).group_by(exp.column(new.name, quoted=True))
+                        .order_by(exp.column(new.name, quoted=True)).sql(DIALECT)).fetchall()
+    if sum(n for _, n in loads) <= chunk_rows:
+        return []
+    bounds, rows = [], 0
+    for load, n in loads:
+        rows += n
+        if rows >= chunk_rows or load == loads[-1][0]:
+            bounds.append(load)
+            rows = 0
+    return bounds if len(bounds) > 1 else []
 
 
 def _swapped(model: Model, views: dict[str, str]) -> exp.Expression:
@@ -435,8 +459,11 @@ def _incremental(con, model: Model, since: int) -> exp.Select | None:
     return scope
 
 
-def _incremental_fold(con, model: Model, since: int) -> exp.Select | None:
-    """Fold the model's rows over the new rows into its old rows, key by key (see `fold`); return the scope."""
+def _incremental_fold(con, model: Model, since: int, until: int | None = None) -> exp.Select | None:
+    """Fold the model's rows over the rows new since load `since` (up to `until`) into its old rows (see `fold`).
+
+    Returns the scope (None: no key was touched).
+    """
     keys, folds = list(_key_exprs(model)), model.config["fold"]
     new = sqlglot.parse_one(model.config["new_rows"], read=DIALECT)
     appended = f"{new.db or 'main'}.{new.table}"
@@ -446,7 +473,7 @@ def _incremental_fold(con, model: Model, since: int) -> exp.Select | None:
         raise ModelError(f"{model.path}: a fold model reads its new_rows relation and folds every other column"
                          f" with one of {sorted(FOLDS)} (unfolded: {unfolded})")
     view = _delta_name(model, appended)
-    con.execute(f"create or replace temp view {view} as {_new_rows(model, since).sql(DIALECT)}")
+    con.execute(f"create or replace temp view {view} as {_new_rows(model, since, until).sql(DIALECT)}")
     computed = exp.Subquery(this=_swapped(model, {appended: view}), alias=exp.TableAlias(this=exp.to_identifier("m")))
     match = lambda a, b: exp.and_(*[exp.EQ(this=exp.column(k, table=a, quoted=True),  # noqa: E731
                                            expression=exp.column(k, table=b, quoted=True)) for k in keys])
@@ -553,6 +580,8 @@ def _full(con, model: Model, chunk_rows: int = CHUNK_ROWS) -> int:
     """
     if _exists(con, model.relation, "VIEW"):
         con.execute(f"drop view {model.relation}")
+    if "fold" in model.config:
+        return _full_folded(con, model, chunk_rows)
     chunks = _chunks(con, model, chunk_rows)
     if not chunks:
         con.execute(f"create or replace table {model.relation} as\n{model.sql}")
@@ -586,6 +615,26 @@ def reference_digest() -> str:
     return h.hexdigest()
 
 
+def _full_folded(con, model: Model, chunk_rows: int) -> int:
+    """Rebuild a fold model whole: its first group of loads in one pass, then each later group folded in.
+
+    Each statement reads about chunk_rows input rows, so its distinct keys fit in memory. Returns the groups.
+    """
+    bounds = _load_chunks(con, model, chunk_rows)
+    if not bounds:
+        con.execute(f"create or replace table {model.relation} as\n{model.sql}")
+        return 1
+    new = sqlglot.parse_one(model.config["new_rows"], read=DIALECT)
+    appended = f"{new.db or 'main'}.{new.table}"
+    view = _delta_name(model, appended)
+    con.execute(f"create or replace temp view {view} as {_new_rows(model, -1, bounds[0]).sql(DIALECT)}")
+    con.execute(f"create or replace table {model.relation} as\n{_swapped(model, {appended: view}).sql(DIALECT)}")
+    con.execute(f"drop view {view}")
+    for since, until in zip(bounds, bounds[1:]):
+        _incremental_fold(con, model, since, until)
+    return len(bounds)
+
+
 def _build(con, model: Model, state: dict, last: int, full: bool, reference: str,
            chunk_rows: int = CHUNK_ROWS) -> tuple[str, exp.Select | None]:
     """Build one model (reference: the reference data's digest); return how and, when incremental, the rows replaced."""
@@ -611,7 +660,7 @@ def _build(con, model: Model, state: dict, last: int, full: bool, reference: str
             scope = exp.select("*").from_(exp.to_table(model.relation)).where(exp.false())
     else:
         groups = _full(con, model, chunk_rows)
-        how = f"full in {groups} period groups" if groups > 1 else how
+        how = f"full in {groups} {'load' if 'fold' in model.config else 'period'} groups" if groups > 1 else how
     if model.incremental:
         con.execute("insert or replace into main.model_state values ($1, $2, $3)", [model.relation, digest, last])
     return how, scope

@@ -169,14 +169,15 @@ def test_an_incremental_build_equals_a_full_build(tmp_path):
     con.close()
 
 
-def test_a_full_build_in_period_groups_equals_one_pass(tmp_path):
+def test_a_full_build_in_period_or_load_groups_equals_one_pass(tmp_path):
     con = warehouse.connect(tmp_path / "w.duckdb")
     # two pings on a day (the later one wins), a day across midnight utc, weeks across a month's end
     rows = [{"id": i, "at": f"2024-{m:02d}-{d:02d} {h:02d}:00:00", "ip": f"h{i}",
              "fields": {"env.flowforge": f"2.{m}.{h % 3}", "platform.counts.users": str(d + h)}}
             for i in ("a", "b") for m in (6, 7, 8) for d in (1, 15, 30, 31) if not (m == 6 and d == 31)
             for h in (0, 9, 23)]
-    _land(con, 1, rows)
+    for load, month in enumerate((6, 7, 8), start=1):   # one load a month: the fold models fold load groups
+        _land(con, load, [r for r in rows if r["at"].startswith(f"2024-{month:02d}")])
     runner.run(con, full=True)
     tables = [m.relation for m in runner.build_order() if m.materialized == "table"]
     for r in tables:
@@ -185,6 +186,8 @@ def test_a_full_build_in_period_groups_equals_one_pass(tmp_path):
     runner.run(con, full=True, chunk_rows=10, progress=said.append)
     for name in ("int_instance_days", "int_instance_weeks", "int_instance_months"):
         assert any(s.startswith(f"model intermediate.{name} (full in ") for s in said), name
+    for name in ("int_instance_ips", "int_instance_values", "int_instance_shapes"):
+        assert any(s.startswith(f"model intermediate.{name} (full in 3 load groups") for s in said), name
     for r in tables:
         snap = f"main.snap_{r.split('.')[1]}"
         assert con.execute(f"select count(*) from (select * from {snap} except all select * from {r})"
