@@ -315,24 +315,29 @@ def _new_rows(model: Model, since: int, until: int | None = None) -> exp.Select:
     return rows
 
 
-def _load_chunks(con, model: Model, chunk_rows: int) -> list[int]:
-    """Return the last load of each group a full build of a fold model folds in one at a time ([] for one pass).
+def _groups(counts: list[tuple], chunk_rows: int) -> list[tuple]:
+    """Group consecutive (value, rows) counts until each group holds chunk_rows rows; its (first, last) values.
 
-    Consecutive loads of its new_rows relation are grouped until a group holds at least chunk_rows rows.
+    [] when every row fits one group (one pass will do).
     """
+    if sum(n for _, n in counts) <= chunk_rows:
+        return []
+    groups, first, rows = [], None, 0
+    for value, n in counts:
+        first, rows = value if first is None else first, rows + n
+        if rows >= chunk_rows or value == counts[-1][0]:
+            groups.append((first, value))
+            first, rows = None, 0
+    return groups if len(groups) > 1 else []
+
+
+def _load_chunks(con, model: Model, chunk_rows: int) -> list[int]:
+    """Return the last load of each group a full build of a fold model folds in one at a time ([] for one pass)."""
     new = sqlglot.parse_one(model.config["new_rows"], read=DIALECT)
     loads = con.execute(exp.select(exp.column(new.name, quoted=True), exp.func("count", exp.Star()))
                         .from_(exp.table_(new.table, db=new.db or "main")).group_by(exp.column(new.name, quoted=True))
                         .order_by(exp.column(new.name, quoted=True)).sql(DIALECT)).fetchall()
-    if sum(n for _, n in loads) <= chunk_rows:
-        return []
-    bounds, rows = [], 0
-    for load, n in loads:
-        rows += n
-        if rows >= chunk_rows or load == loads[-1][0]:
-            bounds.append(load)
-            rows = 0
-    return bounds if len(bounds) > 1 else []
+    return [last for _, last in _groups(loads, chunk_rows)]
 
 
 def _swapped(model: Model, views: dict[str, str]) -> exp.Expression:
@@ -397,15 +402,7 @@ def _chunks(con, model: Model, chunk_rows: int) -> list[dict[str, tuple]]:
     periods = con.execute(exp.select(exp.cast(exp.func("date_trunc", exp.Literal.string(unit), exp.column(
         column, quoted=True)), exp.DataType.build("date")).as_("p"), exp.func("count", exp.Star()))
         .from_(exp.to_table(inputs[0])).group_by("p").order_by("p").sql(DIALECT)).fetchall()
-    if sum(n for _, n in periods) <= chunk_rows:
-        return []
-    chunks, first, rows = [], None, 0
-    for period, n in periods:
-        first, rows = first or period, rows + n
-        if rows >= chunk_rows or period == periods[-1][0]:
-            chunks.append({key: (first, period)})
-            first, rows = None, 0
-    return chunks if len(chunks) > 1 else []
+    return [{key: group} for group in _groups(periods, chunk_rows)]
 
 
 def _touched_keys(con, model: Model, since: int) -> str | None:
