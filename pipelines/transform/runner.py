@@ -31,6 +31,8 @@ Two incremental forms, both built as sqlglot statements (no SQL text is substitu
   [range start - before days, range end] and its result cut to the range. A touched date before the
   table's first date rebuilds the model whole. E.g. 28-day windows: before = 27, after = 27; after =
   "all" rebuilds through the table's last date (for walks whose later dates carry earlier values on).
+  A full build of a date-range model without `before` or `after = "all"` (its ranges read disjoint
+  inputs) over more than CHUNK_ROWS input rows runs one group of consecutive dates at a time.
 
 An incremental build also says which rows it replaced (its scope: the touched keys, or the rebuilt date
 range); the checks of that model, and of a view over it alone, look at those rows only. Rows outside
@@ -560,18 +562,44 @@ def _incremental_range(con, model: Model, since: int) -> tuple[str, exp.Select |
     # runs through the table's last date
     start = min(first, high)
     end = max(last, high) if after == "all" else last + timedelta(days=after)
-    inputs = _between(column, start - timedelta(days=reach.get("before", 0)), end)
-    tree = _cut_ctes(model.tree, model.config.get("input", []), inputs)
-    rows = exp.select("*").from_(exp.Subquery(this=tree, alias=exp.TableAlias(this=exp.to_identifier("__new")))) \
-        .where(_between(column, start, end))
     delete = exp.Delete(this=exp.to_table(model.relation), where=exp.Where(this=_between(column, start, end)))
     con.execute(delete.sql(DIALECT))
-    con.execute(f"insert into {model.relation} by name {rows.sql(DIALECT)}")
+    con.execute(f"insert into {model.relation} by name {_range_rows(model, start, end).sql(DIALECT)}")
     return "incremental", exp.select("*").from_(exp.to_table(model.relation)).where(_between(column, start, end))
 
 
+def _range_rows(model: Model, start, end) -> exp.Select:
+    """Return a reach model's rows for key dates [start, end]: its `input` CTEs cut to [start - before days, end]."""
+    column = model.config["key"][0]
+    inputs = _between(column, start - timedelta(days=model.config["reach"].get("before", 0)), end)
+    tree = _cut_ctes(model.tree, model.config.get("input", []), inputs)
+    return exp.select("*").from_(exp.Subquery(this=tree, alias=exp.TableAlias(this=exp.to_identifier("__new")))) \
+        .where(_between(column, start, end))
+
+
+def _range_groups(con, model: Model, chunk_rows: int) -> list[tuple]:
+    """Return the key-date ranges a full build of a reach model builds one at a time ([] when one pass will do).
+
+    Only models whose ranges read disjoint inputs are grouped: no lookback (`before`) and no walk
+    (`after = "all"`). Consecutive key dates of the first `input` CTE are grouped until a group holds
+    chunk_rows of its rows, so a holistic aggregate (fleet_size_weekly's quantiles) holds one group at a time.
+    """
+    reach = model.config.get("reach")
+    if reach is None or reach.get("before", 0) or reach.get("after", 0) == "all":
+        return []
+    column = model.config["key"][0]
+    cte = next((c for c in model.tree.find_all(exp.CTE) if c.alias_or_name in model.config.get("input", [])), None)
+    if cte is None:
+        return []
+    counts = con.execute(exp.select(exp.column(column, quoted=True), exp.func("count", exp.Star()))
+                         .from_(exp.Subquery(this=cte.this.copy(), alias=exp.TableAlias(this=exp.to_identifier("i"))))
+                         .group_by(exp.column(column, quoted=True)).order_by(exp.column(column, quoted=True))
+                         .sql(DIALECT)).fetchall()
+    return _groups([(day, n) for day, n in counts if day is not None], chunk_rows)
+
+
 def _full(con, model: Model, chunk_rows: int = CHUNK_ROWS) -> int:
-    """Rebuild one table model whole; a pruned model over a large input, period group by period (see `_chunks`).
+    """Rebuild one table model whole; a large input in groups (`_range_groups`, `_chunks`, `_full_folded`).
 
     Returns how many groups it was built in (1: in one pass).
     """
@@ -579,6 +607,13 @@ def _full(con, model: Model, chunk_rows: int = CHUNK_ROWS) -> int:
         con.execute(f"drop view {model.relation}")
     if "fold" in model.config:
         return _full_folded(con, model, chunk_rows)
+    ranges = _range_groups(con, model, chunk_rows)
+    for i, (start, end) in enumerate(ranges):
+        body = _range_rows(model, start, end).sql(DIALECT)
+        con.execute(f"create or replace table {model.relation} as\n{body}" if i == 0
+                    else f"insert into {model.relation} by name {body}")
+    if ranges:
+        return len(ranges)
     chunks = _chunks(con, model, chunk_rows)
     if not chunks:
         con.execute(f"create or replace table {model.relation} as\n{model.sql}")

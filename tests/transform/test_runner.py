@@ -169,7 +169,7 @@ def test_an_incremental_build_equals_a_full_build(tmp_path):
     con.close()
 
 
-def test_a_full_build_in_period_or_load_groups_equals_one_pass(tmp_path):
+def test_a_full_build_in_period_load_or_date_groups_equals_one_pass(tmp_path):
     con = warehouse.connect(tmp_path / "w.duckdb")
     # two pings on a day (the later one wins), a day across midnight utc, weeks across a month's end
     rows = [{"id": i, "at": f"2024-{m:02d}-{d:02d} {h:02d}:00:00", "ip": f"h{i}",
@@ -188,6 +188,12 @@ def test_a_full_build_in_period_or_load_groups_equals_one_pass(tmp_path):
         assert any(s.startswith(f"model intermediate.{name} (full in ") for s in said), name
     for name in ("int_instance_ips", "int_instance_values", "int_instance_shapes"):
         assert any(s.startswith(f"model intermediate.{name} (full in 3 load groups") for s in said), name
+    # date-range marts whose ranges read disjoint inputs are built in groups of weeks; a lookback
+    # (active_daily) or a walk (transitions_monthly) is built in one pass
+    for name in ("fleet_size_weekly", "feature_adoption_weekly", "version_adoption_weekly", "clones_daily"):
+        assert any(s.startswith(f"model marts.{name} (full in ") for s in said), name
+    for name in ("active_daily", "transitions_monthly"):
+        assert f"model marts.{name} (full in" not in " ".join(said), name
     for r in tables:
         snap = f"main.snap_{r.split('.')[1]}"
         assert con.execute(f"select count(*) from (select * from {snap} except all select * from {r})"
