@@ -18,7 +18,7 @@ import hashlib
 import importlib
 import tomllib
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import duckdb
 import sqlglot
@@ -26,6 +26,7 @@ from sqlglot import exp
 
 from ..fields import quoted
 from ..settings import SQL_DIR
+from .groups import CHUNK_ROWS, groups
 
 LAYERS = ["staging", "intermediate", "marts"]
 KINDS = {"unique", "not_null", "accepted_values", "relationships"}
@@ -55,6 +56,7 @@ class Check:
     sql: str
     params: list
     where: str | None = None   # row-wise kinds (not_null, accepted_values): a failing row's condition
+    key: list[str] | None = None   # unique: the key columns
 
 
 @dataclass
@@ -110,7 +112,7 @@ def _checks_of(layer: str, model: str, spec: dict) -> list[Check]:
     for key in (unique if unique and isinstance(unique[0], list) else [unique] if unique else []):
         out.append(Check(layer, model, "unique", ", ".join(key),
                          f"select count(*) from (select {_columns(key)} from {table}"
-                         f" group by all having count(*) > 1)", []))
+                         f" group by all having count(*) > 1)", [], key=list(key)))
     for col in spec.get("not_null", []):
         where = f"{quoted(col)} is null"
         out.append(Check(layer, model, "not_null", col, f"select count(*) from {table} where {where}", [], where))
@@ -163,17 +165,52 @@ def scoped(check: Check, rows: str | None) -> str:
 
 
 def evaluate(con: duckdb.DuckDBPyConnection, models: list[str] | None = None,
-             scopes: dict[str, exp.Select] | None = None) -> list[Outcome]:
+             scopes: dict[str, exp.Select] | None = None, chunk_rows: int = CHUNK_ROWS) -> list[Outcome]:
     """Run every check on the built tables; return one outcome per check.
 
     scopes: `layer.model` -> a query of the rows an incremental build replaced; they are gathered once
     into a temp table and that model's checks read only those (the rest was checked when built and is
     unchanged: a duplicate key or a missing value can only be among the replaced rows).
     """
-    return run(con, load(models), scopes)
+    return run(con, load(models), scopes, chunk_rows)
 
 
-def run(con: duckdb.DuckDBPyConnection, every: list[Check], scopes: dict[str, exp.Select] | None = None) -> list[Outcome]:
+def _day_groups(con: duckdb.DuckDBPyConnection, check: Check, relation: str, chunk_rows: int) -> tuple[str, list]:
+    """Return a unique check's date or timestamp key column and its day ranges holding chunk_rows rows each.
+
+    ("", []) when the key has no such column or the table fits one pass. Rows sharing a key share its
+    day, so the ranges' duplicates add up to the whole table's.
+    """
+    schema, name = relation.split(".")
+    types = dict(con.execute("select column_name, data_type from information_schema.columns"
+                             " where table_schema = $1 and table_name = $2", [schema, name]).fetchall())
+    column = next((c for c in check.key or [] if types.get(c, "").startswith(("DATE", "TIMESTAMP"))), None)
+    if column is None:
+        return "", []
+    days = con.execute(f"select cast({quoted(column)} as date) as d, count(*) from {relation}"
+                       " group by d order by d nulls first").fetchall()
+    return column, groups(days, chunk_rows)
+
+
+def _unique_in_groups(con: duckdb.DuckDBPyConnection, check: Check, column: str, ranges: list) -> int:
+    """Count a unique check's duplicate keys one day range [first, last] at a time (NULL days go with the first)."""
+    tree = sqlglot.parse_one(check.sql, read="duckdb")
+    failing = 0
+    for first, last in ranges:
+        col = exp.column(column, quoted=True)
+        below = exp.LT(this=col.copy(), expression=exp.cast(
+            exp.Literal.string((last + timedelta(days=1)).isoformat()), exp.DataType.build("date")))
+        above = (exp.Is(this=col.copy(), expression=exp.Null()) if first is None else exp.GTE(
+            this=col.copy(), expression=exp.cast(exp.Literal.string(first.isoformat()), exp.DataType.build("date"))))
+        query = tree.copy()
+        query.find(exp.Subquery).this.where(exp.or_(above, below) if first is None else exp.and_(above, below),
+                                            copy=False)
+        failing += con.execute(query.sql("duckdb"), check.params).fetchall()[0][0]
+    return failing
+
+
+def run(con: duckdb.DuckDBPyConnection, every: list[Check], scopes: dict[str, exp.Select] | None = None,
+        chunk_rows: int = CHUNK_ROWS) -> list[Outcome]:
     """Run the given checks (row-wise ones of a model in one scan, on its scope's rows when it has one)."""
     scopes = scopes or {}
     failing: dict[int, int] = {}
@@ -190,6 +227,11 @@ def run(con: duckdb.DuckDBPyConnection, every: list[Check], scopes: dict[str, ex
                 [p for _, c in rowwise for p in c.params]).fetchall()[0]
             failing.update({i: n for (i, _), n in zip(rowwise, counts)})
         for i, c in mine:
+            if c.kind == "unique" and rows is None:   # a whole table: one group of days at a time when large
+                column, ranges = _day_groups(con, c, relation, chunk_rows)
+                if ranges:
+                    failing[i] = _unique_in_groups(con, c, column, ranges)
+                    continue
             if not c.where:
                 failing[i] = con.execute(scoped(c, rows), c.params).fetchall()[0][0]
         if rows:

@@ -59,6 +59,7 @@ from sqlglot import exp
 from .. import fields as fields_mod
 from ..settings import REFERENCE_DIR, SQL_DIR
 from . import checks
+from .groups import CHUNK_ROWS, groups
 
 LAYERS = ["staging", "intermediate", "marts"]
 #: staging models are views over the landed rows; the later layers are materialised tables
@@ -67,9 +68,6 @@ HEADER = "-- config:"
 CONFIG_KEYS = {"materialized", "key", "key_sql", "input", "new_rows", "each", "reach", "prune", "fold"}
 #: how a `fold` model merges a column of its old rows with the same column computed over the new rows
 FOLDS = {"min", "max", "sum"}
-#: a full build of a pruned model reads its input in groups of whole periods of at least this many rows:
-#: each group's collapse fits in memory (no spill), so the build time grows linearly with the input
-CHUNK_ROWS = 500_000
 DIALECT = "duckdb"
 
 #: landing tables older warehouses may lack (ingest creates them on connect; this keeps a build
@@ -317,29 +315,13 @@ def _new_rows(model: Model, since: int, until: int | None = None) -> exp.Select:
     return rows
 
 
-def _groups(counts: list[tuple], chunk_rows: int) -> list[tuple]:
-    """Group consecutive (value, rows) counts until each group holds chunk_rows rows; its (first, last) values.
-
-    [] when every row fits one group (one pass will do).
-    """
-    if sum(n for _, n in counts) <= chunk_rows:
-        return []
-    groups, first, rows = [], None, 0
-    for value, n in counts:
-        first, rows = value if first is None else first, rows + n
-        if rows >= chunk_rows or value == counts[-1][0]:
-            groups.append((first, value))
-            first, rows = None, 0
-    return groups if len(groups) > 1 else []
-
-
 def _load_chunks(con, model: Model, chunk_rows: int) -> list[int]:
     """Return the last load of each group a full build of a fold model folds in one at a time ([] for one pass)."""
     new = sqlglot.parse_one(model.config["new_rows"], read=DIALECT)
     loads = con.execute(exp.select(exp.column(new.name, quoted=True), exp.func("count", exp.Star()))
                         .from_(exp.table_(new.table, db=new.db or "main")).group_by(exp.column(new.name, quoted=True))
                         .order_by(exp.column(new.name, quoted=True)).sql(DIALECT)).fetchall()
-    return [last for _, last in _groups(loads, chunk_rows)]
+    return [last for _, last in groups(loads, chunk_rows)]
 
 
 def _swapped(model: Model, views: dict[str, str]) -> exp.Expression:
@@ -404,7 +386,7 @@ def _chunks(con, model: Model, chunk_rows: int) -> list[dict[str, tuple]]:
     periods = con.execute(exp.select(exp.cast(exp.func("date_trunc", exp.Literal.string(unit), exp.column(
         column, quoted=True)), exp.DataType.build("date")).as_("p"), exp.func("count", exp.Star()))
         .from_(exp.to_table(inputs[0])).group_by("p").order_by("p").sql(DIALECT)).fetchall()
-    return [{key: group} for group in _groups(periods, chunk_rows)]
+    return [{key: group} for group in groups(periods, chunk_rows)]
 
 
 def _touched_keys(con, model: Model, since: int) -> str | None:
@@ -595,7 +577,7 @@ def _range_groups(con, model: Model, chunk_rows: int) -> list[tuple]:
                          .from_(exp.Subquery(this=cte.this.copy(), alias=exp.TableAlias(this=exp.to_identifier("i"))))
                          .group_by(exp.column(column, quoted=True)).order_by(exp.column(column, quoted=True))
                          .sql(DIALECT)).fetchall()
-    return _groups([(day, n) for day, n in counts if day is not None], chunk_rows)
+    return groups([(day, n) for day, n in counts if day is not None], chunk_rows)
 
 
 def _full(con, model: Model, chunk_rows: int = CHUNK_ROWS) -> int:
@@ -691,8 +673,8 @@ def _build(con, model: Model, state: dict, last: int, full: bool, reference: str
         if how == "incremental" and scope is None:   # nothing touched: nothing to check
             scope = exp.select("*").from_(exp.to_table(model.relation)).where(exp.false())
     else:
-        groups = _full(con, model, chunk_rows)
-        how = f"full in {groups} {'load' if 'fold' in model.config else 'period'} groups" if groups > 1 else how
+        built_in = _full(con, model, chunk_rows)
+        how = f"full in {built_in} {'load' if 'fold' in model.config else 'period'} groups" if built_in > 1 else how
     if model.incremental:
         con.execute("insert or replace into main.model_state values ($1, $2, $3)", [model.relation, digest, last])
     return how, scope
@@ -746,7 +728,7 @@ def run(con: duckdb.DuckDBPyConnection, progress=None, full: bool = False,
             if progress:
                 progress(f"model {model.relation} ({how}, {time.monotonic() - started:.1f}s)")
         started = time.monotonic()
-        outcomes = checks.evaluate(con, [m.name for m in models], scopes)
+        outcomes = checks.evaluate(con, [m.name for m in models], scopes, chunk_rows)
         for m in models:
             con.execute(f"drop table if exists {_scope_table(m)}")
         if progress:

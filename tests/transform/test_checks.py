@@ -66,6 +66,28 @@ def test_an_incremental_build_checks_the_rows_it_replaced_in_one_scan_per_model(
     assert not con.execute("select * from duckdb_tables() where table_name like 'check_rows%'").fetchall()
 
 
+def test_a_large_unique_check_runs_one_group_of_days_at_a_time_and_finds_every_duplicate():
+    c = duckdb.connect()
+    c.execute("create schema marts")
+    # 40 days x 5 rows; duplicates on the first day, across no group boundary, and among NULL days
+    c.execute("""create table marts.pings as
+        select 'i' || (r % 5) as instance_id, timestamp '2024-07-01 10:00' + to_days(cast(r // 5 as integer)) as received_at
+        from range(200) t(r)
+        union all select 'i0', timestamp '2024-07-01 10:00'
+        union all select 'i3', timestamp '2024-07-20 10:00'
+        union all select 'i1', timestamp '2024-08-09 10:00'
+        union all select 'x', null union all select 'x', null""")
+    unique, = checks._checks_of("marts", "pings", {"unique": ["instance_id", "received_at"]})
+    column, ranges = checks._day_groups(c, unique, "marts.pings", chunk_rows=30)
+    assert column == "received_at" and len(ranges) > 5 and ranges[0][0] is None
+    one_pass = c.execute(unique.sql).fetchall()[0][0]
+    assert one_pass == 4
+    assert checks._unique_in_groups(c, unique, column, ranges) == one_pass
+    outcome, = checks.run(c, [unique], chunk_rows=30)
+    assert outcome.failing_rows == 4
+    c.close()
+
+
 def test_accepted_values_can_be_read_from_the_code():
     quarantine = [c for c in checks.load() if c.model == "quarantine" and c.kind == "accepted_values"]
     assert quarantine and quarantine[0].params == [list(REASONS)]
