@@ -577,7 +577,10 @@ def _range_groups(con, model: Model, chunk_rows: int) -> list[tuple]:
                          .from_(exp.Subquery(this=cte.this.copy(), alias=exp.TableAlias(this=exp.to_identifier("i"))))
                          .group_by(exp.column(column, quoted=True)).order_by(exp.column(column, quoted=True))
                          .sql(DIALECT)).fetchall()
-    return groups([(day, n) for day, n in counts if day is not None], chunk_rows)
+    found = groups([(day, n) for day, n in counts if day is not None], chunk_rows)
+    # each range runs up to the day before the next one starts, so a day without input rows lies in one
+    return [(first, found[i + 1][0] - timedelta(days=1) if i + 1 < len(found) else last)
+            for i, (first, last) in enumerate(found)]
 
 
 def _full(con, model: Model, chunk_rows: int = CHUNK_ROWS) -> int:
