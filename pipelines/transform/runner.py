@@ -456,12 +456,10 @@ def _incremental_fold(con, model: Model, since: int, until: int | None = None) -
     view = _delta_name(model, appended)
     con.execute(f"create or replace temp view {view} as {_new_rows(model, since, until).sql(DIALECT)}")
     computed = exp.Subquery(this=_swapped(model, {appended: view}), alias=exp.TableAlias(this=exp.to_identifier("m")))
-    match = lambda a, b: exp.and_(*[exp.EQ(this=exp.column(k, table=a, quoted=True),  # noqa: E731
-                                           expression=exp.column(k, table=b, quoted=True)) for k in keys])
+    match = lambda a, b: _same_keys(keys, a, b)  # noqa: E731
     table = _scope_table(model)
     if not folds:   # distinct keys: add the new ones
-        rows = exp.select("m.*").from_(computed).join(exp.to_table(model.relation).as_("t"), join_type="anti",
-                                                        on=match("m", "t"))
+        rows = _lacking(model, computed)
     else:
         con.execute(f"create or replace temp table {table}__new as {exp.select('m.*').from_(computed).sql(DIALECT)}")
         old = exp.select("t.*").from_(exp.to_table(model.relation).as_("t")).join(
@@ -594,9 +592,7 @@ def _full(con, model: Model, chunk_rows: int = CHUNK_ROWS) -> int:
         return _full_folded(con, model, chunk_rows)
     ranges = _range_groups(con, model, chunk_rows)
     for i, (start, end) in enumerate(ranges):
-        body = _range_rows(model, start, end).sql(DIALECT)
-        con.execute(f"create or replace table {model.relation} as\n{body}" if i == 0
-                    else f"insert into {model.relation} by name {body}")
+        _create_or_append(con, model, i, _range_rows(model, start, end).sql(DIALECT))
     if ranges:
         return len(ranges)
     chunks = _chunks(con, model, chunk_rows)
@@ -609,11 +605,15 @@ def _full(con, model: Model, chunk_rows: int = CHUNK_ROWS) -> int:
     for i, ranges in enumerate(chunks):
         rows = exp.select("i.*").from_(exp.table_(name, db=schema or "main", alias="i"))
         con.execute(f"create or replace temp view {view} as {_pruned(model, rows, ranges).sql(DIALECT)}")
-        body = _swapped(model, {relation: view}).sql(DIALECT)
-        con.execute(f"create or replace table {model.relation} as\n{body}" if i == 0
-                    else f"insert into {model.relation} by name {body}")
+        _create_or_append(con, model, i, _swapped(model, {relation: view}).sql(DIALECT))
     con.execute(f"drop view {view}")
     return len(chunks)
+
+
+def _create_or_append(con, model: Model, group: int, body: str) -> None:
+    """Write one group of a grouped full build: the first group creates the table, later ones append."""
+    con.execute(f"create or replace table {model.relation} as\n{body}" if group == 0
+                else f"insert into {model.relation} by name {body}")
 
 
 def _exists(con, relation: str, kind: str = "BASE TABLE") -> bool:
@@ -655,6 +655,18 @@ def _full_folded(con, model: Model, chunk_rows: int) -> int:
     return len(bounds)
 
 
+def _lacking(model: Model, computed: exp.Subquery) -> exp.Select:
+    """Return the rows of `computed` (aliased m) whose key the model's table lacks: `m anti join <model> t on keys`."""
+    return exp.select("m.*").from_(computed).join(
+        exp.to_table(model.relation).as_("t"), join_type="anti", on=_same_keys(list(_key_exprs(model)), "m", "t"))
+
+
+def _same_keys(keys: list[str], a: str, b: str) -> exp.Expression:
+    """Return `a.k1 = b.k1 and ...` over the key columns of two aliased relations."""
+    return exp.and_(*[exp.EQ(this=exp.column(k, table=a, quoted=True), expression=exp.column(k, table=b, quoted=True))
+                      for k in keys])
+
+
 def _add_new_keys(con, model: Model, view: str, since: int, until: int) -> None:
     """Add to a `fold = {}` model (a set of distinct keys) the keys of loads (since, until] it lacks, in one statement.
 
@@ -665,11 +677,7 @@ def _add_new_keys(con, model: Model, view: str, since: int, until: int) -> None:
     appended = f"{new.db or 'main'}.{new.table}"
     con.execute(f"create or replace temp view {view} as {_new_rows(model, since, until).sql(DIALECT)}")
     computed = exp.Subquery(this=_swapped(model, {appended: view}), alias=exp.TableAlias(this=exp.to_identifier("m")))
-    rows = exp.select("m.*").from_(computed).join(
-        exp.to_table(model.relation).as_("t"), join_type="anti", on=exp.and_(*[
-            exp.EQ(this=exp.column(k, table="m", quoted=True), expression=exp.column(k, table="t", quoted=True))
-            for k in _key_exprs(model)]))
-    con.execute(f"insert into {model.relation} by name {rows.sql(DIALECT)}")
+    con.execute(f"insert into {model.relation} by name {_lacking(model, computed).sql(DIALECT)}")
     con.execute(f"drop view {view}")
 
 
