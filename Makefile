@@ -69,8 +69,8 @@ report: $(ENV) ## refresh, then export every notebook as an offline HTML report 
 collect: $(ENV) ## run the ping collector on 127.0.0.1:8787, writing data/raw/pinglog/
 	$(PIPE) collect
 
-bench: $(ENV) ## benchmark refresh against DuckDB alone and pandas (1M, 4M, 16M pings; long)
-	$(PIPE) bench
+bench: $(ENV) ## benchmark refresh against DuckDB alone and pandas (1M, 4M, 16M pings; long; more: BENCH_ARGS="--help")
+	$(PIPE) bench $(BENCH_ARGS)
 
 clean: ## remove generated data, parquet, reports and the environment (keeps data/ip_hash.key)
 	rm -rf data/demo data/parquet data/parquet.sets data/warehouse.duckdb data/warehouse.duckdb.wal data/warehouse.duckdb.lock data/logs reports $(VENV)

@@ -63,11 +63,11 @@ def test_status_shows_the_last_check_results_below_the_sources(cfg, tmp_path):
 
 
 def _months(parquet: Path) -> dict[str, int]:
-    """Return each instance_days month file of the current set with its inode."""
+    """Return each instance_days file of the current set with its inode."""
     return {p.name: p.stat().st_ino for p in (export.current_set(parquet) / "instance_days.parquet").iterdir()}
 
 
-def test_instance_days_is_one_file_per_month_and_one_more_day_rewrites_one_month(cfg, tmp_path):
+def test_instance_days_is_one_file_per_month_and_one_more_day_adds_one_file(cfg, tmp_path):
     src = tmp_path / "src"
     lines = [ping_line("i-1", at="2024-06-30T23:59:59.000Z"), ping_line("i-2", at="2024-07-01T00:00:00.000Z"),
              ping_line("i-1", at="2024-07-02T08:00:00.000Z")]
@@ -80,8 +80,9 @@ def test_instance_days_is_one_file_per_month_and_one_more_day_rewrites_one_month
     said: list[str] = []
     flow.refresh(cfg, [str(src)], progress=said.append)
     second = _months(cfg.parquet_dir)
+    assert sorted(second) == ["2024-06.parquet", "2024-07-03.parquet", "2024-07.parquet"]
     assert second["2024-06.parquet"] == first["2024-06.parquet"]       # linked from the previous set
-    assert second["2024-07.parquet"] != first["2024-07.parquet"]       # rewritten
+    assert second["2024-07.parquet"] == first["2024-07.parquet"]       # linked: the new day is a file of its own
     assert any(line.strip().startswith("model marts.active_daily (incremental") for line in said)
 
     # every reader sees the folder as the one table, with no partition column added
@@ -98,3 +99,49 @@ def test_instance_days_is_one_file_per_month_and_one_more_day_rewrites_one_month
     assert not full.skipped and not set(_months(cfg.parquet_dir).values()) & set(second.values())
     assert mart(cfg, "instance_days").sort_values(["instance_id", "day"]).reset_index(drop=True).equals(
         df.sort_values(["instance_id", "day"]).reset_index(drop=True))
+
+
+def _readers_see_the_warehouse(cfg) -> None:
+    """Assert pandas and DuckDB read the instance_days folder as exactly the warehouse's rows."""
+    rows = query(cfg, "select instance_id, \"day\", pings from marts.instance_days order by 1, 2")
+    df = mart(cfg, "instance_days")
+    assert sorted(zip(df.instance_id, pd.to_datetime(df.day).dt.date, df.pings)) == rows
+    folder = Path(cfg.parquet_dir) / "instance_days.parquet"
+    assert duckdb.sql(f"select instance_id, \"day\", pings from read_parquet('{folder}') order by 1, 2").fetchall() == rows
+
+
+def test_a_changed_earlier_day_rewrites_its_month_from_the_file_holding_it(cfg, tmp_path, monkeypatch):
+    src = tmp_path / "src"
+    step = iter(range(100))
+
+    def add(*pings) -> dict[str, int]:
+        """Land pings (instance, utc time) as one more file, refresh, return the instance_days files."""
+        write_lines(src / f"{next(step):02d}.jsonl", [ping_line(i, at=at) for i, at in pings])
+        run(cfg, src)
+        _readers_see_the_warehouse(cfg)
+        return _months(cfg.parquet_dir)
+
+    monkeypatch.setattr(export, "MAX_PIECES", 3)
+    first = add(("i-1", "2024-07-01T08:00:00.000Z"), ("i-1", "2024-06-10T08:00:00.000Z"))
+    assert sorted(first) == ["2024-06.parquet", "2024-07.parquet"]
+    second = add(("i-1", "2024-07-03T08:00:00.000Z"))
+    assert second["2024-07.parquet"] == first["2024-07.parquet"] and "2024-07-03.parquet" in second
+
+    # another ping on the last file's day rewrites that file only
+    third = add(("i-2", "2024-07-03T09:00:00.000Z"))
+    assert sorted(third) == sorted(second) and third["2024-07.parquet"] == first["2024-07.parquet"]
+    assert third["2024-07-03.parquet"] != second["2024-07-03.parquet"]
+
+    # a late ping on an earlier day rewrites from the file holding it: here the whole month, as one file
+    fourth = add(("i-3", "2024-07-02T08:00:00.000Z"))
+    assert sorted(fourth) == ["2024-06.parquet", "2024-07.parquet"]
+    assert fourth["2024-07.parquet"] != first["2024-07.parquet"] and fourth["2024-06.parquet"] == first["2024-06.parquet"]
+
+    # new days add files up to MAX_PIECES a month; one more rewrites the month as one file
+    fifth = add(("i-1", "2024-07-04T08:00:00.000Z"))
+    sixth = add(("i-1", "2024-07-05T08:00:00.000Z"))
+    assert sorted(sixth) == ["2024-06.parquet", "2024-07-04.parquet", "2024-07-05.parquet", "2024-07.parquet"]
+    assert sixth["2024-07-04.parquet"] == fifth["2024-07-04.parquet"]
+    seventh = add(("i-1", "2024-07-06T08:00:00.000Z"))
+    assert sorted(seventh) == ["2024-06.parquet", "2024-07.parquet"]
+    assert seventh["2024-07.parquet"] != sixth["2024-07.parquet"]

@@ -7,8 +7,10 @@ is renamed onto `<parquet_dir>` (rename is atomic) and the parent folder fsynced
 stay, so a reader that resolved the link before a switch still finds its files.
 
 `instance_days` (one row per instance and day: the big one) is a folder `instance_days.parquet/`
-holding one file per utc month of `day` (`2024-07.parquet`). A month without new pings since the
-previous set (same models) is hard-linked from it, so one more day rewrites one month. Readers
+holding the files of each utc month of `day`: `2024-07.parquet` from the month's first day, then
+`2024-07-15.parquet` and so on for days a later refresh added after the month's last (at most
+MAX_PIECES files; then the month is rewritten as one). Files without new pings since the previous set
+(same models) are hard-linked from it, so one more day writes one small file. Readers
 read the folder as one table: `pandas.read_parquet(folder)`, `pyarrow.parquet.read_table(folder)`,
 DuckDB `read_parquet('<folder>')` (no partition column is added).
 """
@@ -18,7 +20,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import duckdb
@@ -85,6 +87,8 @@ def models_digest() -> str | None:
 #: marts written as a folder of one parquet file per month of their date column
 PARTITIONED = {"instance_days": "day"}
 MONTH = "%Y-%m"
+#: most files a month of a partitioned mart is split into before it is rewritten as one
+MAX_PIECES = 8
 
 
 def _has(con, schema: str, name: str) -> bool:
@@ -115,48 +119,92 @@ def _same_load(con, mark: str) -> bool:
     return rows == [(started,)]
 
 
-def _touched_months(con, since: int) -> set[str] | None:
-    """Return the months (YYYY-MM, utc) of pings loaded after load `since` (None: unknown)."""
+def _touched_months(con, since: int) -> dict[str, date] | None:
+    """Return each month (YYYY-MM, utc) with pings loaded after load `since` and its first such day (None: unknown)."""
     if not _has(con, "staging", "stg_pings"):
         return None
-    rows = con.execute(f"select distinct strftime(\"day\", '{MONTH}') from staging.stg_pings where load_id > $1",
-                       [since]).fetchall()
-    return {m for (m,) in rows}
+    rows = con.execute(f"select strftime(\"day\", '{MONTH}'), min(\"day\") from staging.stg_pings where load_id > $1"
+                       " group by 1", [since]).fetchall()
+    return dict(rows)
 
 
-def _reusable(con, previous: Path | None, info: dict) -> tuple[Path | None, set[str]]:
-    """Return (previous set folder, months changed since it) when its partitions may be linked."""
+def _reusable(con, previous: Path | None, info: dict) -> tuple[Path | None, dict[str, date]]:
+    """Return (previous set folder, the first changed day of each month changed since it) when its files may be linked."""
     try:
         before = json.loads((previous / SET_FILE).read_text()) if previous else {}
     except (OSError, ValueError):
         before = {}
     mark = before.get("load")
     if before.get("models_digest") != info.get("models_digest") or not mark or not _same_load(con, mark):
-        return None, set()
+        return None, {}
     touched = _touched_months(con, int(mark.partition("@")[0]))
-    return (previous, touched) if touched is not None else (None, set())
+    return (previous, touched) if touched is not None else (None, {})
 
 
-def _write_partitioned(con, name: str, column: str, target: Path, previous: Path | None, touched: set[str]) -> None:
-    """Write one mart as target/<month>.parquet files, linking months unchanged since the previous set.
+def _piece_start(path: Path, month: date) -> date | None:
+    """Return the first day a month's file covers (`2024-07.parquet`: the 1st, `2024-07-15.parquet`: the 15th)."""
+    stem = path.name.removesuffix(".parquet")
+    if stem == month.strftime(MONTH):
+        return month
+    try:
+        start = date.fromisoformat(stem)
+    except ValueError:
+        return None
+    return start if start.replace(day=1) == month else None
 
-    Each fresh month is one COPY of a utc date range: the rows lie in the table roughly by date (they are
-    built and appended period by period), so each COPY reads its month's row groups only and holds one
-    file's buffers at a time, whatever the table's size.
+
+def _pieces(old: Path | None, month: date) -> list[tuple[date, Path]] | None:
+    """Return a month's files in the previous set by the first day each covers ([]: none, None: not ours)."""
+    paths = sorted(old.glob(f"{month.strftime(MONTH)}*.parquet")) if old and old.is_dir() else []
+    pieces = [(_piece_start(p, month), p) for p in paths]
+    return None if any(start is None for start, _ in pieces) else sorted(pieces)
+
+
+def _last_day(con, path: Path, column: str) -> date | None:
+    """Return the largest value of a date column in a parquet file, from its footer's statistics."""
+    return con.execute("select max(cast(stats_max as date)) from parquet_metadata($1) where path_in_schema = $2",
+                       [str(path), column]).fetchall()[0][0]
+
+
+def _month_plan(con, pieces: list[tuple[date, Path]] | None, month: date, first: date | None,
+                column: str) -> tuple[list[Path], date | None]:
+    """Return (previous files to link, first day to write from, None: nothing) for one month.
+
+    A month untouched since the previous set is linked whole. New days after the month's last one are
+    one more file (up to MAX_PIECES files a month; then the month is rewritten as one). A change to an
+    earlier day rewrites the month from the file holding that day on.
+    """
+    if not pieces:
+        return [], month
+    if first is None:
+        return [p for _, p in pieces], None
+    if len(pieces) < MAX_PIECES and (last := _last_day(con, pieces[-1][1], column)) is not None and first > last:
+        return [p for _, p in pieces], first
+    keep = [p for start, p in pieces if start <= first][:-1] if len(pieces) < MAX_PIECES else []
+    return keep, pieces[len(keep)][0] if keep else month
+
+
+def _write_partitioned(con, name: str, column: str, target: Path, previous: Path | None,
+                       touched: dict[str, date]) -> None:
+    """Write one mart as target/<month>[-<day>].parquet files, linking what is unchanged since the previous set.
+
+    Each file is one COPY of a utc date range: the rows lie in the table roughly by date (they are built
+    and appended period by period), so each COPY reads its days' row groups only and holds one file's
+    buffers at a time, whatever the table's size.
     """
     target.mkdir()
     months = [m for (m,) in con.execute(
         f"select distinct cast(date_trunc('month', \"{column}\") as date) from marts.{name} order by 1").fetchall()]
     old = previous / f"{name}.parquet" if previous else None
     for month in months:
-        label = month.strftime(MONTH)
-        linked = sorted(old.glob(f"{label}.*parquet")) if old and old.is_dir() and label not in touched else []
+        linked, start = _month_plan(con, _pieces(old, month), month, touched.get(month.strftime(MONTH)), column)
         for path in linked:
             os.link(path, target / path.name)
-        if not linked:
+        if start is not None:
             end = (month.replace(day=28) + timedelta(days=4)).replace(day=1)
+            label = month.strftime(MONTH) if start == month else start.isoformat()
             con.execute(f"copy (select * from marts.{name} where \"{column}\" >= $1 and \"{column}\" < $2)"
-                        f" to '{target / f'{label}.parquet'}' (format parquet, compression zstd)", [month, end])
+                        f" to '{target / f'{label}.parquet'}' (format parquet, compression zstd)", [start, end])
     if not months:
         con.execute(f"copy (select * from marts.{name} limit 0) to '{target / 'empty.parquet'}' (format parquet)")
     for path in target.iterdir():

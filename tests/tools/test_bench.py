@@ -66,3 +66,13 @@ def test_collector_load_test_falls_back_to_the_python_client(tmp_path):
     assert result["statuses"] == {"200": 500} and result["stored"] == 500
     assert result["per_second"] > 0 and result["p99_ms"] >= result["p50_ms"] > 0
     assert "Python client" in bench.collector_line(result)
+
+
+def test_the_table_marks_a_failed_step_and_says_whether_the_largest_size_completed():
+    size = {"rows": 59_489_602, "full_refresh_s": 1600.0, "incremental_s": 20.0, "nothing_new_s": 0.5,
+            "duckdb_copy_s": 170.0, "pandas_s": None, "peak_rss_mb": 850.0, "rows_per_s": 37_000,
+            "full_stages": {"landing_s": 1000.0}, "nothing_new_wrote_parquet": False}
+    ok = bench.markdown({"machine": "m", "when": "w", "sizes": [{**size, "failed": []}]})
+    assert "59,489,602 pings: completes ✓" in ok and "failed" not in ok
+    bad = bench.markdown({"machine": "m", "when": "w", "sizes": [{**size, "failed": ["full"]}]})
+    assert "| 59,489,602 ✗ failed: full |" in bad and "59,489,602 pings: FAILED ✗" in bad
