@@ -145,3 +145,19 @@ def test_a_changed_earlier_day_rewrites_its_month_from_the_file_holding_it(cfg, 
     seventh = add(("i-1", "2024-07-06T08:00:00.000Z"))
     assert sorted(seventh) == ["2024-06.parquet", "2024-07.parquet"]
     assert seventh["2024-07.parquet"] != sixth["2024-07.parquet"]
+
+
+def test_a_change_to_a_middle_file_drops_the_files_after_it(cfg, tmp_path, monkeypatch):
+    src = tmp_path / "src"
+    monkeypatch.setattr(export, "MAX_PIECES", 4)
+    for n, day in enumerate(["2024-07-01", "2024-07-04", "2024-07-05"]):
+        write_lines(src / f"{n}.jsonl", [ping_line("i-1", at=f"{day}T08:00:00.000Z")])
+        run(cfg, src)
+    before = _months(cfg.parquet_dir)
+    assert sorted(before) == ["2024-07-04.parquet", "2024-07-05.parquet", "2024-07.parquet"]
+    write_lines(src / "3.jsonl", [ping_line("i-2", at="2024-07-04T09:00:00.000Z")])
+    run(cfg, src)
+    after = _months(cfg.parquet_dir)
+    assert sorted(after) == ["2024-07-04.parquet", "2024-07.parquet"]      # 07-05's rows now in the 07-04 file
+    assert after["2024-07.parquet"] == before["2024-07.parquet"] and after["2024-07-04.parquet"] != before["2024-07-04.parquet"]
+    _readers_see_the_warehouse(cfg)

@@ -12,7 +12,7 @@ holding the files of each utc month of `day`: `2024-07.parquet` from the month's
 MAX_PIECES files; then the month is rewritten as one). Files without new pings since the previous set
 (same models) are hard-linked from it, so one more day writes one small file. Readers
 read the folder as one table: `pandas.read_parquet(folder)`, `pyarrow.parquet.read_table(folder)`,
-DuckDB `read_parquet('<folder>')` (no partition column is added).
+DuckDB `read_parquet('<folder>')` (no partition column is added; rows come in no set order).
 """
 
 from __future__ import annotations

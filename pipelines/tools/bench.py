@@ -211,6 +211,7 @@ def bench_size(n: int, work: Path, env: dict, pandas_max: int, say, keep: bool =
         pandas = measure([sys.executable, "-c", PANDAS_WAY, str(log)], env)
     disk_mb = round(sum(p.stat().st_size for p in log.glob("*.jsonl")) / 2**20)
     result = {
+        "requested": n,
         "rows": (_rows_read(full["output"]) or 0) + (_rows_read(incremental["output"]) or 0),
         "pings": pings, "instances": instances, "pinglog_mb": disk_mb, "simulate_s": sim["seconds"],
         "simulate_peak_rss_mb": sim["peak_rss_mb"],
@@ -391,8 +392,10 @@ def ratio(a, b) -> str:
 
 
 #: the targets the table is judged against (issue: performance at the DuckDB limit)
+#: the steps that are the refresh itself (a failed DuckDB copy or pandas run is only a comparison that failed)
+REFRESHES = {"full", "incremental", "nothing_new"}
 TARGETS = {"full_copy": 1.5, "pandas_full": 10, "incr_full": 0.03, "nothing_new_s": 2.0, "linear": 0.85,
-           "peak_rss_mb": 1024, "largest_rows": 50_000_000}
+           "peak_rss_mb": 1024, "largest_rows": 64_000_000}
 
 
 def _mark(value, ok: bool) -> str:
@@ -402,7 +405,7 @@ def _mark(value, ok: bool) -> str:
 
 def markdown(results: dict) -> str:
     """Return the results as a markdown table with every target ratio, marked met or missed."""
-    sizes = sorted(results["sizes"], key=lambda r: r["rows"])
+    sizes = sorted(results["sizes"], key=lambda r: r.get("requested", r["rows"]))
     base = sizes[0]["rows_per_s"] if sizes else None
     lines = [
         f"Machine: {results['machine']}; {results['when']}.",
@@ -428,9 +431,9 @@ def markdown(results: dict) -> str:
             f" {_mark(f'{pf:.1f}', pf >= TARGETS['pandas_full']) if pf else '-'} |"
             f" {_mark(f'{inc:.3f}', inc <= TARGETS['incr_full']) if inc else '-'} |"
         )
-    big = [r for r in sizes if r["rows"] >= TARGETS["largest_rows"]]
+    big = [r for r in sizes if r.get("requested", r["rows"]) >= TARGETS["largest_rows"]]
     if big:
-        lines += ["", "; ".join(f"{r['rows']:,} pings: {'completes ✓' if not r.get('failed') else 'FAILED ✗'}"
+        lines += ["", "; ".join(f"{r['rows']:,} pings: {'FAILED ✗' if set(r.get('failed', [])) & REFRESHES else 'completes ✓'}"
                                 f" (full refresh {r['full_refresh_s']} s, peak RSS {r['peak_rss_mb']} MB)" for r in big)
                   + " (target: `--rows 64000000` completes on this machine)."]
     profile = [f"{r['rows']:,} pings: full refresh " + ", ".join(f"{k[:-2]} {v} s" for k, v in r["full_stages"].items())
