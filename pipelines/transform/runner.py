@@ -305,9 +305,28 @@ def _delta_name(model: Model, relation: str) -> str:
     return "__".join(["delta", model.name, *relation.split(".")])
 
 
+def _new_rows_column(model: Model) -> exp.Column:
+    """Return the model's `new_rows` setting parsed: the load column (`schema.table.column`) new rows are found by."""
+    return sqlglot.parse_one(model.config["new_rows"], read=DIALECT)
+
+
+def _appended(model: Model) -> str:
+    """Return the relation (`schema.table`) holding a fold model's new_rows column."""
+    new = _new_rows_column(model)
+    return f"{new.db or 'main'}.{new.table}"
+
+
+def _over_new_rows(con, model: Model, since: int, until: int | None) -> tuple[str, exp.Subquery]:
+    """Point a temp view at the rows of loads (since, until]; return its name and the model over it, aliased m."""
+    appended = _appended(model)
+    view = _delta_name(model, appended)
+    con.execute(f"create or replace temp view {view} as {_new_rows(model, since, until).sql(DIALECT)}")
+    return view, exp.Subquery(this=_swapped(model, {appended: view}), alias=exp.TableAlias(this=exp.to_identifier("m")))
+
+
 def _new_rows(model: Model, since: int, until: int | None = None) -> exp.Select:
     """Return `select * from <new_rows relation> n where n.<column> > since [and n.<column> <= until]`."""
-    new = sqlglot.parse_one(model.config["new_rows"], read=DIALECT)
+    new = _new_rows_column(model)
     rows = (exp.select("n.*").from_(exp.table_(new.table, db=new.db or "main", alias="n"))
             .where(exp.GT(this=exp.column(new.name, table="n"), expression=exp.Literal.number(int(since)))))
     if until is not None:
@@ -317,7 +336,7 @@ def _new_rows(model: Model, since: int, until: int | None = None) -> exp.Select:
 
 def _load_chunks(con, model: Model, chunk_rows: int) -> list[int]:
     """Return the last load of each group a full build of a fold model folds in one at a time ([] for one pass)."""
-    new = sqlglot.parse_one(model.config["new_rows"], read=DIALECT)
+    new = _new_rows_column(model)
     loads = con.execute(exp.select(exp.column(new.name, quoted=True), exp.func("count", exp.Star()))
                         .from_(exp.table_(new.table, db=new.db or "main")).group_by(exp.column(new.name, quoted=True))
                         .order_by(exp.column(new.name, quoted=True)).sql(DIALECT)).fetchall()
@@ -446,16 +465,13 @@ def _incremental_fold(con, model: Model, since: int, until: int | None = None) -
     Returns the scope (None: no key was touched).
     """
     keys, folds = list(_key_exprs(model)), model.config["fold"]
-    new = sqlglot.parse_one(model.config["new_rows"], read=DIALECT)
-    appended = f"{new.db or 'main'}.{new.table}"
+    appended = _appended(model)
     columns = [r[0] for r in con.execute(f"describe {model.relation}").fetchall()]
     unfolded = [c for c in columns if c not in keys and c not in folds]
     if appended not in model.config["input"] or unfolded or not set(folds.values()) <= FOLDS:
         raise ModelError(f"{model.path}: a fold model reads its new_rows relation and folds every other column"
                          f" with one of {sorted(FOLDS)} (unfolded: {unfolded})")
-    view = _delta_name(model, appended)
-    con.execute(f"create or replace temp view {view} as {_new_rows(model, since, until).sql(DIALECT)}")
-    computed = exp.Subquery(this=_swapped(model, {appended: view}), alias=exp.TableAlias(this=exp.to_identifier("m")))
+    view, computed = _over_new_rows(con, model, since, until)
     match = lambda a, b: _same_keys(keys, a, b)  # noqa: E731
     table = _scope_table(model)
     if not folds:   # distinct keys: add the new ones
@@ -641,17 +657,14 @@ def _full_folded(con, model: Model, chunk_rows: int) -> int:
     if not bounds:
         con.execute(f"create or replace table {model.relation} as\n{model.sql}")
         return 1
-    new = sqlglot.parse_one(model.config["new_rows"], read=DIALECT)
-    appended = f"{new.db or 'main'}.{new.table}"
-    view = _delta_name(model, appended)
-    con.execute(f"create or replace temp view {view} as {_new_rows(model, -1, bounds[0]).sql(DIALECT)}")
-    con.execute(f"create or replace table {model.relation} as\n{_swapped(model, {appended: view}).sql(DIALECT)}")
+    view, first = _over_new_rows(con, model, -1, bounds[0])
+    con.execute(f"create or replace table {model.relation} as\n{first.this.sql(DIALECT)}")
     con.execute(f"drop view {view}")
     for since, until in zip(bounds, bounds[1:]):
         if model.config["fold"]:
             _incremental_fold(con, model, since, until)
         else:
-            _add_new_keys(con, model, view, since, until)
+            _add_new_keys(con, model, since, until)
     return len(bounds)
 
 
@@ -667,16 +680,13 @@ def _same_keys(keys: list[str], a: str, b: str) -> exp.Expression:
                       for k in keys])
 
 
-def _add_new_keys(con, model: Model, view: str, since: int, until: int) -> None:
+def _add_new_keys(con, model: Model, since: int, until: int) -> None:
     """Add to a `fold = {}` model (a set of distinct keys) the keys of loads (since, until] it lacks, in one statement.
 
     No scope table and no temp table: inside the build's one transaction a dropped temp table keeps its
     memory until commit, and a full build adds about a hundred groups at 64M pings.
     """
-    new = sqlglot.parse_one(model.config["new_rows"], read=DIALECT)
-    appended = f"{new.db or 'main'}.{new.table}"
-    con.execute(f"create or replace temp view {view} as {_new_rows(model, since, until).sql(DIALECT)}")
-    computed = exp.Subquery(this=_swapped(model, {appended: view}), alias=exp.TableAlias(this=exp.to_identifier("m")))
+    view, computed = _over_new_rows(con, model, since, until)
     con.execute(f"insert into {model.relation} by name {_lacking(model, computed).sql(DIALECT)}")
     con.execute(f"drop view {view}")
 
