@@ -28,7 +28,8 @@ READS = {
     "report": ["sources", "data_dir", "warehouse", "parquet_dir", "ip_hash_key", "ip_hash_key_file",
                "memory_limit", "reports_dir", "reports_keep", "report_min_count", "cell_timeout_s"],
     "bench": ["memory_limit"],
-    "models": ["data_dir"],
+    "models": [],
+    "docs": [],
 }
 
 
@@ -66,9 +67,13 @@ def _settings(args) -> settings_mod.Settings:
 
 def cmd_refresh(args) -> int:
     """Load what is new, rebuild marts, write parquet; exit 1 when any source item failed."""
-    from .flow import refresh, resolve_sources
+    from .flow import plan, refresh, resolve_sources
 
     cfg = _settings(args)
+    if getattr(args, "plan", False):
+        for line in plan(cfg, cfg.sources or cfg.demo_sources, full=args.full):
+            print(line)
+        return 0
     result = refresh(cfg, resolve_sources(cfg), full=getattr(args, "full", False))
     for path in result.written:
         print(path)
@@ -115,7 +120,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--parquet-dir", metavar="DIR", type=settings_mod.folder,
                    help="where marts go (default: PINGS_PARQUET_DIR or data/parquet)")
     p.add_argument("--full", action="store_true",
-                   help="rebuild every model whole and rewrite every parquet file (default: only what new pings touch)")
+                   help="rebuild every model whole and rewrite every parquet file (default: only what new pings"
+                   " or changed models touch)")
+    p.add_argument("--plan", action="store_true",
+                   help="print what a refresh would do and change nothing: new rows per source, then each model's"
+                   " action (rebuild, incremental, unchanged), kind and why (own SQL, parent X changed, new rows)")
     p.set_defaults(func=cmd_refresh)
 
     p = _sub(sub, "status",
@@ -129,10 +138,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--files", action="store_true", help="one row per file or table instead of per source")
     p.set_defaults(func=cmd_status)
 
-    p = _sub(sub, "models", help="list the SQL models in build order with their inputs",
-                       description="List every SQL model (staging, intermediate, marts) in build order:"
-                       " how it is built (view, table, incremental) and the tables it reads.")
+    p = _sub(sub, "models", help="list the SQL models in build order: kind, declared fields, inputs",
+                       description="List every SQL model (staging, intermediate, marts) in build order, one line"
+                       " each: its kind (kind=view, table, by_key, by_date, fold), the fields its `-- model:`"
+                       " header declares, and the tables it reads. A header error is one line naming the file"
+                       " and the field, exit 2.")
     p.set_defaults(func=_lazy("transform.runner", "cmd_models"))
+
+    p = _sub(sub, "docs", help="write the model and mart reference (docs/models.md) from the models",
+             description="Write docs/models.md from every model's `-- model:` header, leading comments,"
+             " column comments and checks (like `dbt docs`, as Markdown).")
+    p.add_argument("--out", metavar="FILE", type=settings_mod.file, help="where to write (default docs/models.md)")
+    p.add_argument("--check", action="store_true", help="write nothing; exit 1 when the file differs from what"
+                   " the command would write")
+    p.set_defaults(func=_lazy("transform.docs", "cmd_docs"))
 
     _add_simulate(sub)
     _add_collect(sub)

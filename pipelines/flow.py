@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import errno
-import hashlib
 import os
 import sys
 import tempfile
@@ -23,7 +22,8 @@ from .ingest.sources import loader_for
 from .ingest.sources.postgres import redact
 from .locking import Busy, exclusive, is_file_locked as is_locked, open_waiting
 from .publish import export
-from .transform import runner as models
+from .transform import runner
+from .transform.declare import ModelError
 
 
 @dataclass
@@ -120,12 +120,9 @@ def load_sources(con, sources: list[str], progress=_say) -> Result:
 
 def state_digest(con) -> str:
     """Return a digest of what the warehouse has read: per-item state (not its time) and the last load."""
-    rows = con.execute(
-        """select source, item, bytes_done, rows_done, size, mtime, head_sha, pending, watermark, status, message
-           from source_state order by source, item"""
-    ).fetchall()
-    last = con.execute("select coalesce(max(load_id), 0) from load_log where rows_read > 0").fetchall()[0][0]
-    return hashlib.sha256(repr((rows, last)).encode()).hexdigest()
+    from .transform.changes import landing
+
+    return landing(con)
 
 
 def nothing_new(result: Result, parquet_dir: Path, digest: str) -> bool:
@@ -134,7 +131,7 @@ def nothing_new(result: Result, parquet_dir: Path, digest: str) -> bool:
     current = export.models_digest()
     return (result.counts.read == 0 and bool(info) and current is not None
             and info.get("models_digest") == current and info.get("state_digest") == digest
-            and info.get("marts") == models.marts()
+            and info.get("marts") == runner.marts()
             and all((Path(parquet_dir) / f"{m}.parquet").exists() for m in info["marts"]))
 
 
@@ -155,6 +152,7 @@ def refresh(settings, sources: list[str], progress=_say, full: bool = False) -> 
     A failing model check (ChecksFailed) or a disk/warehouse failure propagates: nothing is exported
     and the previous parquet set stays current.
     """
+    runner.build_order()   # every model file read and its declaration checked before anything is loaded or built
     with exclusive(settings.lock_file, "refresh"):
         secret = privacy.secret_for(settings)
         con = connect(settings)
@@ -176,7 +174,7 @@ def refresh(settings, sources: list[str], progress=_say, full: bool = False) -> 
                 return result
             t1 = time.monotonic()
             progress("building models")
-            models.run(con, progress=lambda line: progress(f"  {line}"), full=full)
+            runner.run(con, progress=lambda line: progress(f"  {line}"), full=full)
             progress(f"built models in {time.monotonic() - t1:.1f}s; writing parquet")
             t2 = time.monotonic()
             result.written = export.export(con, settings.parquet_dir, info={"state_digest": digest}, full=full)
@@ -185,6 +183,39 @@ def refresh(settings, sources: list[str], progress=_say, full: bool = False) -> 
         finally:
             con.close()
     return result
+
+
+def plan(settings, sources: list[str], full: bool = False) -> list[str]:
+    """Return what a refresh would do, as lines: new rows per source, each model's step and why.
+
+    Nothing is written: the warehouse is opened read-only (when it exists) and sources are only looked at.
+    """
+    from .ingest.sources import preview
+    from .transform import changes
+
+    found = runner.build_order()
+    con = connect(settings, read_only=True) if Path(settings.warehouse).exists() else None
+    try:
+        lines, pending = [f"sources (warehouse {settings.warehouse}):"], 0
+        for source in sources:
+            seen = preview(con, source)
+            pending += seen.rows
+            notes = "".join(f"; {n}" for n in seen.notes)
+            lines.append(f"  {redact(source)}: {seen.rows:,} new rows in {seen.items:,} item(s){notes}")
+        wh = changes.observe(con) if con is not None else changes.Warehouse({}, set(), 0, "")
+    finally:
+        if con is not None:
+            con.close()
+    if pending:   # what the plan assumes once the new rows are landed: one more load, a new landing state
+        wh = changes.Warehouse(wh.built, wh.existing, wh.last_load + 1, "after loading the new rows")
+    steps = changes.plan(found, changes.fingerprints(found), wh, full)
+    lines.append("models (action, kind, model, why):")
+    lines += [f"  {s.action:<11} {s.model.kind.name:<8} {s.model.relation:<40} {', '.join(s.reasons)}".rstrip()
+              for s in steps]
+    counts = {a: sum(s.action == a for s in steps) for a in ("rebuild", "incremental", "unchanged")}
+    lines.append(f"then: {counts['rebuild']} rebuilt, {counts['incremental']} updated for new rows,"
+                 f" {counts['unchanged']} unchanged; nothing written by this plan")
+    return lines
 
 
 def resolve_sources(cfg: settings_mod.Settings) -> list[str]:
@@ -204,7 +235,7 @@ def describe(exc: BaseException) -> tuple[int, str | None]:
     """Return (exit code, one line) for an expected error, or (1, None) when it is unexpected."""
     from .transform import checks
 
-    if isinstance(exc, settings_mod.SettingsError):
+    if isinstance(exc, (settings_mod.SettingsError, ModelError)):
         return 2, scrub(exc)
     if isinstance(exc, privacy.BadKey):
         return 2, scrub(exc)

@@ -84,8 +84,14 @@ def models_digest() -> str | None:
     return runner.models_digest()
 
 
-#: marts written as a folder of one parquet file per month of their date column
-PARTITIONED = {"instance_days": "day"}
+
+def partitioned() -> dict[str, str]:
+    """Return the marts declared `partition = "month"` with their time column (a folder of files per month)."""
+    from ..transform.models import build_order
+
+    return {m.name: m.kind.time_column for m in build_order() if m.layer == "marts" and m.kind.partition == "month"}
+
+
 MONTH = "%Y-%m"
 #: most files a month of a partitioned mart is split into before it is rewritten as one
 MAX_PIECES = 8
@@ -128,14 +134,18 @@ def _touched_months(con, since: int) -> dict[str, date] | None:
     return dict(rows)
 
 
-def _reusable(con, previous: Path | None, info: dict) -> tuple[Path | None, dict[str, date]]:
-    """Return (previous set folder, the first changed day of each month changed since it) when its files may be linked."""
+def _reusable(con, previous: Path | None, info: dict, name: str) -> tuple[Path | None, dict[str, date]]:
+    """Return (previous set folder, the first changed day of each month changed since it) when the files of
+    mart `name` in it may be linked: the mart's model is unchanged (same fingerprint) and the set was
+    written from this warehouse."""
     try:
         before = json.loads((previous / SET_FILE).read_text()) if previous else {}
     except (OSError, ValueError):
         before = {}
     mark = before.get("load")
-    if before.get("models_digest") != info.get("models_digest") or not mark or not _same_load(con, mark):
+    now = info.get("fingerprints", {}).get(name)
+    same_model = now is not None and before.get("fingerprints", {}).get(name) == now
+    if not same_model or not mark or not _same_load(con, mark):
         return None, {}
     touched = _touched_months(con, int(mark.partition("@")[0]))
     return (previous, touched) if touched is not None else (None, {})
@@ -215,11 +225,11 @@ def _write_partitioned(con, name: str, column: str, target: Path, previous: Path
 def _write_set(con, folder: Path, names: list[str], info: dict, previous: Path | None = None) -> None:
     """Write every mart and _set.json into folder, each file fsynced, then the folder."""
     folder.mkdir(parents=True)
-    reuse, touched = _reusable(con, previous, info)
+    by_month = partitioned()
     for name in names:
         target = folder / f"{name}.parquet"
-        if name in PARTITIONED:
-            _write_partitioned(con, name, PARTITIONED[name], target, reuse, touched)
+        if name in by_month:
+            _write_partitioned(con, name, by_month[name], target, *_reusable(con, previous, info, name))
             continue
         con.execute(f"copy (select * from marts.{name}) to '{target}' (format parquet, compression zstd)")
         _fsync(target)
@@ -284,6 +294,8 @@ def export(con: duckdb.DuckDBPyConnection, parquet_dir: Path, names: list[str] |
             "marts": names, **(info or {})}
     meta.setdefault("simulated", _simulated(con))
     meta.setdefault("models_digest", models_digest() or "")
+    meta.setdefault("fingerprints", {r.partition(".")[2]: f for r, f in runner.fingerprints().items()
+                                     if r.startswith("marts.")})
     meta.setdefault("load", last_load(con))
     previous = current_set(parquet_dir) if parquet_dir.is_symlink() and not full else None
     try:

@@ -16,16 +16,12 @@ import pandas as pd
 
 from .. import settings as settings_mod
 
-#: the date column that places each mart's rows in time (None: not time-based)
-TIME_COLUMN = {
-    "instance_days": "day", "active_daily": "day", "version_adoption_weekly": "week",
-    "driver_mix_weekly": "week", "license_mix_weekly": "week", "fleet_weekly": "week",
-    "fleet_size_weekly": "week", "platform_weekly": "week", "transitions_monthly": "month",
-    "source_daily": "day", "quarantine_daily": "day", "clones_daily": "day",
-    "growth_weekly": "week", "fleet_changes_daily": "day", "fleet_totals_weekly": "week",
-    "feature_adoption_weekly": "week", "upgrade_paths_monthly": "month", "version_lag_weekly": "week",
-    "retention_cohorts": "cohort_month", "retention_day28": "cohort_month",
-}
+def time_column(name: str) -> str | None:
+    """Return the date column a mart declares its rows are placed in time by (None: not time-based)."""
+    from ..transform.models import build_order
+
+    return next((m.kind.time_column for m in build_order() if m.name == name), None)
+
 
 #: other date columns to parse (not used to cut the range)
 DATE_COLUMNS = {"payload_keys": ("first_day", "last_day"), "alerts": ("checked_day",),
@@ -75,7 +71,7 @@ def read(name: str, folder: str | Path | None = None, start: str | date | None =
     if not path.exists():
         raise FileNotFoundError(f"mart {name} not found at {path}: run `make refresh` (or set PINGS_PARQUET_DIR)")
     df = pd.read_parquet(path)
-    col = TIME_COLUMN.get(name)
+    col = time_column(name)
     for other in DATE_COLUMNS.get(name, ()):
         if other in df:
             df[other] = pd.to_datetime(df[other])

@@ -27,8 +27,9 @@ from sqlglot import exp
 from ..fields import quoted
 from ..settings import SQL_DIR
 from .groups import CHUNK_ROWS, groups
+from .models import LAYERS
+from .replaced import Nothing, Replaced
 
-LAYERS = ["staging", "intermediate", "marts"]
 KINDS = {"unique", "not_null", "accepted_values", "relationships"}
 FILE = "_checks.toml"
 
@@ -165,12 +166,12 @@ def scoped(check: Check, rows: str | None) -> str:
 
 
 def evaluate(con: duckdb.DuckDBPyConnection, models: list[str] | None = None,
-             scopes: dict[str, exp.Select] | None = None, chunk_rows: int = CHUNK_ROWS) -> list[Outcome]:
+             scopes: dict[str, Replaced] | None = None, chunk_rows: int = CHUNK_ROWS) -> list[Outcome]:
     """Run every check on the built tables; return one outcome per check.
 
-    scopes: `layer.model` -> a query of the rows an incremental build replaced; they are gathered once
-    into a temp table and that model's checks read only those (the rest was checked when built and is
-    unchanged: a duplicate key or a missing value can only be among the replaced rows).
+    scopes: `layer.model` -> the rows an incremental build replaced; they are gathered once into a temp
+    table and that model's checks read only those (the rest was checked when built and is unchanged: a
+    duplicate key or a missing value can only be among the replaced rows). Nothing replaced: no check runs.
     """
     return run(con, load(models), scopes, chunk_rows)
 
@@ -209,17 +210,20 @@ def _unique_in_groups(con: duckdb.DuckDBPyConnection, check: Check, column: str,
     return failing
 
 
-def run(con: duckdb.DuckDBPyConnection, every: list[Check], scopes: dict[str, exp.Select] | None = None,
+def run(con: duckdb.DuckDBPyConnection, every: list[Check], scopes: dict[str, Replaced] | None = None,
         chunk_rows: int = CHUNK_ROWS) -> list[Outcome]:
-    """Run the given checks (row-wise ones of a model in one scan, on its scope's rows when it has one)."""
+    """Run the given checks (row-wise ones of a model in one scan, on its replaced rows when it has a scope)."""
     scopes = scopes or {}
     failing: dict[int, int] = {}
     for relation in dict.fromkeys(f"{c.layer}.{c.model}" for c in every):
         mine = [(i, c) for i, c in enumerate(every) if f"{c.layer}.{c.model}" == relation]
+        if isinstance(scopes.get(relation), Nothing):   # no row replaced: nothing can newly fail
+            failing.update({i: 0 for i, _ in mine})
+            continue
         rows = None
         if relation in scopes:
             rows = "check_rows__" + relation.replace(".", "__")
-            con.execute(f"create or replace temp table {rows} as {scopes[relation].sql('duckdb')}")
+            con.execute(f"create or replace temp table {rows} as {scopes[relation].rows(relation).sql('duckdb')}")
         rowwise = [(i, c) for i, c in mine if c.where]
         if rowwise:   # one scan for every row-wise check of the model
             counts = con.execute(

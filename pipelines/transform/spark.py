@@ -16,15 +16,15 @@ import sqlglot
 from sqlglot import exp
 
 from ..settings import SQL_DIR
-from . import runner
+from . import models as models_mod
 
 #: date_diff units whose boundaries-crossed count Spark can compute from truncated times
 TRUNCATABLE = {"SECOND", "MINUTE", "HOUR", "DAY", "MONTH", "QUARTER", "YEAR"}
 
 
-def sources(models: list[runner.Model] | None = None) -> list[str]:
+def sources(models: list[models_mod.Model] | None = None) -> list[str]:
     """Return the relations the models read that no model builds (landing and reference tables)."""
-    models = models or runner.build_order()
+    models = models or models_mod.build_order()
     built = {m.relation for m in models}
     return sorted({r for m in models for r in m.reads} - built)
 
@@ -38,7 +38,7 @@ def view_name(relation: str) -> str:
 def macros(path: Path = SQL_DIR / "macros.sql") -> dict[str, tuple[list[str], exp.Expression]]:
     """Return each macro of macros.sql as (parameter names, parsed body)."""
     out = {}
-    for statement in sqlglot.parse(path.read_text(), read=runner.DIALECT):
+    for statement in sqlglot.parse(path.read_text(), read=models_mod.DIALECT):
         if isinstance(statement, exp.Create) and str(statement.args.get("kind")).upper() == "MACRO":
             fn = statement.this
             out[fn.this.name.lower()] = ([p.name for p in fn.expressions], statement.expression)
@@ -94,7 +94,7 @@ def _renamed(node: exp.Expression) -> exp.Expression:
     return node
 
 
-def translate(model: runner.Model, defined: dict | None = None) -> str:
+def translate(model: models_mod.Model, defined: dict | None = None) -> str:
     """Return a model's Spark SQL: its Spark form when it has one, else its DuckDB SQL translated."""
     own_form = model.spark_path.exists()
     if own_form:
@@ -123,15 +123,15 @@ def export_sources(con, folder: Path) -> dict[str, Path]:
     return out
 
 
-def run(spark, landed: dict[str, Path], models: list[runner.Model] | None = None) -> dict[str, object]:
+def run(spark, landed: dict[str, Path], models: list[models_mod.Model] | None = None) -> dict[str, object]:
     """Register the landed tables, then every model in build order as a temp view; return {mart: DataFrame}."""
     for relation, path in landed.items():
         spark.read.parquet(str(path)).createOrReplaceTempView(view_name(relation))
     defined = macros()
     marts = {}
-    for model in models or runner.build_order():
+    for model in models or models_mod.build_order():
         df = spark.sql(translate(model, defined))
-        if model.materialized == "table":
+        if model.kind.name != "view":
             df = df.cache()   # tables are read by several later models: compute once, like DuckDB
         df.createOrReplaceTempView(view_name(model.relation))
         if model.layer == "marts":

@@ -104,7 +104,7 @@ def test_incremental_builds_equal_truth_when_files_arrive_over_several_refreshes
             (staged / f.name).write_bytes(f.read_bytes())
         assert run(cfg, staged).errors == []
     assert_equals_truth(cfg, fleet / "truth")
-    states = dict(query(cfg, "select model, last_load_id from model_state"))
+    states = dict(query(cfg, "select model, last_load_id from model_builds"))
     assert states and set(states.values()) == {query(cfg, "select max(load_id) from load_log")[0][0]}
 
 

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import duckdb
 import pytest
-import sqlglot
 
 from conftest import ping_line, query, run, write_lines
 from pipelines.ingest.landing import REASONS
-from pipelines.transform import checks, runner
+from pipelines.transform import checks, models
+from pipelines.transform.replaced import Keys
 
 
 @pytest.fixture
@@ -57,7 +57,8 @@ def test_an_incremental_build_checks_the_rows_it_replaced_in_one_scan_per_model(
     whole = {f"{o.check.kind} {o.check.detail}": o.failing_rows for o in checks.run(con, declared)}
     assert whole == _failing(con, spec)
     # the rows of day 1 were replaced: the duplicate among them still fails; the rest is not re-read
-    replaced = sqlglot.parse_one('select * from marts.days where "day" = 1', read="duckdb")
+    con.execute('create temp table replaced_keys as select distinct instance_id, "day" from marts.days where "day" = 1')
+    replaced = Keys("replaced_keys", ("instance_id", "day"))
     scoped = {f"{o.check.kind} {o.check.detail}": o.failing_rows
               for o in checks.run(con, declared, {"marts.days": replaced})}
     assert scoped == {"unique instance_id, day": 1, "not_null instance_id": 0, "not_null day": 0,
@@ -96,9 +97,9 @@ def test_accepted_values_can_be_read_from_the_code():
 
 
 def test_the_checks_files_name_only_real_models():
-    names = [m.name for m in runner.discover()]
+    names = [m.name for m in models.discover()]
     declared = checks.load(names)
-    assert {c.layer for c in declared} == set(runner.LAYERS)
+    assert {c.layer for c in declared} == set(models.LAYERS)
     with pytest.raises(ValueError, match="unknown"):
         checks._checks_of("marts", "x", {"uniq": ["a"]})
     with pytest.raises(ValueError, match="unknown model"):

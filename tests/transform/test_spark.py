@@ -11,7 +11,9 @@ import pytest
 from conftest import require
 from pipelines import settings as settings_mod
 from pipelines.flow import refresh
-from pipelines.transform import runner
+from pipelines.settings import SQL_DIR
+from pipelines.transform import models, runner
+from pipelines.transform.declare import Table
 from pipelines.transform import spark as spark_mod
 
 KEY = "spark-test-key-0123456789"
@@ -89,7 +91,7 @@ def test_day_differences_mean_utc_days_crossed_on_both_engines(spark):
            " date_diff('day', timestamp '2024-07-01 00:00:00', timestamp '2024-07-03 23:59:00') as e,"
            " date_diff('second', timestamp '2024-07-01 10:00:00.900', timestamp '2024-07-01 10:00:01.100') as s,"
            " date_diff('day', date '2024-07-01', date '2024-07-08') as w")
-    model = runner.Model("probe", "marts", runner.SQL_DIR / "marts" / "probe.sql", sql)
+    model = models.Model("probe", "marts", SQL_DIR / "marts" / "probe.sql", sql, Table())
     assert duckdb.sql(sql).fetchall() == [(1, 2, 1, 7)]
     assert [tuple(r) for r in spark.sql(spark_mod.translate(model)).collect()] == [(1, 2, 1, 7)]
 
@@ -97,5 +99,5 @@ def test_day_differences_mean_utc_days_crossed_on_both_engines(spark):
 def test_a_model_with_a_spark_form_runs_that_form_on_spark(tmp_path):
     (tmp_path / "m.sql").write_text("select median(x) as m from intermediate.t")
     (tmp_path / "m.spark.sql").write_text("select percentile_approx(x, 0.5, 100000) as m from intermediate.t")
-    model = runner.Model("m", "marts", tmp_path / "m.sql", (tmp_path / "m.sql").read_text())
+    model = models.Model("m", "marts", tmp_path / "m.sql", (tmp_path / "m.sql").read_text(), Table())
     assert spark_mod.translate(model) == "SELECT PERCENTILE_APPROX(x, 0.5, 100000) AS m FROM intermediate__t"

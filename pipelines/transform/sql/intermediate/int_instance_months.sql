@@ -2,7 +2,7 @@
 -- per-instance marts (instances, lifetimes, cohorts) read about one row per instance and month instead of
 -- one per day. month = first day of the utc month; times utc. every column folds across months (min,
 -- max, sum, arg_min/arg_max by time, bool_and).
--- config: key = ["instance_id", "month"], key_sql = {month = "cast(date_trunc('month', \"day\") as date)"}, input = ["intermediate.int_instance_days"], new_rows = "staging.stg_pings.load_id", prune = {month = {column = "day", unit = "month"}}
+-- model: kind = "by_key", key = ["instance_id", "month"], input = ["intermediate.int_instance_days"], period = {grain = "month"}
 with instance_days as (
     select * from intermediate.int_instance_days
 ),

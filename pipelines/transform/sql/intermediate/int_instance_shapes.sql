@@ -2,7 +2,7 @@
 -- sent a payload of that key set, and its pings that did. a shape names the set of dotted leaf keys a
 -- payload carried (main.payload_shapes.keys, each distinct set stored once by landing). an instance sends
 -- few shapes, so a day's new pings touch about one row per active instance.
--- config: key = ["instance_id", "payload_shape"], input = ["main.raw_pings"], new_rows = "main.raw_pings.load_id", fold = {first_day = "min", last_day = "max", pings = "sum"}
+-- model: kind = "fold", key = ["instance_id", "payload_shape"], merge = {first_day = "min", last_day = "max", pings = "sum"}, changes = "main.raw_pings.load_id"
 with raw_pings as (
     select instance_id, received_at, payload_shape from main.raw_pings
 ),

@@ -2,7 +2,7 @@
 -- 'license_type', 'version_minor'), over all its pings ('unreported' left out). an instance with one
 -- value in a dimension never changed it: the transitions and upgrade paths walk only the others.
 -- (a ping that is not a day's latest can add a value no day kept: the walk then finds no change.)
--- config: key = ["instance_id", "dimension", "value"], input = ["staging.stg_pings"], new_rows = "staging.stg_pings.load_id", fold = {}
+-- model: kind = "fold", key = ["instance_id", "dimension", "value"], merge = {}
 with pings as (
     select instance_id, driver, license_type, version_minor from staging.stg_pings
 ),

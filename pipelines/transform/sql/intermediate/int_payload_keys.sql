@@ -3,6 +3,7 @@
 -- last seen, the pings that carried it, the distinct instances that sent it, and those that sent it on
 -- its first day. computed per shape (main.payload_shapes: each distinct key set, stored once by landing)
 -- and per set of shapes an instance sent: both are few, so no row per key and instance is ever made.
+-- model: kind = "table"
 with instance_shapes as (
     select * from intermediate.int_instance_shapes
 ),

@@ -3,7 +3,7 @@
 -- d + window - 1 or the day before it is next seen, so intervals never overlap and a running sum counts.
 -- incremental by day: a day's 28-day window reads the 27 days before it, and a new day changes the
 -- 27 days after it; the spine's bounds read every instance-day, never the cut input.
--- config: key = ["day"], reach = {before = 27, after = 27}, input = ["instance_days"], new_rows = "staging.stg_pings.load_id"
+-- model: kind = "by_date", grain = "day", lookback = 27, restate = 27, cut = ["instance_days"]
 with instance_days as (
     select instance_id, "day" from intermediate.int_instance_days
 ),

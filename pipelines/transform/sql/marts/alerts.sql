@@ -12,6 +12,7 @@
 --   new_payload_key  a payload key first seen that day (not on the first day with data), value =
 --                    the instances that sent it that day
 -- "open" alerts are those whose checked_day is the last day with data.
+-- model: kind = "table"
 with spine as (
     -- every utc day from the first to the last day with data
     select "day", active_7d from marts.active_daily

@@ -1,6 +1,6 @@
 -- clones_daily: per utc day, active instances and those whose instanceId sent from several keyed ip
 -- hashes that day (a cloned deployment, or an address change)
--- config: key = ["day"], reach = {}, input = ["instance_days"], new_rows = "staging.stg_pings.load_id"
+-- model: kind = "by_date", grain = "day", cut = ["instance_days"]
 with instance_days as (
     select "day", ip_hashes from intermediate.int_instance_days
 ),

@@ -3,7 +3,7 @@
 -- adopters among them, and share = adopters / instances. a feature no instance reported that week
 -- has no row. adoption: a count above zero (devices_connected: more devices than never-connected
 -- ones; several_teams: teams > 1) or a flag that is true.
--- config: key = ["week"], key_sql = {week = "cast(date_trunc('week', \"day\") as date)"}, reach = {}, input = ["instance_weeks"], new_rows = "staging.stg_pings.load_id"
+-- model: kind = "by_date", grain = "week", cut = ["instance_weeks"]
 with instance_weeks as (
     select * from intermediate.int_instance_weeks
 ),

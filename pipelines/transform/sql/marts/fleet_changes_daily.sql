@@ -1,6 +1,7 @@
 -- fleet_changes_daily: per utc day from the first to the last day with data, instances added (first seen that day) and removed (last
 -- ping that day, then silent for 28 days). removed is null for the last 28 days with data, whose
 -- removals are not known yet.
+-- model: kind = "table", time_column = "day"
 with instance_months as (
     select instance_id, first_day, last_day from intermediate.int_instance_months
 ),

@@ -1,6 +1,6 @@
 -- fleet_size_weekly: per week (monday, utc) and metric (users, projects, devices): median and 90th
 -- percentile over active instances' latest reported count that week (instances not reporting it excluded)
--- config: key = ["week"], key_sql = {week = "cast(date_trunc('week', \"day\") as date)"}, reach = {}, input = ["instance_weeks"], new_rows = "staging.stg_pings.load_id"
+-- model: kind = "by_date", grain = "week", cut = ["instance_weeks"]
 with instance_weeks as (
     select * from intermediate.int_instance_weeks
 ),

@@ -2,7 +2,7 @@
 -- of a count over the week's active instances, each in the state of its latest ping that week, and
 -- the instances whose latest ping carried the metric. a missing key is not a zero: instances that
 -- did not send it are left out of both figures; a metric no instance sent that week has no row.
--- config: key = ["week"], key_sql = {week = "cast(date_trunc('week', \"day\") as date)"}, reach = {}, input = ["instance_weeks"], new_rows = "staging.stg_pings.load_id"
+-- model: kind = "by_date", grain = "week", cut = ["instance_weeks"]
 with instance_weeks as (
     select * from intermediate.int_instance_weeks
 ),

@@ -1,6 +1,7 @@
 -- fleet_weekly: per week (monday, utc): active instances, new instances (first ping that week) and
 -- churned instances (not seen for 28 days: counted in the week of their last day seen + 28 days,
 -- only once that day has passed in the data)
+-- model: kind = "table", time_column = "week"
 with instance_weeks as (
     select * from intermediate.int_instance_weeks
 ),

@@ -2,6 +2,7 @@
 -- fraction of the week before (0.031 = +3.1 %), graded in flowfuse's bands; the same for the "core"
 -- fleet (instances.excluded = false). growth is null for the first week, when the week before had no
 -- data, and for the unfinished current week (the last day with data is not its sunday).
+-- model: kind = "table", time_column = "week"
 with instance_weeks as (
     select instance_id, week from intermediate.int_instance_weeks
 ),

@@ -1,6 +1,6 @@
 -- instance_days: one row per (instance_id, utc day), the state of that day's latest ping
 -- a view: int_instance_days is already a table; export writes it straight to parquet
--- config: materialized = "view"
+-- model: kind = "view", time_column = "day", partition = "month"
 with instance_days as (
     select * from intermediate.int_instance_days
 ),

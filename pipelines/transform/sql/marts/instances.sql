@@ -2,6 +2,7 @@
 -- flags for the "core" fleet: is_dev_build (every ping sent a -git style version), is_single_day (seen
 -- on one utc day only, and not within the last 7 days with data), is_clone (several keyed ip hashes on
 -- one day, on more than one day); excluded = any of them.
+-- model: kind = "table"
 with instance_months as (
     select * from intermediate.int_instance_months
 ),

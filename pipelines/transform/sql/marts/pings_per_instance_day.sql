@@ -1,4 +1,5 @@
 -- pings_per_instance_day: how many instance-days carried 1, 2, 3... distinct pings (a restart adds one)
+-- model: kind = "table"
 with instance_days as (
     select pings from intermediate.int_instance_days
 ),

@@ -1,6 +1,6 @@
 -- platform_weekly: per week (monday, utc), instances by os type, os/arch and node.js major line,
 -- each instance once with its latest ping that week; share of the week's active instances (0..1)
--- config: key = ["week"], key_sql = {week = "cast(date_trunc('week', \"day\") as date)"}, reach = {}, input = ["instance_weeks"], new_rows = "staging.stg_pings.load_id"
+-- model: kind = "by_date", grain = "week", cut = ["instance_weeks"]
 with instance_weeks as (
     select * from intermediate.int_instance_weeks
 ),

@@ -1,4 +1,5 @@
 -- quarantine: every row read that could not be loaded, with where it came from and why
+-- model: kind = "table"
 with quarantined as (
     select * from main.quarantine
 ),

@@ -1,5 +1,6 @@
 -- quarantine_daily: quarantined rows per utc day (the row's own day when its time was readable,
 -- else the utc day it was loaded) and reason
+-- model: kind = "table", time_column = "day"
 with quarantined as (
     select q.reason, coalesce(q.received_on, cast(l.started_at as date)) as "day"
     from main.quarantine q

@@ -2,6 +2,7 @@
 -- first day any instance reported it (releases published inside the data's range only) and the days from release until 25/50/75% of the weekly active
 -- instances (known, non-dev versions) ran X.Y or newer; measured at the end (sunday) of the first
 -- week reaching the share; null when not reached
+-- model: kind = "table"
 with releases as (
     select * from staging.stg_flowforge_releases
 ),

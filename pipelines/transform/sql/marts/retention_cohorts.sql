@@ -1,6 +1,7 @@
 -- retention_cohorts: per cohort (the utc month an instance was first seen, as its first day) and
 -- months since that month (0, 1, 2, ... up to the last month with data): the cohort's size, the
 -- instances of it seen in that month (retained) and share = retained / cohort_size.
+-- model: kind = "table", time_column = "cohort_month"
 with instance_months as (
     select instance_id, "month" from intermediate.int_instance_months
 ),

@@ -2,6 +2,7 @@
 -- the instances first seen at least 28 days before the last day with data (eligible: the others
 -- cannot have been seen 28 days later yet), those of them seen again 28 or more days after their
 -- first day (retained_day_28), and share = retained_day_28 / eligible (null when none is eligible).
+-- model: kind = "table", time_column = "cohort_month"
 with instance_months as (
     select instance_id, first_day, last_day from intermediate.int_instance_months
 ),

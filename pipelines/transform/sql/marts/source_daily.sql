@@ -1,5 +1,6 @@
 -- source_daily: pings landed per source and utc day received (after dedupe: a ping counts for the
 -- source it was first loaded from)
+-- model: kind = "table", time_column = "day"
 with raw_pings as (
     select source, cast(received_at as date) as "day" from main.raw_pings
 ),

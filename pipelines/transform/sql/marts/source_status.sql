@@ -1,5 +1,6 @@
 -- source_status: per source and file or table, rows read = loaded + duplicates + quarantined + pending,
 -- the pending torn final lines, the state (ok, changed, error) and the last load (utc)
+-- model: kind = "table"
 with loads as (
     select
         source, item,

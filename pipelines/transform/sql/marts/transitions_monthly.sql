@@ -4,7 +4,7 @@
 -- conversions: 'CE' to 'EE').
 -- a day's update rebuilds the months from the touched one on: the walk starts from the value each
 -- instance last reported before them (int_instance_months), so it never reads the older days.
--- config: key = ["month"], key_sql = {month = "cast(date_trunc('month', \"day\") as date)"}, reach = {after = "all"}, input = ["instance_days"], new_rows = "staging.stg_pings.load_id"
+-- model: kind = "by_date", grain = "month", restate = "all", cut = ["instance_days"]
 with instance_days as (
     select instance_id, "day", cast(date_trunc('month', "day") as date) as "month", driver, license_type
     from intermediate.int_instance_days

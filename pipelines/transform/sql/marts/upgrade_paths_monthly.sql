@@ -4,7 +4,7 @@
 -- (minors_skipped) and the distinct instances that made the change. unparseable versions are left out.
 -- a day's update rebuilds the months from the touched one on: the walk starts from the minor line each
 -- instance last sent before them (int_instance_months), so it never reads the older days.
--- config: key = ["month"], key_sql = {month = "cast(date_trunc('month', \"day\") as date)"}, reach = {after = "all"}, input = ["instance_days"], new_rows = "staging.stg_pings.load_id"
+-- model: kind = "by_date", grain = "month", restate = "all", cut = ["instance_days"]
 with instance_values as (
     select instance_id from intermediate.int_instance_values where dimension = 'version_minor'
 ),

@@ -2,7 +2,7 @@
 -- that week) and their share of the week's active instances. lag = the minor release lines released
 -- by the week's sunday that are newer than the instance's line ('0', '1', '2', ...), 'dev' for
 -- development builds, 'unknown' where the version is unparseable.
--- config: key = ["week"], key_sql = {week = "cast(date_trunc('week', \"day\") as date)"}, reach = {}, input = ["instance_weeks"], new_rows = "staging.stg_pings.load_id"
+-- model: kind = "by_date", grain = "week", cut = ["instance_weeks"]
 with instance_weeks as (
     select instance_id, week, version_minor, is_dev_build from intermediate.int_instance_weeks
 ),

@@ -1,4 +1,5 @@
 -- stg_flowforge_releases: every tagged flowforge release with its utc release date
+-- model: kind = "view"
 with releases as (
     select * from reference.flowforge_releases
 ),
