@@ -13,14 +13,19 @@ from dataclasses import dataclass
 KIND_CAST = {"text": "to_text", "count": "to_count", "flag": "to_flag"}
 
 
+#: the first FlowForge version that sent the keys every version sends (instanceId, versions, os, users, ...)
+FIRST_VERSION = "0.2.0"
+
+
 @dataclass(frozen=True)
 class Field:
-    """One payload field: dotted name, kind (text/count/flag), staging column, staging cast macro."""
+    """One payload field: dotted name, kind (text/count/flag), staging column, staging cast macro, first sender."""
 
     name: str           # dotted collector column name = JSON path inside the payload
     kind: str           # text | count | flag
     column: str         # the staging (stg_pings) column it becomes
     cast: str = ""      # the macro staging applies; default: KIND_CAST[kind]
+    since: str = FIRST_VERSION   # the first FlowForge version that sent the key (PINGS.md): older senders never did
 
     @property
     def macro(self) -> str:
@@ -41,28 +46,28 @@ PAYLOAD: list[Field] = [
     Field("os.release", "text", "os_release"),
     Field("os.arch", "text", "os_arch", "to_label"),
     Field("platform.config.driver", "text", "driver", "to_lower_label"),
-    Field("platform.config.broker.enabled", "flag", "broker_enabled"),
-    Field("platform.config.email.enabled", "flag", "email_enabled"),
-    Field("platform.config.fileStore.enabled", "flag", "file_store_enabled"),
+    Field("platform.config.broker.enabled", "flag", "broker_enabled", since="1.2.0"),
+    Field("platform.config.email.enabled", "flag", "email_enabled", since="1.2.0"),
+    Field("platform.config.fileStore.enabled", "flag", "file_store_enabled", since="1.2.0"),
     Field("platform.counts.users", "count", "users"),
     Field("platform.counts.teams", "count", "teams"),
     Field("platform.counts.projects", "count", "projects"),
-    Field("platform.counts.devices", "count", "devices"),
-    Field("platform.counts.projectSnapshots", "count", "project_snapshots"),
+    Field("platform.counts.devices", "count", "devices", since="0.6.0"),
+    Field("platform.counts.projectSnapshots", "count", "project_snapshots", since="0.6.0"),
     # the sender swaps these two (PINGS.md): projectStacks carries the template count and
     # projectTemplates the stack count; staging swaps them back
-    Field("platform.counts.projectStacks", "count", "project_templates"),
-    Field("platform.counts.projectTemplates", "count", "project_stacks"),
-    Field("platform.counts.libraryEntries", "count", "library_entries"),
-    Field("platform.counts.sharedLibraryEntries", "count", "shared_library_entries"),
-    Field("platform.counts.projectsByState.suspended", "count", "projects_suspended"),
-    Field("platform.counts.blueprints", "count", "blueprints"),
-    Field("platform.counts.teamBrokerClients", "count", "team_broker_clients"),
-    Field("platform.counts.devicesByLastSeen.never", "count", "devices_never_seen"),
-    Field("platform.counts.devicesByLastSeen.day", "count", "devices_seen_day"),
-    Field("platform.counts.remoteBrokers", "count", "remote_brokers"),
-    Field("platform.license.id", "text", "license_id"),
-    Field("platform.license.type", "text", "license_type", "to_upper_label"),
+    Field("platform.counts.projectStacks", "count", "project_templates", since="0.6.0"),
+    Field("platform.counts.projectTemplates", "count", "project_stacks", since="0.6.0"),
+    Field("platform.counts.libraryEntries", "count", "library_entries", since="1.3.0"),
+    Field("platform.counts.sharedLibraryEntries", "count", "shared_library_entries", since="1.3.0"),
+    Field("platform.counts.projectsByState.suspended", "count", "projects_suspended", since="1.7.0"),
+    Field("platform.counts.blueprints", "count", "blueprints", since="2.7.0"),
+    Field("platform.counts.teamBrokerClients", "count", "team_broker_clients", since="2.11.0"),
+    Field("platform.counts.devicesByLastSeen.never", "count", "devices_never_seen", since="2.15.0"),
+    Field("platform.counts.devicesByLastSeen.day", "count", "devices_seen_day", since="2.15.0"),
+    Field("platform.counts.remoteBrokers", "count", "remote_brokers", since="2.15.0"),
+    Field("platform.license.id", "text", "license_id", since="1.5.0"),
+    Field("platform.license.type", "text", "license_type", "to_upper_label", since="1.5.0"),
 ]
 
 #: the dotted names, in landing order (raw_pings columns)
@@ -73,6 +78,20 @@ RENAMED: dict[str, str] = {
     "createdAt": "created_at",
     "platform.counts.projects.suspended": "platform.counts.projectsByState.suspended",
 }
+
+
+def version_rank(version: str) -> int:
+    """Return a sortable number of an X.Y.Z version: 2.7.0 -> 2007000 (the staging macro version_rank in SQL)."""
+    major, minor, patch = (int(part) for part in version.split("."))
+    return major * 1_000_000 + minor * 1_000 + patch
+
+
+#: every key a ping can carry that the collector knows, with the version that first sent it (PINGS.md)
+KEY_SINCE: dict[str, str] = {"instanceId": FIRST_VERSION, **{f.name: f.since for f in PAYLOAD}}
+
+#: the versions at which senders started sending new keys, oldest first: a sender's "key era" is how many
+#: of them its version has reached
+SINCE_VERSIONS: list[str] = sorted(set(KEY_SINCE.values()), key=version_rank)
 
 
 def by_kind(kind: str) -> list[Field]:

@@ -154,7 +154,8 @@ def _models_of(layer: str, path: Path) -> list[Model]:
         if each is not None and (not isinstance(each, dict) or not all(isinstance(v, dict) for v in each.values())):
             raise ModelError(f"{path}: field 'each': must be a table {{model = {{variables}}}}, not {each!r}")
         template = _jinja().from_string(text)
-        context = {"fields": fields_mod.PAYLOAD, "by_kind": fields_mod.by_kind}
+        context = {"fields": fields_mod.PAYLOAD, "by_kind": fields_mod.by_kind, "key_since": fields_mod.KEY_SINCE,
+                   "since_versions": fields_mod.SINCE_VERSIONS, "version_rank": fields_mod.version_rank}
         kind = declaration(raw, str(path))
         found = [Model(name, layer, path, template.render(**context, **variables, this=name), kind)
                  for name, variables in (each or {path.name[: -len(".sql.j2")]: {}}).items()]

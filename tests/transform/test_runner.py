@@ -110,10 +110,13 @@ def test_the_three_weekly_mixes_come_from_one_template():
     assert "order by week, license_type" in mixes["license_mix_weekly"].sql
 
 
-def test_staging_types_every_field_of_the_one_field_list():
+def test_staging_types_every_field_of_the_one_field_list_and_nulls_keys_the_sender_predates():
     stg = runner.model_sql("stg_pings")
     for f in fields.PAYLOAD:
-        assert f"{f.macro}({fields.quoted(f.name)}) as {f.column}" in stg
+        landed = fields.quoted(f.name)
+        if f.since != fields.FIRST_VERSION:
+            landed = f"known_since({landed}, sender_rank, {fields.version_rank(f.since)})"
+        assert f"{f.macro}({landed}) as {f.column}" in stg
 
 
 def test_models_command_lists_every_model_with_its_kind_in_build_order():

@@ -12,38 +12,30 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ... import fields
 from ...settings import REFERENCE_DIR
 
 MS_DAY = 86_400_000
 EPOCH = np.datetime64("1970-01-01", "D")
 
-# payload keys by the first FlowForge version that sends them (all after the collector column existed)
-KEY_FROM = {
-    "library": "1.3.0",
-    "license": "1.5.0",
-    "suspended": "1.8.0",
-    "blueprints": "2.6.0",
-    "team_broker_clients": "2.10.0",
-    "device_groups": "2.12.0",           # a key the collector never learnt: only the ping log keeps it
-    "devices_by_last_seen": "2.14.0",
-}
+# keys a simulated platform sends that the collector never learnt: only the ping log keeps them
+UNKNOWN_KEY_FROM = {"platform.counts.deviceGroups": "2.12.0"}
+
+
+def _flag(version: str) -> str:
+    """Return the name of the flag 'the sender's version is at least `version`' (2.7.0 -> v2_7_0)."""
+    return "v" + version.replace(".", "_")
+
+
+# payload key flags: each names the first FlowForge version that sends a group of keys; the collector's
+# keys come from the one field list (pipelines/fields.py, "first sent by" in PINGS.md)
+_SENT_FROM = {**{k: v for k, v in fields.KEY_SINCE.items() if v != fields.FIRST_VERSION}, **UNKNOWN_KEY_FROM}
+KEY_FROM = {_flag(v): v for v in _SENT_FROM.values()}
 
 # the payload keys gated by a KEY_FROM flag (dotted path -> flag); every other key is always sent
-KEY_FLAG = {
-    "platform.counts.libraryEntries": "library",
-    "platform.counts.sharedLibraryEntries": "library",
-    "platform.license.id": "license",
-    "platform.license.type": "license",
-    "platform.counts.projectsByState.suspended": "suspended",
-    "platform.counts.blueprints": "blueprints",
-    "platform.counts.teamBrokerClients": "team_broker_clients",
-    "platform.counts.deviceGroups": "device_groups",
-    "platform.counts.devicesByLastSeen.never": "devices_by_last_seen",
-    "platform.counts.devicesByLastSeen.day": "devices_by_last_seen",
-    "platform.counts.remoteBrokers": "devices_by_last_seen",
-}
-#: a key FlowForge sends that the collector's allow-list lacks (not in pipelines.fields)
-UNKNOWN_KEYS = ["platform.counts.deviceGroups"]
+KEY_FLAG = {key: _flag(v) for key, v in _SENT_FROM.items()}
+
+UNKNOWN_KEYS = list(UNKNOWN_KEY_FROM)
 
 # update policies: never (keeps the installed version), prompt, lagging, stuck (upgrades every year or
 # two: the long tail on old minor lines), development checkout (only -git versions)

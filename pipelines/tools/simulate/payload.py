@@ -5,21 +5,23 @@ from __future__ import annotations
 from ... import fields
 from .fleet import KEY_FLAG, KEY_FROM, UNKNOWN_KEYS
 
-# the collector table's history (PINGS.md), as dates the simulated collector applied each change
-CREATED_AT_RENAMED = "2022-07-01"   # `createdAt` before this day, `created_at` after
-ERA_COLUMNS = [  # (first day the column existed, column name, default for older rows or missing keys)
-    ("2023-01-10", "platform.counts.libraryEntries", None),
-    ("2023-01-10", "platform.counts.sharedLibraryEntries", None),
+# the collector table's history (PINGS.md: its migrations), as the days the simulated collector applied each
+CREATED_AT_RENAMED = "2023-01-05"   # `createdAt` before this day, `created_at` after
+ERA_COLUMNS = [  # (first day the column existed, column name, what rows stored before it read afterwards)
+    ("2023-01-17", "platform.counts.libraryEntries", None),
+    ("2023-01-17", "platform.counts.sharedLibraryEntries", None),
     ("2023-02-24", "platform.license.id", None),
     ("2023-02-24", "platform.license.type", None),
-    ("2023-04-20", "platform.counts.projectsByState.suspended", "0"),  # as projects.suspended until 2023-05-15
-    ("2024-07-01", "platform.counts.blueprints", "0"),
-    ("2024-10-01", "platform.counts.teamBrokerClients", "0"),
-    ("2025-02-01", "platform.counts.devicesByLastSeen.never", "0"),
-    ("2025-02-01", "platform.counts.devicesByLastSeen.day", "0"),
-    ("2025-02-01", "platform.counts.remoteBrokers", "0"),
+    # added without a default (older rows stay NULL), as projects.suspended until 2023-05-04
+    ("2023-04-27", "platform.counts.projectsByState.suspended", None),
+    # ADD COLUMN ... DEFAULT 0 writes 0 into every row already in the table
+    ("2024-07-16", "platform.counts.blueprints", "0"),
+    ("2024-10-28", "platform.counts.teamBrokerClients", "0"),
+    ("2025-02-28", "platform.counts.devicesByLastSeen.never", "0"),
+    ("2025-02-28", "platform.counts.devicesByLastSeen.day", "0"),
+    ("2025-02-28", "platform.counts.remoteBrokers", "0"),
 ]
-SUSPENDED_RENAMED = "2023-05-15"
+SUSPENDED_RENAMED = "2023-05-04"
 PLAIN_IP_FROM = "2024-06-26"       # the collector stored base64 SHA-256 before, the plain address after
 # the value of each payload key as a DuckDB SQL expression over the simulated pings table (`sim`)
 SIM_VALUE = {
@@ -103,9 +105,11 @@ def csv_select(on_day: str) -> str:
     parts = []
     for header, added, default, name in table_columns(on_day):
         expr, flag = COLUMN_SQL[name]
-        if flag:
-            fallback = f"'{default}'" if default is not None else "null"
-            expr = f"case when {flag} and ts >= epoch_ms(date '{added}') then {expr} else {fallback} end"
+        if flag:    # the collector's INSERT names every column: a key the ping lacks is an explicit NULL
+            expr = f"case when {flag} then {expr} end"
+        if added:   # rows stored before the column existed read its default (or NULL) afterwards
+            before = f"'{default}'" if default is not None else "null"
+            expr = f"case when ts < epoch_ms(date '{added}') then {before} else {expr} end"
         parts.append(f'{expr} as "{header}"')
     return ",\n    ".join(parts)
 

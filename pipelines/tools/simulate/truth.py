@@ -33,6 +33,14 @@ COUNTS = {
 }
 
 
+#: flag columns the truth derives, with the simulated value and the payload key each comes from
+FLAGS = {
+    "broker_enabled": ("broker", "platform.config.broker.enabled"),
+    "file_store_enabled": ("file_store", "platform.config.fileStore.enabled"),
+    "email_enabled": ("email", "platform.config.email.enabled"),
+}
+
+
 def sends(flags: dict[str, np.ndarray], vidx: np.ndarray, key: str) -> np.ndarray:
     """Return, per ping (by release index), whether its version sends a dotted payload key."""
     flag = KEY_FLAG.get(key)
@@ -59,13 +67,13 @@ def as_sent(pings: pd.DataFrame, flags: dict[str, np.ndarray]) -> pd.DataFrame:
         "os_arch": p["os_arch"].to_numpy(),
         "driver": p["driver"].str.lower().to_numpy(),
         "license_type": np.where(has_license, p["licence"].str.upper(), "unreported"),
-        "broker_enabled": p["broker"].to_numpy(),
-        "file_store_enabled": p["file_store"].to_numpy(),
-        "email_enabled": p["email"].to_numpy(),
+        **{column: pd.array(p[sim].to_numpy(), dtype="boolean") for column, (sim, _) in FLAGS.items()},
         "ip": p["ip"].to_numpy(),
     })
     for column, (sim, key) in COUNTS.items():
         out[column] = pd.array(np.where(sends(flags, vidx, key), p[sim].to_numpy(), 0), dtype="Int64")
+        out.loc[~sends(flags, vidx, key), column] = pd.NA
+    for column, (_, key) in FLAGS.items():   # a flag the sender's version predates is unknown
         out.loc[~sends(flags, vidx, key), column] = pd.NA
     return out
 
@@ -355,6 +363,8 @@ def payload_keys(ki: pd.DataFrame) -> pd.DataFrame:
     """Per payload key: first and last day, pings and instances."""
     out = ki.groupby("key").agg(first_day=("first_day", "min"), last_day=("last_day", "max"),
                                 pings=("pings", "sum"), instances=("instance_id", "size")).reset_index()
+    # the first version that sends a key the collector knows (PINGS.md "first sent by"); none for others
+    out["expected_from"] = out["key"].map(fields.KEY_SINCE)
     return out.astype({"pings": "int64", "instances": "int64"})
 
 

@@ -24,3 +24,16 @@ create or replace macro to_upper_label(x) as to_label(upper(x));
 
 -- a flowforge version: trimmed, a leading v dropped, 'unknown' when absent or empty
 create or replace macro to_version(x) as coalesce(nullif(regexp_replace(trim(x), '^[vV]', ''), ''), 'unknown');
+
+-- a flowforge version (to_version's text) as a sortable number, major * 1000000 + minor * 1000 + patch
+-- (2.7.0 -> 2007000, 2.7.0-git too); null when it does not start with X.Y.Z: a version that cannot be read
+create or replace macro version_rank(v) as
+    case when regexp_matches(v, '^[0-9]{1,6}\.[0-9]{1,3}\.[0-9]{1,3}')
+        then cast(split_part(v, '.', 1) as bigint) * 1000000 + cast(split_part(v, '.', 2) as bigint) * 1000
+             + cast(regexp_extract(split_part(v, '.', 3), '^[0-9]+') as bigint)
+    end;
+
+-- a landed value of a key that the sender's version predates is unknown, whatever the source stored (the
+-- collector's ADD COLUMN ... DEFAULT 0 backfilled 0 into older rows); an unreadable version keeps the value
+create or replace macro known_since(value, sender_rank, since_rank) as
+    case when sender_rank < since_rank then null else value end;
