@@ -75,6 +75,11 @@ RENAMED: dict[str, str] = {
 }
 
 
+#: the first table's columns (migration 00000000, dropped in 20230106/07) the collector filled itself:
+#: no payload key, never a new-column alert
+COLLECTOR_ONLY: list[str] = ["weekYear", "weekStartDate", "isDev"]
+
+
 def by_kind(kind: str) -> list[Field]:
     """Return the fields of one kind (text, count or flag), in landing order."""
     return [f for f in PAYLOAD if f.kind == kind]
