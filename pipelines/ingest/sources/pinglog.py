@@ -217,15 +217,38 @@ select * from final
 LEAF_KEYS = """list_sort(list_distinct(list(substr(t.fullkey, length('$.payload.') + 1))))"""
 LEAF = "t.type <> 'OBJECT' and t.fullkey not like '%[%' and not {has_address}"
 
-# lines whose keys the known objects do not decide: walked one by one, each given the shape of its key list
+# lines whose keys the known objects do not decide: walked one by one, each given the shape of its key list;
+# a line with a key twice (dup) keeps only the live nodes: each the last of its name among its siblings,
+# under a live parent (what JSON.parse keeps)
 WALKED = """
 create or replace temp table walked as
-with walked as (
-    select c.load_id, c.ln, {keys} as keys
-    from classified c,
-         json_tree(case when c.dup then json_object('payload', pings_last_value(c.raw, 'payload')) else c.raw end,
-                   '$.payload') t
-    where c.walk and {leaf}
+with recursive tree as (
+    select c.load_id, c.ln, t.id, t.parent, t.key, t.type, t.fullkey
+    from classified c, json_tree(c.raw) t
+    where c.walk and c.dup
+),
+marked as (
+    select *, key is null or id = max(id) over (partition by load_id, ln, parent, key) as last from tree
+),
+live as (
+    select load_id, ln, id, type, fullkey from marked where parent is null
+    union all
+    select m.load_id, m.ln, m.id, m.type, m.fullkey
+    from marked m
+    join live l on m.load_id = l.load_id and m.ln = l.ln and m.parent = l.id
+    where m.last
+),
+leaves as (
+    select c.load_id, c.ln, t.type, t.fullkey
+    from classified c, json_tree(c.raw, '$.payload') t
+    where c.walk and not c.dup
+    union all
+    select load_id, ln, type, fullkey from live where starts_with(fullkey, '$.payload.')
+),
+walked as (
+    select t.load_id, t.ln, {keys} as keys
+    from leaves t
+    where {leaf}
     group by all
 )
 select load_id, ln, -1 - (hash(keys) >> 1)::bigint as shape, keys from walked
