@@ -23,10 +23,11 @@ LEGACY_RE = r"[A-Za-z0-9+/]{43}="
 MIN_KEY_BYTES = 16
 
 #: address-shaped runs (the ONE list, used by scrub, scrub_sql and has_address_sql). RE2 (DuckDB) has no
-#: look-around, so the neighbouring characters are captured and put back; IPv6 needs '::' or six or
-#: more groups
+#: look-around, so the neighbouring characters are captured and put back; IPv4 after a dot counts when a
+#: non-digit precedes the dot (a dotted key such as `platform.counts.10.9.8.7`, not a version `1.10.9.8.7`);
+#: IPv6 needs '::' or six or more groups
 ADDRESS_PATTERNS = [
-    r"(^|[^0-9.])(?:\d{1,3}\.){3}\d{1,3}($|[^0-9.]|\.$|\.[^0-9])",
+    r"(^|[^0-9.]|[^0-9.]\.)(?:\d{1,3}\.){3}\d{1,3}($|[^0-9.]|\.$|\.[^0-9])",
     r"(^|[^0-9A-Za-z:])[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4})*::[0-9A-Fa-f:.]*($|[^0-9A-Za-z:])",
     r"(^|[^0-9A-Za-z:])(?:[0-9A-Fa-f]{1,4}:){5,7}[0-9A-Fa-f]{1,4}($|[^0-9A-Za-z:])",
 ]

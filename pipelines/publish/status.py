@@ -71,12 +71,13 @@ def in_trouble(df: pd.DataFrame) -> pd.Series:
 
 
 def by_source(df: pd.DataFrame) -> pd.DataFrame:
-    """Return one row per source: summed counts, items, items in trouble, last load (UTC)."""
+    """Return one row per source: summed counts, items, items in trouble, last load (UTC), and the time
+    zone of a PostgreSQL source when the table has it (the status command's does; the mart has none)."""
+    zone = {"time_zone": ("time_zone", "max")} if "time_zone" in df.columns else {}
     out = df.assign(trouble=in_trouble(df)).groupby("source", as_index=False).agg(
         rows_read=("rows_read", "sum"), loaded=("loaded", "sum"), duplicates=("duplicates", "sum"),
         quarantined=("quarantined", "sum"), pending=("pending", "sum"), items=("item", "count"),
-        items_in_trouble=("trouble", "sum"), last_loaded_at=("last_loaded_at", "max"),
-        time_zone=("time_zone", "max"))
+        items_in_trouble=("trouble", "sum"), last_loaded_at=("last_loaded_at", "max"), **zone)
     return out
 
 
