@@ -13,7 +13,7 @@ import adbc_driver_postgresql.dbapi as pg
 import pandas as pd
 import pytest
 
-from collector_table import Ping, add, build, export, legacy, migrate
+from collector_table import Ping, add, build, export, legacy, log_line, migrate
 from conftest import mart, query, run
 from pgserver import running
 from pipelines import settings as settings_mod
@@ -267,3 +267,29 @@ def test_a_database_in_new_york_lands_utc_times(server, tmp_path, monkeypatch):
     run(forced, uri)
     assert [str(t) for (t,) in query(forced, "select received_at from raw_pings order by 1")] == [
         "2024-01-15 10:44:00", "2024-07-01 11:44:00"]
+
+
+def test_one_ping_lands_the_same_from_the_ping_log_the_table_and_an_export(server, tmp_path):
+    # pings stored after the last migration (no backfilled column): the table holds exactly what was sent
+    sent = [Ping(f"2025-06-0{i + 1}T0{i}:00:00.{i}00Z", p, address=OTHER) for i, p in enumerate(REAL)]
+    sent += [Ping("2025-06-05T09:00:00.000Z", payload("e-1", "2.20.0", platform__license__id="",
+                                                      platform__counts__blueprints=0), address=None),
+             Ping("2025-06-05T10:00:00.000Z", payload("e-1", "2.20.0", platform__config__broker__enabled=True),
+                  address=ADDRESS)]
+    uri = database(server, "parity")
+    build(uri, sent)
+    logs = tmp_path / "log.jsonl"
+    logs.write_text("".join(log_line(p) + "\n" for p in sent))
+    sources = {"log": logs, "pg": uri, "csv": export(uri, tmp_path / "parity.csv")}
+    landed = {}
+    for name, source in sources.items():
+        cfg = warehouse(tmp_path, name)
+        assert run(cfg, source).counts.loaded == len(sent)
+        landed[name] = (cfg, compare_columns(cfg), keys_of(cfg), mart(cfg, "payload_keys"))
+    truth = {(p.payload["instanceId"], p.at[:23].replace("T", " ")): set(leaves(p.payload)) for p in sent}
+    for name, (cfg, staged, keys, payload_keys) in landed.items():
+        pd.testing.assert_frame_equal(staged, landed["log"][1], obj=name)
+        assert {(i, t[:23] if "." in t else t + ".000"): k for (i, t), k in keys.items()} == truth, name
+        pd.testing.assert_frame_equal(payload_keys, landed["log"][3], obj=name)
+        # the CE pings' empty licence id is an empty string from every source
+        assert query(cfg, 'select count(*) from raw_pings where "platform.license.id" = \'\'') == [(4,)], name
