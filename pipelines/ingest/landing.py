@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import duckdb
 
-from ..fields import COLLECTOR_ONLY, FIELDS, quoted
+from ..fields import COLLECTOR_ONLY, FIELDS, lit, quoted
 from ..privacy import has_address_sql, scrub, scrub_sql
 
 #: every quarantine reason, in the order the rules are checked
@@ -93,7 +93,7 @@ def zoned_sql(expr: str, zone: str) -> str:
     An unparseable or infinite text stays as it is (the landing rules quarantine it).
     """
     local = f"try_cast(trim({expr}) as timestamp)"
-    zone_sql = "'" + zone.replace("'", "''") + "'"
+    zone_sql = lit(zone)
     return (f"case when coalesce(regexp_matches({expr}, '{_HAS_OFFSET}') or not isfinite({local}), true) then {expr}"
             f" else strftime(timezone({zone_sql}, {local}), '%Y-%m-%d %H:%M:%S.%f+00') end")
 
@@ -262,7 +262,7 @@ def flat_columns(col, extras: list[tuple[str, str]] = (), received_at: str | Non
     known = shape = flat_shape_sql(col)
     extra = ""
     if extras:
-        present = ", ".join(f"case when {expr} is not null then '{key.replace(chr(39), chr(39) * 2)}' end"
+        present = ", ".join(f"case when {expr} is not null then {lit(key)} end"
                             for expr, key in extras)
         keys = f"list_filter([{present}], lambda x: x is not null)"
         extra = f""",

@@ -17,6 +17,7 @@ from collector_table import Ping, add, build, export, legacy, log_line, migrate
 from conftest import mart, query, run
 from pgserver import running
 from pipelines import settings as settings_mod
+from pipelines.fields import nested
 from pipelines.publish import status
 
 REAL = json.loads((Path(__file__).resolve().parents[1] / "fixtures" / "real_pings"
@@ -27,15 +28,8 @@ OTHER = "203.0.113.5"
 
 def payload(iid: str, version: str, **dotted) -> dict:
     """Return a nested payload with instanceId, env.flowforge and the given dotted keys ('__' for '.')."""
-    out: dict = {"instanceId": iid, "env": {"flowforge": version, "nodejs": "v18.19.0"},
-                 "os": {"type": "Linux", "arch": "x64"}}
-    for key, v in dotted.items():
-        *parents, leaf = key.split("__")
-        node = out
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[leaf] = v
-    return out
+    return nested({"instanceId": iid, "env.flowforge": version, "env.nodejs": "v18.19.0", "os.type": "Linux",
+                   "os.arch": "x64", **{key.replace("__", "."): v for key, v in dotted.items()}})
 
 
 #: pings across every era of the table (times UTC, to the millisecond as the ping's identity)

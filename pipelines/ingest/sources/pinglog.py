@@ -23,6 +23,8 @@ from .files import Outcome, Part, load_files, preview_files
 PATTERNS = ("*.jsonl", "*.jsonl.gz")
 
 _PATHS = ["$.received_at", "$.ip_hash", "$.ip", "$.payload.instanceId"] + [json_path(f) for f in FIELDS]
+# the same values' keys, from the line's top: for a line with a key twice (last_value_sql)
+_KEYS = [["received_at"], ["ip_hash"], ["ip"], ["payload", "instanceId"]] + [["payload", *f.split(".")] for f in FIELDS]
 
 BATCH = """
 create or replace temp view batch as
@@ -135,15 +137,15 @@ create or replace temp macro pings_last_value(obj, k) as
 """
 
 
-def last_value_sql(path: str) -> str:
-    """Return SQL for the text at a JSON path ($.a.b) of `line`, each key's last value (json_extract_string's text)."""
+def last_value_sql(keys: list[str]) -> str:
+    """Return SQL for the text under keys [a, b] of `line`, each key's last value (json_extract_string's text)."""
     expr = "line"
-    for key in path.removeprefix("$.").split("."):
+    for key in keys:
         expr = f"pings_last_value({expr}, {lit(key)})"
     return f"({expr}) ->> '$'"
 
 
-LAST_VALUES = ", ".join(last_value_sql(p.replace('"', "")) for p in _PATHS)
+LAST_VALUES = ", ".join(last_value_sql(keys) for keys in _KEYS)
 
 COLUMNS = ",\n        ".join(f"v[{i + 5}] as {quoted(f)}" for i, f in enumerate(FIELDS))
 

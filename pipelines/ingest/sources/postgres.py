@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from ...fields import FIELDS, RENAMED, quoted
+from ...fields import FIELDS, RENAMED, lit, quoted
 from ...privacy import has_address_sql, scrub, scrub_sql
 from ..landing import (Counts, ensure_configured, flat_columns, flat_extras, flat_fixup, in_window_sql, land,
                        setting)
@@ -76,11 +76,6 @@ def _created(table: str, columns: list[tuple[str, str]]) -> tuple[str, bool]:
     return created[0], created[1] == NAIVE
 
 
-def _literal(text: str) -> str:
-    """Return a PostgreSQL string literal."""
-    return "'" + text.replace("'", "''") + "'"
-
-
 def _select(table: str, columns: list[tuple[str, str]], since: str | None, zone: str) -> str:
     """Return SQL reading the rows stamped after `since` (the re-read window's start, UTC), every column as text.
 
@@ -88,7 +83,7 @@ def _select(table: str, columns: list[tuple[str, str]], since: str | None, zone:
     """
     created, naive = _created(table, columns)
     cols = ", ".join(
-        f"({quoted(c)} at time zone {_literal(zone)})::text as {quoted(RENAMED.get(c, c))}" if c == created and naive
+        f"({quoted(c)} at time zone {lit(zone)})::text as {quoted(RENAMED.get(c, c))}" if c == created and naive
         else f"{quoted(c)}::text as {quoted(RENAMED.get(c, c))}" for c, _ in columns)
     return f"select {cols} from {_table_sql(table)}{_after(created, naive, since, zone)} order by {quoted(created)}"
 
@@ -102,8 +97,8 @@ def _after(created: str, naive: bool, since: str | None, zone: str) -> str:
     """Return the WHERE clause for rows stamped after `since` (UTC text), or '' (the index on created_at serves it)."""
     if not since:
         return ""
-    bound = f"{_literal(since)}::timestamptz"
-    return f" where {quoted(created)} > ({bound} at time zone {_literal(zone)})" if naive else \
+    bound = f"{lit(since)}::timestamptz"
+    return f" where {quoted(created)} > ({bound} at time zone {lit(zone)})" if naive else \
         f" where {quoted(created)} > {bound}"
 
 
@@ -145,8 +140,7 @@ select * from final
 
 
 def _zone(pg) -> str:
-    """Return the zone a created_at without time zone is read in: the pg_time_zone setting, else the
-    TimeZone the server gives a new session (the collector's CURRENT_TIMESTAMP is filled in it)."""
+    """Return the TimeZone the server gives a new session (the collector's CURRENT_TIMESTAMP is filled in it)."""
     with pg.cursor() as cur:
         cur.execute("select current_setting('TimeZone')")
         return cur.fetchall()[0][0]
