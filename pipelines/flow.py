@@ -161,6 +161,7 @@ def refresh(settings, sources: list[str], progress=_say, full: bool = False) -> 
         try:
             warehouse.check_key(con, secret)      # refuse a key other than the warehouse's
             con.execute(privacy.sql_macro(secret))
+            warehouse.relabel(con)                 # names stored before labels: addresses blanked, once
             landing.configure(con, settings)          # the time window and re-read window of these settings
             t0 = time.monotonic()
             result = load_sources(con, sources, progress)

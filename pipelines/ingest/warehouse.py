@@ -117,6 +117,35 @@ def check_key(con: duckdb.DuckDBPyConnection, key: bytes) -> None:
             " to rebuild everything under the new key")
 
 
+#: the columns naming a source, file or table (stored as sources.label since labels were introduced)
+LABELLED = {"source_state": ["source", "item"], "load_log": ["source", "item"], "pg_seen": ["source", "item"],
+            "raw_pings": ["source"], "quarantine": ["source"], "blanked_values": ["source"]}
+
+# a re-read row's location whose instanceId is address-shaped: blanked and tagged as the loader now writes it
+RELABEL_PG_SEEN = f"""
+update pg_seen set location = regexp_extract(location, '^([^@]*@[^/]*)/', 1) || '/'
+    || {privacy.scrub_sql("regexp_extract(location, '^[^@]*@[^/]*/(.*)$', 1)")}
+    || ' #' || left(ip_key(regexp_extract(location, '^[^@]*@[^/]*/(.*)$', 1)), $1)
+where {privacy.has_address_sql("location")}
+"""
+
+
+def relabel(con: duckdb.DuckDBPyConnection) -> None:
+    """Once per warehouse: store the names written before labels as their labels (no address; the
+    ip_key macro must be on the connection), so file states and watermarks carry on under the new names."""
+    from .sources import TAG_DIGITS, label
+
+    if con.execute("select count(*) from warehouse_meta where name = 'labels'").fetchall()[0][0]:
+        return
+    for table, columns in LABELLED.items():
+        for column in columns:
+            for (name,) in con.execute(f"select distinct {column} from {table}").fetchall():
+                if label(con, name) != name:
+                    con.execute(f"update {table} set {column} = $1 where {column} = $2", [label(con, name), name])
+    con.execute(RELABEL_PG_SEEN, [TAG_DIGITS])
+    con.execute("insert into warehouse_meta values ('labels', '1')")
+
+
 def simulated(con: duckdb.DuckDBPyConnection) -> bool:
     """Return True when any source loaded into the warehouse is a simulated fleet."""
     return bool(con.execute("select coalesce(bool_or(simulated), false) from source_state").fetchall()[0][0])

@@ -8,6 +8,7 @@ import pytest
 from collector_table import Ping, add, build, export, migrate
 from conftest import mart, query, run
 from pgserver import running
+from pipelines.ingest import warehouse
 
 PLAIN = "198.51.100.23"
 
@@ -84,3 +85,25 @@ def test_unreachable_server_is_an_error_that_does_not_stop_other_sources(cfg, tm
     result = run(cfg, "postgresql://nobody:secret@127.0.0.1:1/none", log)
     assert result.counts.loaded == 1
     assert len(result.errors) == 1 and "secret" not in result.errors[0]
+
+
+def test_a_warehouse_written_before_labels_carries_on_under_them(cfg, server):
+    uri = database(server, "relabel")
+    build(uri, [ping("2024-07-01T10:00:00Z", "r-1", "2.6.0", "docker"),
+                ping("2024-07-01T10:00:01Z", "10.9.8.7", "2.6.0", "docker")])   # quarantined, in the re-read window
+    assert run(cfg, uri).counts.read == 2
+    # the names as the loaders wrote them before labels: the DSN and the instanceId plain
+    con = warehouse.connect(cfg.warehouse)
+    con.execute("update source_state set source = $1", [uri])
+    for table in ("load_log", "pg_seen", "raw_pings", "quarantine"):
+        con.execute(f"update {table} set source = $1", [uri])
+    con.execute("update pg_seen set location = regexp_replace(location, '/<ip> #[0-9a-f]+$', '/10.9.8.7')")
+    assert con.execute("select count(*) from pg_seen where location like '%/10.9.8.7'").fetchall() == [(1,)]
+    con.execute("delete from warehouse_meta where name = 'labels'")
+    con.close()
+    add(uri, [ping("2024-07-01T10:05:00Z", "r-2", "2.6.0", "docker")])
+    again = run(cfg, uri)
+    assert (again.counts.read, again.counts.loaded) == (1, 1)       # the watermark and the re-read state carried on
+    for table in ("source_state", "load_log", "pg_seen", "raw_pings", "quarantine"):
+        assert query(cfg, f"select count(*) from {table} where source like '%127.0.0.1%'") == [(0,)], table
+    assert query(cfg, "select count(*) from pg_seen where location like '%10.9.8.7%'") == [(0,)]
