@@ -81,3 +81,11 @@ def test_preview_says_what_the_next_refresh_reads_and_writes_nothing(cfg, server
             assert [(p.rows, p.items) for p in got] == [(2, 1), (2, 1), (6, 1)]   # PG: re-read window less seen
             (logs / "a.jsonl").write_text(ping_line("changed") + "\n")         # a changed file: not read, no warning
     assert [(p.rows, p.items) for p in got] == [(0, 0), (0, 0), (0, 0)]
+
+
+def test_a_source_that_cannot_be_read_previews_nothing_with_one_note(tmp_path):
+    missing = preview(None, str(tmp_path / "gone.jsonl"))
+    unreachable = preview(None, "postgresql://nobody:secret@127.0.0.1:1/none")
+    for got in (missing, unreachable):
+        assert (got.rows, got.items, len(got.notes)) == (0, 0, 1) and "\n" not in got.notes[0]
+    assert "secret" not in unreachable.notes[0] and "127.0.0.1" not in unreachable.notes[0]

@@ -21,8 +21,17 @@ class Preview:
 
 
 def preview(con, source: str) -> Preview:
-    """Return what the next refresh would read from a source, writing nothing; con is read-only or None."""
-    return loader_for(source).preview(con, source)
+    """Return what the next refresh would read from a source, writing nothing; con is read-only or None.
+
+    A source that cannot be read now (missing, unreachable) reads nothing: its one-line error is a note.
+    """
+    try:
+        return loader_for(source).preview(con, source)
+    except Exception as exc:   # the refresh would report it as that source's error
+        from .postgres import redact
+
+        text = (str(exc).splitlines() or [""])[0]
+        return Preview(notes=[scrub(f"{redact(source)}: {type(exc).__name__}: {redact(text)}")])
 
 
 def label(con, text: str) -> str:
