@@ -93,6 +93,10 @@ KEY_SINCE: dict[str, str] = {"instanceId": FIRST_VERSION, **{f.name: f.since for
 #: of them its version has reached
 SINCE_VERSIONS: list[str] = sorted(set(KEY_SINCE.values()), key=version_rank)
 
+#: the first table's columns (migration 00000000, dropped in 20230106/07) the collector filled itself:
+#: no payload key, never a new-column alert
+COLLECTOR_ONLY: list[str] = ["weekYear", "weekStartDate", "isDev"]
+
 
 def by_kind(kind: str) -> list[Field]:
     """Return the fields of one kind (text, count or flag), in landing order."""

@@ -92,7 +92,7 @@ def load_sources(con, sources: list[str], progress=_say) -> Result:
     """Load every source; one source's errors are collected and reported, never stop the others."""
     result = Result()
     for source in sources:
-        label = redact(source)
+        label = scrub(redact(source))   # no address, no password in a printed line
         started = time.monotonic()
         if _no_ping_files(source):
             progress(f"WARNING {label}: no ping files (.jsonl, .jsonl.gz, .csv, .csv.gz) in this folder yet")
@@ -159,6 +159,7 @@ def refresh(settings, sources: list[str], progress=_say, full: bool = False) -> 
         try:
             warehouse.check_key(con, secret)      # refuse a key other than the warehouse's
             con.execute(privacy.sql_macro(secret))
+            warehouse.relabel(con)                 # names stored before labels: addresses blanked, once
             landing.configure(con, settings)          # the time window and re-read window of these settings
             t0 = time.monotonic()
             result = load_sources(con, sources, progress)

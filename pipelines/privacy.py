@@ -23,13 +23,17 @@ LEGACY_RE = r"[A-Za-z0-9+/]{43}="
 MIN_KEY_BYTES = 16
 
 #: address-shaped runs (the ONE list, used by scrub, scrub_sql and has_address_sql). RE2 (DuckDB) has no
-#: look-around, so the neighbouring characters are captured and put back; IPv6 needs '::' or six or
-#: more groups
+#: look-around, so the neighbouring characters are captured and put back; IPv4 after a dot counts when a
+#: non-digit precedes the dot (a dotted key such as `platform.counts.10.9.8.7`, not a version `1.10.9.8.7`);
+#: IPv6 needs '::' or six or more groups
 ADDRESS_PATTERNS = [
-    r"(^|[^0-9.])(?:\d{1,3}\.){3}\d{1,3}($|[^0-9.]|\.$|\.[^0-9])",
+    r"(^|[^0-9.]|[^0-9.]\.)(?:\d{1,3}\.){3}\d{1,3}($|[^0-9.]|\.$|\.[^0-9])",
     r"(^|[^0-9A-Za-z:])[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4})*::[0-9A-Fa-f:.]*($|[^0-9A-Za-z:])",
     r"(^|[^0-9A-Za-z:])(?:[0-9A-Fa-f]{1,4}:){5,7}[0-9A-Fa-f]{1,4}($|[^0-9A-Za-z:])",
 ]
+#: `ip` texts that stand for "no address" (the collector stores `unknown` when its event has none); with
+#: empty and whitespace-only texts they get no hash (NULL), so they never count as an address
+PLACEHOLDERS = ["unknown"]
 #: what an address is replaced by in scrubbed text
 BLANK = "<ip>"
 _COMPILED = [re.compile(p) for p in ADDRESS_PATTERNS]
@@ -122,12 +126,18 @@ def sql_macro(key: bytes) -> str:
     return f"""
 create or replace temp macro ip_key(v) as
   case
-    when v is null or trim(v) = '' then null
+    when {is_placeholder_sql("v")} then null
     when regexp_full_match(trim(v), '{KEYED_RE}') then trim(v)
     when regexp_full_match(trim(v), '{LEGACY_RE}') then {hmac_of.format(m='trim(v)')}
     else {hmac_of.format(m=legacy)}
   end
 """
+
+
+def is_placeholder_sql(expr: str) -> str:
+    """Return a SQL boolean: the `ip` text expression is NULL, empty, whitespace only or a placeholder (`unknown`, any case)."""
+    words = "|".join(PLACEHOLDERS)
+    return f"regexp_full_match(coalesce({expr}, ''), '\\s*({words})?\\s*', 'i')"
 
 
 def secret_for(settings) -> bytes:

@@ -59,6 +59,9 @@ class Settings:
     received_at_min: str = "2021-01-01"   # earliest ping time landed (UTC day); earlier ones are quarantined
     received_at_max_ahead_days: int = 1   # latest ping time landed: load time + this many days
     pg_reread_minutes: int = 15           # PostgreSQL: re-read rows stamped this long before the watermark
+    pg_time_zone: str | None = None       # PostgreSQL: zone of a `timestamp without time zone` created_at;
+                                          # unset: the database session's TimeZone, asked from the server
+    csv_time_zone: str = "UTC"            # CSV exports: zone of a created_at written without an offset
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir)
@@ -148,6 +151,19 @@ def _memory(value, label: str) -> str:
     return value.strip()
 
 
+def _zone(value, label: str) -> str:
+    """Return an IANA time-zone name such as UTC or America/New_York."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    name = _text(value, label)
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise SettingsError(f"{label}: {name!r} is not a time zone; allowed: an IANA name such as UTC or"
+                            " America/New_York") from None
+    return name
+
+
 def _list(value, label: str, item=_text) -> list[str]:
     """Return a non-empty list of items from a TOML list or comma-separated text."""
     if isinstance(value, str):
@@ -221,6 +237,11 @@ SPECS: dict[str, Spec] = {
     "trusted_proxies": Spec(lambda v, l: _list(v, l, _network), "PINGS_TRUSTED_PROXIES",
                             "comma-separated IP addresses or networks (default none)"),
     "memory_limit": Spec(_memory, "PINGS_MEMORY_LIMIT", "a size such as 512MB or 2GiB (default 512MB)"),
+    "pg_time_zone": Spec(_zone, "PINGS_PG_TIME_ZONE",
+                         "a time zone such as America/New_York for a PostgreSQL created_at without zone"
+                         " (default: the database's TimeZone, asked from the server)"),
+    "csv_time_zone": Spec(_zone, "PINGS_CSV_TIME_ZONE",
+                          "a time zone for a CSV export's created_at without offset (default UTC)"),
 }
 
 
@@ -263,11 +284,18 @@ def _toml_type_ok(value, kind: str) -> bool:
     return isinstance(value, str)
 
 
-def _read_file(path: Path) -> dict:
-    """Read and check the TOML settings file, or {} when it does not exist."""
+def _read_file(path: Path, named: bool = False) -> dict:
+    """Read and check the TOML settings file; {} when the default file does not exist.
+
+    A file named by PINGS_SETTINGS (named=True) that does not exist is an error naming it.
+    """
     if path.is_dir():
         raise SettingsError(f"{SETTINGS_FILE_ENV}: {path} is a folder; allowed: a pings.toml file")
     if not path.exists():
+        if named:
+            raise SettingsError(f"{SETTINGS_FILE_ENV}: {path} does not exist; allowed: an existing pings.toml"
+                                f" file ({os.devnull} for none), or unset it to read {DEFAULT_SETTINGS_FILE.name}"
+                                " at the project root when present")
         return {}
     try:
         with path.open("rb") as fh:
@@ -291,9 +319,10 @@ def load(**overrides) -> Settings:
 
     Overrides may be given as name=value or name=(value, label) where label names the option.
     """
-    path = Path(_env(SETTINGS_FILE_ENV) or DEFAULT_SETTINGS_FILE)
+    named = _env(SETTINGS_FILE_ENV)
+    path = Path(named or DEFAULT_SETTINGS_FILE)
     values: dict = {}
-    for key, value in _read_file(path).items():
+    for key, value in _read_file(path, named=bool(named)).items():
         values[key] = check(key, value, f"{path.name}: {key}")
     for f in fields(Settings):
         var = spec(f.name).env

@@ -40,7 +40,7 @@ def _isolated_env(monkeypatch, tmp_path):
     for var in list(os.environ):
         if var.startswith("PINGS_") and var != "PINGS_REQUIRE_ALL":
             monkeypatch.delenv(var)
-    monkeypatch.setenv("PINGS_SETTINGS", str(tmp_path / "no-settings.toml"))
+    monkeypatch.setenv("PINGS_SETTINGS", os.devnull)   # no settings file is read
     monkeypatch.setenv("PINGS_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("PINGS_IP_HASH_KEY", TEST_KEY)
 

@@ -111,3 +111,19 @@ def test_settings_added_as_fields_are_checked_by_their_default_type(monkeypatch)
     monkeypatch.setenv("PINGS_RECEIVED_AT_MAX_AHEAD_DAYS", "3")
     assert settings.load().received_at_max_ahead_days == 3
     assert "PINGS_RECEIVED_AT_MAX_AHEAD_DAYS" in _error(monkeypatch, PINGS_RECEIVED_AT_MAX_AHEAD_DAYS="x")
+
+
+def test_a_settings_file_named_but_missing_is_an_error_naming_it(monkeypatch, tmp_path):
+    missing = tmp_path / "nowhere" / "pings.toml"
+    message = _error(monkeypatch, PINGS_SETTINGS=str(missing))
+    assert message.startswith("PINGS_SETTINGS:") and str(missing) in message and "\n" not in message
+
+
+def test_time_zones_are_iana_names_and_an_unknown_one_is_named(monkeypatch):
+    assert (settings.load().pg_time_zone, settings.load().csv_time_zone) == (None, "UTC")
+    monkeypatch.setenv("PINGS_PG_TIME_ZONE", "America/New_York")
+    monkeypatch.setenv("PINGS_CSV_TIME_ZONE", "Europe/Berlin")
+    assert (settings.load().pg_time_zone, settings.load().csv_time_zone) == ("America/New_York", "Europe/Berlin")
+    for var, other in (("PINGS_PG_TIME_ZONE", "PINGS_CSV_TIME_ZONE"), ("PINGS_CSV_TIME_ZONE", "PINGS_PG_TIME_ZONE")):
+        message = _error(monkeypatch, **{var: "Mars/Olympus_Mons", other: "UTC"})
+        assert message.startswith(var) and "not a time zone" in message

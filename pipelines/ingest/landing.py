@@ -6,9 +6,15 @@ Every loader builds a temp view (or table) `batch` with the columns
 type of instanceId, 'VARCHAR' for a text column, NULL when absent; payload_shape names the set of
 dotted leaf keys the payload carried, stored once in `payload_shapes(shape, keys)`: a shape >= 0
 is a bitmask over KEY_NAMES (flat sources: the known columns that are non-null; land() adds those),
-a negative shape is the loader's own (the ping-log loader adds its shapes in its fixup)) and calls land(). `raw` may be NULL when the loader passes `raw_sql`,
-an expression over the batch columns that rebuilds the row's text: it is evaluated for quarantined
-rows only.
+a negative shape is the loader's own (the ping-log loader adds its shapes in its fixup; a flat source
+with columns it does not know gives a row carrying any of them a negative shape, see flat_columns))
+and calls land(). `raw` may be NULL: a flat loader's fixup (flat_fixup) rebuilds the text of the
+quarantined rows from their columns, so it is made for those rows only.
+
+Text rules, the same for every source: an empty string is a value (it stays '' in raw_pings and its
+key is in the payload's keys; staging reads it as absent); NULL is absence (a JSON null, an absent
+key, a NULL column, an unquoted empty CSV field). An `ip` that is empty, whitespace or `unknown` is
+no address: it gets no hash (privacy.is_placeholder_sql) and is counted per load (ip_placeholders).
 
 The time window (settings received_at_min, received_at_max_ahead_days) lives in session variables
 set by configure(); land() sets them from the settings when the caller has not.
@@ -20,8 +26,8 @@ from dataclasses import dataclass
 
 import duckdb
 
-from ..fields import FIELDS, quoted
-from ..privacy import has_address_sql, scrub_sql
+from ..fields import COLLECTOR_ONLY, FIELDS, lit, quoted
+from ..privacy import has_address_sql, scrub, scrub_sql
 
 #: every quarantine reason, in the order the rules are checked
 REASONS = [
@@ -59,6 +65,8 @@ def configure(con: duckdb.DuckDBPyConnection, settings) -> None:
     con.execute("set variable pings_received_min = cast($1 as date)::timestamp", [str(settings.received_at_min)])
     con.execute("set variable pings_received_ahead_days = cast($1 as integer)", [int(settings.received_at_max_ahead_days)])
     con.execute("set variable pings_pg_reread_minutes = cast($1 as integer)", [int(settings.pg_reread_minutes)])
+    con.execute("set variable pings_pg_time_zone = cast($1 as varchar)", [settings.pg_time_zone])
+    con.execute("set variable pings_csv_time_zone = cast($1 as varchar)", [settings.csv_time_zone])
 
 
 def ensure_configured(con: duckdb.DuckDBPyConnection) -> None:
@@ -67,6 +75,27 @@ def ensure_configured(con: duckdb.DuckDBPyConnection) -> None:
         from .. import settings as settings_mod
 
         configure(con, settings_mod.load())
+
+
+def setting(con: duckdb.DuckDBPyConnection, name: str):
+    """Return a landing setting configure() put on the connection (pg_time_zone, csv_time_zone, ...)."""
+    ensure_configured(con)
+    return con.execute("select getvariable($1)", [f"pings_{name}"]).fetchall()[0][0]
+
+
+# a time written with a UTC offset (Z, +02, -05:30, +0530) after its clock time
+_HAS_OFFSET = r"\d:\d\d(:\d\d(\.\d*)?)?\s*([zZ]|[+-]\d{1,2}(:?\d\d)?(:\d\d)?)\s*$"
+
+
+def zoned_sql(expr: str, zone: str) -> str:
+    """Return SQL for a time text read in `zone` when it has no UTC offset, as UTC text; other texts unchanged.
+
+    An unparseable or infinite text stays as it is (the landing rules quarantine it).
+    """
+    local = f"try_cast(trim({expr}) as timestamp)"
+    zone_sql = lit(zone)
+    return (f"case when coalesce(regexp_matches({expr}, '{_HAS_OFFSET}') or not isfinite({local}), true) then {expr}"
+            f" else strftime(timezone({zone_sql}, {local}), '%Y-%m-%d %H:%M:%S.%f+00') end")
 
 
 def in_window_sql(expr: str) -> str:
@@ -130,7 +159,7 @@ QUARANTINE = """
 insert into quarantine
 select
     load_id, $source, """ + scrub_sql("location") + """, final_reason,
-    """ + scrub_sql("coalesce(raw, {raw_sql})") + """,
+    """ + scrub_sql("raw") + """,
     cast(received_ts as date)
 from classified
 where final_reason is not null
@@ -152,13 +181,11 @@ BLANKED_COLUMNS = ", ".join(
 LAND = f"""
 insert into raw_pings (load_id, source, location, received_at, instance_id, ip_hash, payload_shape, {FIELD_COLUMNS})
 with valid as (
+    -- a ping twice in the batch is only once here (DEDUPE_IN_BATCH removed the later copies)
     select * from classified where final_reason is null
 ),
-first_in_batch as (
-    {{first_in_batch}}
-),
 bounds as (
-    select min(received_ts) as lo, max(received_ts) as hi from first_in_batch
+    select min(received_ts) as lo, max(received_ts) as hi from valid
 ),
 already as (
     select r.instance_id, r.received_at
@@ -166,8 +193,8 @@ already as (
     where r.received_at between bounds.lo and bounds.hi
 ),
 new_pings as (
-    select f.* from first_in_batch f
-    anti join already a on a.instance_id = f.instance_id and a.received_at = f.received_ts
+    select v.* from valid v
+    anti join already a on a.instance_id = v.instance_id and a.received_at = v.received_ts
 )
 select n.load_id, $source, n.location, n.received_ts, n.instance_id, k.ip_hash, n.payload_shape, {BLANKED_COLUMNS}
 from new_pings n
@@ -180,32 +207,80 @@ create or replace temp table ip_keys as
 select ip, ip_key(ip) as ip_hash from (select distinct ip from classified where final_reason is null and ip is not null)
 """
 
+# the valid rows whose ip is a placeholder (ip_keys holds each distinct ip once: placeholders get NULL)
+PLACEHOLDERS = """
+select r.load_id, count(*)
+from raw_pings r
+semi join (
+    select load_id, location from classified
+    where final_reason is null and ip in (select ip from ip_keys where ip_hash is null)
+) c on c.load_id = r.load_id and c.location = r.location
+where r.load_id between $1 and $2
+group by all
+"""
+
 #: the names a bitmask shape's bits stand for, bit i = KEY_NAMES[i] (sorted, so keys come out sorted)
 KEY_NAMES = sorted(["instanceId", *FIELDS])
 
+
+def bitmask_keys_sql(bits: str) -> str:
+    """Return SQL for the sorted key list a bitmask over KEY_NAMES stands for."""
+    names = ", ".join(f"case when ({bits} >> {i}) & 1 = 1 then '{name}' end" for i, name in enumerate(KEY_NAMES))
+    return f"list_filter([{names}], lambda x: x is not null)"
+
+
 # the bitmask shapes of this batch not stored yet, with their keys (the known names whose bit is set)
-BITMASK_SHAPES = """
+BITMASK_SHAPES = f"""
 insert into payload_shapes (shape, keys)
-select shape, list_filter([""" + ", ".join(
-    f"case when (shape >> {i}) & 1 = 1 then '{name}' end" for i, name in enumerate(KEY_NAMES)) + """], lambda x: x is not null)
+select shape, {bitmask_keys_sql('shape')}
 from (select distinct payload_shape as shape from classified where payload_shape >= 0)
 where shape not in (select shape from payload_shapes)
 """
 
+# a flat row with unknown columns: its shape stands for the known bits and the unknown keys it carried
+FLAT_EXTRA_SHAPES = f"""
+insert into payload_shapes (shape, keys)
+select shape, list_sort(list_concat({bitmask_keys_sql('bits')}, extra))
+from (
+    select payload_shape as shape, any_value(flat_known_bits) as bits, any_value(flat_extra_keys) as extra
+    from classified
+    where payload_shape < 0 and payload_shape not in (select shape from payload_shapes)
+    group by payload_shape
+)
+"""
 
-def flat_columns(col) -> str:
+
+def flat_columns(col, extras: list[tuple[str, str]] = (), received_at: str | None = None) -> str:
     """Return the batch columns from instance_id_type on, for a source with one column per dotted key.
 
     `col(name)` gives the SQL expression holding a canonical column (created_at, instanceId, ip or a
-    field), or "null::varchar" when the source lacks it.
+    field), or "null::varchar" when the source lacks it. `extras` are the (SQL expression, payload key)
+    of the columns the loader does not know: a row carrying any of them gets a negative shape over the
+    known bits and those keys (flat_fixup stores it). `received_at` replaces col('created_at') (a zone rule).
     """
     fields = ",\n        ".join(f"{col(f)} as {quoted(f)}" for f in FIELDS)
+    known = shape = flat_shape_sql(col)
+    extra = ""
+    if extras:
+        present = ", ".join(f"case when {expr} is not null then {lit(key)} end"
+                            for expr, key in extras)
+        keys = f"list_filter([{present}], lambda x: x is not null)"
+        extra = f""",
+        {known} as flat_known_bits,
+        {keys} as flat_extra_keys"""
+        shape = f"case when len({keys}) = 0 then {known} else -1 - (hash({known}, {keys}) >> 1)::bigint end"
     return f"""case when {col('instanceId')} is not null then 'VARCHAR' end as instance_id_type,
         {col('instanceId')} as instance_id,
-        {col('created_at')} as received_at_text,
+        {received_at or col('created_at')} as received_at_text,
         {col('ip')} as ip,
-        {flat_shape_sql(col)} as payload_shape,
-        {fields}"""
+        {shape} as payload_shape,
+        {fields}{extra}"""
+
+
+def flat_extras(columns: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Return the (SQL expression, payload key) of a flat source's unknown columns [(expression, column name)]:
+    every one but the collector's own (fields.COLLECTOR_ONLY) and those whose name is address-shaped."""
+    return [(expr, name) for expr, name in columns if name not in COLLECTOR_ONLY and scrub(name) == name]
 
 
 def flat_shape_sql(col) -> str:
@@ -230,36 +305,62 @@ def flat_raw_sql(names: list[tuple[str, str]]) -> str:
     return "json_object(" + ", ".join(pairs) + ")::varchar" if pairs else "null"
 
 
-DEDUPE_IN_BATCH = """select * from valid
-    qualify row_number() over (partition by instance_id, received_ts order by load_id, ln) = 1"""
+def flat_fixup(names: list[tuple[str, str]], extras: bool):
+    """Return a land() fixup for a flat source: the quarantined rows' text from (label, canonical name)
+    pairs (flat_raw_sql), and, with extras, the shapes of rows carrying unknown columns."""
+    raw = flat_raw_sql(names)
+
+    def fixup(con: duckdb.DuckDBPyConnection) -> None:
+        con.execute(f"update classified set raw = {raw} where final_reason is not null and raw is null")
+        if extras:
+            con.execute(FLAT_EXTRA_SHAPES)
+    return fixup
+
+
+# the later copies of a ping that occurs twice in one batch (the first copy read is kept)
+DEDUPE_IN_BATCH = """
+delete from classified c
+using (
+    select load_id, ln from classified
+    where final_reason is null
+    qualify row_number() over (partition by instance_id, received_ts order by load_id, ln) > 1
+) d
+where c.load_id = d.load_id and c.ln = d.ln
+"""
 
 
 @dataclass
 class Counts:
-    """What one landing did with its rows: read = loaded + duplicates + quarantined."""
+    """What one landing did with its rows: read = loaded + duplicates + quarantined.
+
+    ip_placeholders: loaded pings whose ip was a placeholder (`unknown`, empty): no hash, no address.
+    """
 
     read: int = 0
     loaded: int = 0
     duplicates: int = 0
     quarantined: int = 0
+    ip_placeholders: int = 0
 
     def __add__(self, other: "Counts") -> "Counts":
-        return Counts(self.read + other.read, self.loaded + other.loaded,
-                      self.duplicates + other.duplicates, self.quarantined + other.quarantined)
+        return Counts(self.read + other.read, self.loaded + other.loaded, self.duplicates + other.duplicates,
+                      self.quarantined + other.quarantined, self.ip_placeholders + other.ip_placeholders)
 
     def __iadd__(self, other: "Counts") -> "Counts":
         self.read += other.read
         self.loaded += other.loaded
         self.duplicates += other.duplicates
         self.quarantined += other.quarantined
+        self.ip_placeholders += other.ip_placeholders
         return self
 
 
-def land(con: duckdb.DuckDBPyConnection, source: str, raw_sql: str = "null", fixup=None) -> dict[int, Counts]:
+def land(con: duckdb.DuckDBPyConnection, source: str, fixup=None) -> dict[int, Counts]:
     """Land `batch`: quarantine bad rows, insert new pings; return the counts of each load_id in it.
 
-    `fixup(con)`, when given, may amend the table `classified` before anything is counted or written
-    (the ping-log loader adds the lines its reader rejected).
+    `source` is the source's label (addresses blanked, sources.label). `fixup(con)`, when given, may
+    amend the table `classified` before anything is counted or written (the ping-log loader adds the
+    lines its reader rejected; a flat loader rebuilds the quarantined rows' text).
     """
     ensure_configured(con)
     con.execute(CLASSIFY)
@@ -274,26 +375,35 @@ def land(con: duckdb.DuckDBPyConnection, source: str, raw_sql: str = "null", fix
         blanked += addr
     params = {"source": source}
     if any(c.quarantined for c in per_load.values()):
-        con.execute(QUARANTINE.replace("{raw_sql}", raw_sql), params)
+        con.execute(QUARANTINE, params)
     repeats = con.execute(
         "select count(*) - count(distinct (instance_id, received_ts)) from classified where final_reason is null"
     ).fetchall()[0][0]
-    # the same ping twice in one batch is rare: only then pay for the window that keeps the first
-    first = (DEDUPE_IN_BATCH if repeats else "select * from valid")
+    if repeats:   # the same ping twice in one batch is rare: only then pay for the window that finds it
+        con.execute(DEDUPE_IN_BATCH)
     con.execute(BITMASK_SHAPES)
     con.execute(IP_KEYS)
-    con.execute(LAND.replace("{first_in_batch}", first), params)
+    con.execute(LAND, params)
+    if per_load:
+        _count_loaded(con, per_load)
     con.execute("drop table ip_keys")
     if blanked:
         con.execute(BLANKED_VALUES, params)
-    if per_load:
-        for load_id, loaded in con.execute(
-            "select load_id, count(*) from raw_pings where load_id between $1 and $2 group by load_id",
-            [min(per_load), max(per_load)],
-        ).fetchall():
-            if load_id in per_load:
-                per_load[load_id].loaded = loaded
     for c in per_load.values():
         c.duplicates = c.read - c.quarantined - c.loaded
     con.execute("drop table if exists classified")
     return per_load
+
+
+def _count_loaded(con: duckdb.DuckDBPyConnection, per_load: dict[int, Counts]) -> None:
+    """Set each load's loaded pings, and those whose ip was a placeholder, from raw_pings."""
+    bounds = [min(per_load), max(per_load)]
+    for load_id, loaded in con.execute(
+        "select load_id, count(*) from raw_pings where load_id between $1 and $2 group by load_id", bounds,
+    ).fetchall():
+        if load_id in per_load:
+            per_load[load_id].loaded = loaded
+    if con.execute("select count(*) from ip_keys where ip_hash is null").fetchall()[0][0]:
+        for load_id, placeholders in con.execute(PLACEHOLDERS, bounds).fetchall():
+            if load_id in per_load:
+                per_load[load_id].ip_placeholders = placeholders

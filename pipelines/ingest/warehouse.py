@@ -12,8 +12,8 @@ from ..fields import FIELDS, quoted
 SCHEMA = f"""
 create table if not exists raw_pings (
     load_id     integer   not null,  -- load_log.load_id that landed it
-    source      varchar   not null,  -- the source as configured
-    location    varchar   not null,  -- file:line, or table@created_at/instanceId
+    source      varchar   not null,  -- the source as configured, its label (sources.label: no address, no password)
+    location    varchar   not null,  -- file:line, or table@created_at/instanceId (labels too)
     received_at timestamp not null,  -- UTC, millisecond precision; with instance_id the ping's identity
     instance_id varchar   not null,
     ip_hash     varchar,             -- keyed HMAC-SHA256 hex; never a plain address
@@ -58,6 +58,9 @@ create sequence if not exists load_id_seq;
 -- columns added after the first release (older warehouses get them here)
 alter table raw_pings add column if not exists payload_shape bigint;    -- payload_shapes.shape: the keys the payload carried
 alter table source_state add column if not exists simulated boolean;    -- the source is a simulated fleet (SIMULATED file)
+alter table source_state add column if not exists time_zone varchar;    -- zone a created_at without one was read in
+alter table load_log add column if not exists ip_placeholders bigint default 0;  -- loaded pings whose ip was no
+                                                                        -- address (`unknown`, empty): no hash
 create table if not exists blanked_values (
     load_id     integer not null,
     source      varchar not null,
@@ -72,7 +75,8 @@ create table if not exists payload_shapes (
 create table if not exists pg_seen (
     source      varchar not null,
     item        varchar not null,     -- table name
-    location    varchar not null,     -- table@created_at/instanceId of a row already read
+    location    varchar not null,     -- table@created_at/instanceId of a row already read (an address-shaped
+                                      -- instanceId is blanked and tagged, sources.postgres.location_sql)
     created_at  timestamptz           -- its stamp; rows behind the re-read window are pruned
 );
 create table if not exists warehouse_meta (
@@ -111,6 +115,35 @@ def check_key(con: duckdb.DuckDBPyConnection, key: bytes) -> None:
             f" {mine}): new hashes would not match the stored ones. Set PINGS_IP_HASH_KEY or"
             " PINGS_IP_HASH_KEY_FILE back to the original key, or start a new warehouse (PINGS_WAREHOUSE)"
             " to rebuild everything under the new key")
+
+
+#: the columns naming a source, file or table (stored as sources.label since labels were introduced)
+LABELLED = {"source_state": ["source", "item"], "load_log": ["source", "item"], "pg_seen": ["source", "item"],
+            "raw_pings": ["source"], "quarantine": ["source"], "blanked_values": ["source"]}
+
+# a re-read row's location whose instanceId is address-shaped: blanked and tagged as the loader now writes it
+RELABEL_PG_SEEN = f"""
+update pg_seen set location = regexp_extract(location, '^([^@]*@[^/]*)/', 1) || '/'
+    || {privacy.scrub_sql("regexp_extract(location, '^[^@]*@[^/]*/(.*)$', 1)")}
+    || ' #' || left(ip_key(regexp_extract(location, '^[^@]*@[^/]*/(.*)$', 1)), $1)
+where {privacy.has_address_sql("location")}
+"""
+
+
+def relabel(con: duckdb.DuckDBPyConnection) -> None:
+    """Once per warehouse: store the names written before labels as their labels (no address; the
+    ip_key macro must be on the connection), so file states and watermarks carry on under the new names."""
+    from .sources import TAG_DIGITS, label
+
+    if con.execute("select count(*) from warehouse_meta where name = 'labels'").fetchall()[0][0]:
+        return
+    for table, columns in LABELLED.items():
+        for column in columns:
+            for (name,) in con.execute(f"select distinct {column} from {table}").fetchall():
+                if label(con, name) != name:
+                    con.execute(f"update {table} set {column} = $1 where {column} = $2", [label(con, name), name])
+    con.execute(RELABEL_PG_SEEN, [TAG_DIGITS])
+    con.execute("insert into warehouse_meta values ('labels', '1')")
 
 
 def simulated(con: duckdb.DuckDBPyConnection) -> bool:

@@ -1,4 +1,5 @@
-"""Status: per source and file/table, rows read, loaded, duplicates, quarantined, pending, last load."""
+"""Status: per source and file/table, rows read, loaded, duplicates, quarantined, pending, last load, and
+the time zone a PostgreSQL created_at without zone was read in."""
 
 from __future__ import annotations
 
@@ -14,6 +15,11 @@ def query() -> str:
 
     return runner.model_sql("source_status")
 
+
+# the zone each source's created_at without time zone was read in (PostgreSQL: the server's or the setting's)
+ZONES = """
+select source, item, time_zone from main.source_state
+"""
 
 CHECKS = """
 select run_at, layer, model, "check", status, failing_rows, detail
@@ -32,7 +38,7 @@ def snapshot(cfg) -> tuple[pd.DataFrame, pd.DataFrame | None]:
                        f"status of {cfg.warehouse}", cfg.lock_file, attempts=4)
     try:
         con.execute("begin transaction")   # one consistent view for both reads
-        df = con.execute(query()).df()
+        df = con.execute(query()).df().merge(con.execute(ZONES).df(), on=["source", "item"], how="left")
         has_checks = con.execute(
             "select count(*) from information_schema.tables where table_schema = 'main'"
             " and table_name = 'check_results'").fetchall()[0][0]
@@ -65,11 +71,13 @@ def in_trouble(df: pd.DataFrame) -> pd.Series:
 
 
 def by_source(df: pd.DataFrame) -> pd.DataFrame:
-    """Return one row per source: summed counts, items, items in trouble, last load (UTC)."""
+    """Return one row per source: summed counts, items, items in trouble, last load (UTC), and the time
+    zone of a PostgreSQL source when the table has it (the status command's does; the mart has none)."""
+    zone = {"time_zone": ("time_zone", "max")} if "time_zone" in df.columns else {}
     out = df.assign(trouble=in_trouble(df)).groupby("source", as_index=False).agg(
         rows_read=("rows_read", "sum"), loaded=("loaded", "sum"), duplicates=("duplicates", "sum"),
         quarantined=("quarantined", "sum"), pending=("pending", "sum"), items=("item", "count"),
-        items_in_trouble=("trouble", "sum"), last_loaded_at=("last_loaded_at", "max"))
+        items_in_trouble=("trouble", "sum"), last_loaded_at=("last_loaded_at", "max"), **zone)
     return out
 
 

@@ -490,7 +490,7 @@ def cmd_bench(args) -> int:
     work = Path(args.work_dir) if args.work_dir else Path(tempfile.mkdtemp(prefix="pings-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "PINGS_IP_HASH_KEY": BENCH_KEY, "PINGS_DATA_DIR": str(work / "data"),
-           "PINGS_SETTINGS": str(work / "none.toml")}
+           "PINGS_SETTINGS": os.devnull}
     results = {"machine": machine(), "when": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
                "memory_limit": settings_mod.load().memory_limit, "sizes": []}
     out = Path(args.out)

@@ -35,7 +35,7 @@ MAX_REPORT_BYTES = 8 * 1024 * 1024
 
 def _env(base: Path) -> dict:
     """The PINGS_* environment of the demo: its data folder, key, sources and reports folder."""
-    return {"PINGS_SETTINGS": str(base / "no-settings.toml"), "PINGS_DATA_DIR": str(base / "data"),
+    return {"PINGS_SETTINGS": os.devnull, "PINGS_DATA_DIR": str(base / "data"),
             "PINGS_IP_HASH_KEY": TEST_KEY, "PINGS_REPORTS_DIR": str(base / "reports"),
             "PINGS_SOURCES": ",".join([str(base / "demo" / "collector.csv.gz"), str(base / "demo" / "pinglog"),
                                        str(base / "late")])}

@@ -45,7 +45,7 @@ def _env(tmp_path) -> dict:
     import os
 
     return {**os.environ, "PINGS_IP_HASH_KEY": bench.BENCH_KEY, "PINGS_DATA_DIR": str(tmp_path / "data"),
-            "PINGS_SETTINGS": str(tmp_path / "none.toml")}
+            "PINGS_SETTINGS": os.devnull}
 
 
 def test_collector_load_test_with_wrk_is_bounded_and_every_acknowledged_ping_is_on_disk(tmp_path):

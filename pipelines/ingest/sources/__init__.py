@@ -2,7 +2,59 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from ...privacy import scrub
+
+#: how many hex digits of the keyed hash tag a label whose addresses were blanked
+TAG_DIGITS = 12
+
+
+@dataclass
+class Preview:
+    """What a refresh would read now from one source: rows (lines or table rows), items with something new."""
+
+    rows: int = 0
+    items: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+def preview(con, source: str) -> Preview:
+    """Return what the next refresh would read from a source, writing nothing; con is read-only or None.
+
+    A source that cannot be read now (missing, unreachable) reads nothing: its one-line error is a note.
+    """
+    try:
+        return loader_for(source).preview(con, source)
+    except Exception as exc:   # the refresh would report it as that source's error
+        from .postgres import redact
+
+        text = (str(exc).splitlines() or [""])[0]
+        return Preview(notes=[scrub(f"{redact(source)}: {type(exc).__name__}: {redact(text)}")])
+
+
+def label(con, text: str) -> str:
+    """Return a source, file or table name as stored and shown: addresses blanked (privacy.scrub) and, when
+    any was, a keyed tag (the first TAG_DIGITS of ip_key(text)) so that two names stay two labels."""
+    clean = scrub(text)
+    if clean == text:
+        return text
+    return f"{clean} #{keyed_tag(con, text)}"
+
+
+def keyed_tag(con, text: str) -> str:
+    """Return the first TAG_DIGITS hex digits of the keyed hash of a text (the ip_key macro, else the
+    settings' key without creating a key file; '?' when there is no key)."""
+    if con is not None and con.execute(
+            "select count(*) from duckdb_functions() where function_name = 'ip_key'").fetchall()[0][0]:
+        return con.execute("select left(ip_key($1), $2)", [text, TAG_DIGITS]).fetchall()[0][0]
+    from ... import privacy, settings
+
+    cfg = settings.load()
+    if not cfg.ip_hash_key and not cfg.ip_hash_key_file.exists():
+        return "?"
+    return privacy.ip_key(text, privacy.secret_for(cfg))[:TAG_DIGITS]
 
 
 def kind_of(source: str) -> str:

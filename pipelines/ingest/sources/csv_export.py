@@ -1,4 +1,10 @@
-"""Collector-table CSV export source (`\\copy pings TO ... CSV HEADER`), plain or gzipped."""
+"""Collector-table CSV export source (`\\copy pings TO ... CSV HEADER`), plain or gzipped.
+
+psql writes NULL as an empty field and the empty string as `""`: an unquoted empty field is NULL, a
+quoted one the empty string (as the live table gives it). A created_at without a UTC offset is read
+in the csv_time_zone setting (default UTC). A column the loader does not know is a payload key of
+the rows that carry a value in it (landing.flat_columns), as a key is in the ping log.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +14,9 @@ import io
 from pathlib import Path
 
 from ...fields import FIELDS, RENAMED, lit, quoted
-from ...privacy import scrub
-from ..landing import Counts, flat_columns, flat_raw_sql, land
-from .files import Outcome, Part, load_files
+from ..landing import Counts, flat_columns, flat_extras, flat_fixup, land, setting, zoned_sql
+from . import Preview, label
+from .files import Outcome, Part, load_files, preview_files
 
 
 def read_header(path: Path) -> list[str]:
@@ -44,22 +50,27 @@ def check_header(item: str, header: list[str]) -> None:
                      " created_at (or createdAt) and instanceId; not read")
 
 
-def batch_sql(header: list[str], scan: str) -> tuple[str, str]:
-    """Return (SQL reading the CSV into csv_rows, SQL building temp table `batch` from it) for this header."""
+def batch_sql(header: list[str], scan: str, zone: str = "UTC") -> tuple[str, str]:
+    """Return (SQL reading the CSV into csv_rows, SQL building temp view `batch` from it) for this header.
+
+    A created_at without offset is read in `zone`; the unknown columns pass through as csv:<name> and
+    are the row's extra payload keys.
+    """
     present = {canonical(h): h for h in header}
     columns = "{" + ", ".join(f"{lit(h)}: 'VARCHAR'" for h in header) + "}"
     extra = [name for name in present if name.startswith("csv:")]
-    extra_good = "".join(f",\n        {quoted(present[n])} as {quoted(n)}" for n in extra)
-    extra_null = "".join(f", null as {quoted(n)}" for n in extra)
+    passed = "".join(f",\n        {quoted(present[n])} as {quoted(n)}" for n in extra)
 
     def col(name: str) -> str:
         return quoted(present[name]) if name in present else "null::varchar"
 
+    received_at = zoned_sql(col("created_at"), zone) if zone != "UTC" and "created_at" in present else None
+    extras = flat_extras([(quoted(present[n]), present[n]) for n in extra])
     return f"""
 create or replace temp table csv_rows as
 select row_number() over () as n, *
 from read_csv($path, header = true, delim = ',', quote = '"', escape = '"',
-              auto_detect = false, columns = {columns},
+              auto_detect = false, columns = {columns}, allow_quoted_nulls = false,
               store_rejects = true, rejects_table = '{scan}_errors', rejects_scan = '{scan}_scans')
 """, f"""
 create or replace temp view batch as
@@ -82,7 +93,7 @@ good as (
         getvariable('pings_item') || ':' || (n + getvariable('pings_first_line') - 1) as location,
         null::varchar as raw,
         null::varchar as reason,
-        {flat_columns(col)}{extra_good}
+        {flat_columns(col, extras, received_at)}{passed}
     from rows
 ),
 rejected_lines as (
@@ -96,14 +107,12 @@ rejected as (
         getvariable('pings_item') || ':' || (line + getvariable('pings_first_line') - 2) as location,
         csv_line as raw,
         'csv_malformed' as reason,
-        null as instance_id_type, null as instance_id, null as received_at_text, null as ip,
-        null::bigint as payload_shape,
-        {", ".join(f"null as {quoted(f)}" for f in FIELDS)}{extra_null}
+        null::bigint as payload_shape
     from rejected_lines
 ),
 final as (
     select * from good
-    union all
+    union all by name
     select * from rejected
 )
 select * from final
@@ -124,32 +133,42 @@ def items(source: str) -> list[str]:
 
 
 def land_part(con, part: Part, source: str) -> dict[int, Counts]:
-    """Land one CSV file part (its own header decides the columns); counts per load_id."""
-    header = read_header(Path(part.item))
+    """Land one CSV file part (its own header decides the columns); counts per load_id (source: its label)."""
+    header = read_header(part.path)
     if not header:
-        raise ValueError(f"{part.item}: empty file or no header line")
+        raise ValueError(f"{part.name}: empty file or no header line")
     check_header(part.name, header)
     scan = "csvrej"
-    read, build = batch_sql(header, scan)
+    read, build = batch_sql(header, scan, setting(con, "csv_time_zone") or "UTC")
     con.execute(read, {"path": str(part.read_path)})
     # a view takes no bound parameters: the part's identity goes in as session variables it reads
     con.execute("set variable pings_load_id = $1::integer", [part.load_id])
     con.execute("set variable pings_first_line = $1::bigint", [part.first_line])
-    con.execute("set variable pings_item = $1::varchar", [scrub(part.name)])
+    con.execute("set variable pings_item = $1::varchar", [part.name])
     con.execute(build)
-    counts = land(con, source, raw_sql(header))
+    counts = land(con, source, flat_fixup([(h, canonical(h)) for h in header], has_extras(header)))
     con.execute(f"drop view batch; drop table if exists {scan}_errors; drop table if exists {scan}_scans;"
                 " drop table csv_rows")
     return counts
 
 
+def has_extras(header: list[str]) -> bool:
+    """Return whether a header has a column that is a payload key the loader does not know."""
+    return bool(flat_extras([(h, h) for h in header if canonical(h).startswith("csv:")]))
+
+
+def _files(source: str) -> list[tuple[Path, str]]:
+    """Return the export files of a CSV source with their display names."""
+    return [(Path(p), Path(p).name) for p in items(source)]
+
+
 def load(con, source: str, progress=None) -> Outcome:
     """Load what is new in every export file of a CSV source."""
-    files = [(Path(p), Path(p).name) for p in items(source)]
-    return load_files(con, source, files, lambda c, parts: land_part(c, parts[0], source),
+    stored = label(con, source)
+    return load_files(con, source, _files(source), lambda c, parts: land_part(c, parts[0], stored),
                       header=True, together=False, progress=progress)
 
 
-def raw_sql(header: list[str]) -> str:
-    """Return SQL rebuilding a quarantined row's text as JSON of its columns (the address keyed)."""
-    return flat_raw_sql([(h, canonical(h)) for h in header])
+def preview(con, source: str) -> Preview:
+    """Return the new data rows a refresh would read now and the files holding them (writes nothing)."""
+    return preview_files(con, source, _files(source), header=True)

@@ -25,7 +25,7 @@ import duckdb
 
 from ...privacy import scrub
 from ..landing import Counts
-from . import is_simulated
+from . import Preview, is_simulated, label
 
 HEAD = 64 * 1024
 TAIL = 4 * 1024
@@ -49,7 +49,10 @@ class FileState:
 
 @dataclass
 class Part:
-    """One file's range to land: what DuckDB reads, how it is named and numbered, its new state."""
+    """One file's range to land: what DuckDB reads, how it is named and numbered, its new state.
+
+    item and name are labels (sources.label): the file's path and display name, addresses blanked.
+    """
 
     item: str
     name: str
@@ -60,6 +63,7 @@ class Part:
     load_id: int = 0
     counts: Counts = field(default_factory=Counts)
     lines: int | None = None   # complete lines in the range (line-based sources); rows past it are not read
+    path: Path | None = None   # the file itself (read_path may be a temp copy of a range of it)
 
 
 @dataclass
@@ -169,11 +173,13 @@ def regular(path: Path) -> bool:
     return False
 
 
-def _plan(path: Path, name: str, prev: FileState | None, header: bool) -> Part | FileState | None:
+def _plan(path: Path, item: str, name: str, prev: FileState | None, header: bool,
+          quiet: bool = False) -> Part | FileState | None:
     """Decide what to read of one file: a Part, a FileState to record without reading, or None.
 
     The size is taken once, here: the part ends at the last newline before it, whatever is appended later.
-    Line-based (headerless) parts are scanned once to count their lines and spot raw CRs.
+    Line-based (headerless) parts are scanned once to count their lines and spot raw CRs. `item` and
+    `name` are the file's labels; quiet=True (a preview) prints no warning and copies nothing.
     """
     st = os.stat(path)
     if prev and prev.size == st.st_size and prev.mtime == st.st_mtime and prev.status == "ok":
@@ -182,7 +188,7 @@ def _plan(path: Path, name: str, prev: FileState | None, header: bool) -> Part |
     state = FileState(**vars(prev)) if prev else FileState()
     if prev and prev.bytes_done > 0:
         if gz or st.st_size < prev.bytes_done or fingerprint(path, prev.bytes_done) != prev.head_sha:
-            if prev.status != "changed":
+            if prev.status != "changed" and not quiet:
                 warn(f"{path} changed after it was loaded (its loaded part differs); it is NOT re-read,"
                      " so nothing is counted twice. Restore the file, or put new rows in a new file.")
             state.status, state.message = "changed", "changed after it was loaded; not re-read"
@@ -197,28 +203,34 @@ def _plan(path: Path, name: str, prev: FileState | None, header: bool) -> Part |
     state.bytes_done = end
     state.head_sha = None if gz else fingerprint(path, end)
     lines, cr = (None, False) if header else scan_lines(path, start, None if gz else end)
+    if quiet:   # a preview: what would be read (a CSV range's records: its lines less a header), nothing copied
+        if header:
+            lines = scan_lines(path, start, None if gz else end)[0] - (1 if start == 0 else 0)
+        return Part(item, name, path, first_line, state, lines=lines, path=path)
     if cr:  # a raw CR would split a line in the reader: copy the range with each CR made a space
-        return Part(str(path), name, copy_range(path, start, None if gz else end, cr_to_space=True), first_line,
-                    state, temp=True, lines=lines)
+        return Part(item, name, copy_range(path, start, None if gz else end, cr_to_space=True), first_line,
+                    state, temp=True, lines=lines, path=path)
     if start == 0 and (gz or not header):
         # read in place: line-based parts stop at `lines` even when the file grows meanwhile
-        return Part(str(path), name, path, first_line, state, lines=lines)
+        return Part(item, name, path, first_line, state, lines=lines, path=path)
     if start == 0 and end == st.st_size:
-        return Part(str(path), name, path, first_line, state)
+        return Part(item, name, path, first_line, state, path=path)
     prefix = b""
     if header and start > 0:
         with open(path, "rb") as fh:
             prefix = fh.readline()
-    return Part(str(path), name, copy_range(path, start, end, prefix), first_line, state, temp=True, lines=lines)
+    return Part(item, name, copy_range(path, start, end, prefix), first_line, state, temp=True, lines=lines,
+                path=path)
 
 
 def _save(con, source: str, parts: list[Part], started: float) -> None:
-    """Write the load_log rows and the new file states of landed parts."""
+    """Write the load_log rows and the new file states of landed parts (source: its label)."""
     con.executemany(
-        """insert into load_log (load_id, source, item, started_at, finished_at, rows_read, loaded, duplicates, quarantined)
-           values ($1, $2, $3, to_timestamp($4)::timestamp, now()::timestamp, $5, $6, $7, $8)""",
-        [[p.load_id, source, p.item, started, p.counts.read, p.counts.loaded, p.counts.duplicates, p.counts.quarantined]
-         for p in parts],
+        """insert into load_log (load_id, source, item, started_at, finished_at, rows_read, loaded, duplicates,
+                                 quarantined, ip_placeholders)
+           values ($1, $2, $3, to_timestamp($4)::timestamp, now()::timestamp, $5, $6, $7, $8, $9)""",
+        [[p.load_id, source, p.item, started, p.counts.read, p.counts.loaded, p.counts.duplicates, p.counts.quarantined,
+          p.counts.ip_placeholders] for p in parts],
     )
     for p in parts:
         p.state.rows_done += p.counts.read
@@ -262,29 +274,16 @@ def _groups(parts: list[Part], together: bool) -> list[list[Part]]:
 
 def load_files(con, source: str, files: list[tuple[Path, str]], land_parts: PartsLoader,
                header: bool = False, together: bool = True, progress=None) -> Outcome:
-    """Load what is new in the files [(path, display name)] of one source; one transaction per group."""
+    """Load what is new in the files [(path, display name)] of one source; one transaction per group.
+
+    land_parts gets the source's label (sources.label) through the parts' loader; state, logs and
+    errors name files by their labels.
+    """
+    source = label(con, source)
     known = states(con, source)
     simulated = is_simulated(source)
     outcome = Outcome()
-    parts: list[Part] = []
-    skipped: list[tuple[str, FileState]] = []
-    for path, name in files:
-        try:
-            if not regular(path):
-                continue
-            planned = _plan(path, name, known.get(str(path)), header)
-        except OSError as exc:   # unreadable (or not gzip): an error for this file only
-            _failed(con, source, str(path), known.get(str(path)), exc, outcome, simulated)
-            continue
-        if isinstance(planned, Part):
-            planned.state.simulated = simulated
-            parts.append(planned)
-        elif isinstance(planned, FileState):
-            planned.simulated = simulated
-            skipped.append((str(path), planned))
-        prev = known.get(str(path))
-        if planned is None and prev:
-            outcome.pending += prev.pending
+    parts, skipped = _plan_all(con, source, files, known, header, outcome, simulated)
     _put_states(con, source, skipped)
     outcome.pending += sum(s.pending for _, s in skipped)
     groups = _groups(parts, together)
@@ -319,9 +318,70 @@ def load_files(con, source: str, files: list[tuple[Path, str]], land_parts: Part
         done += len(group)
         if progress:
             c = sum((p.counts for p in group), Counts())
-            progress(f"  {scrub(source)}: {done}/{len(parts)} files, +{c.read:,} rows read, {c.loaded:,} loaded,"
+            progress(f"  {source}: {done}/{len(parts)} files, +{c.read:,} rows read, {c.loaded:,} loaded,"
                      f" {c.duplicates:,} duplicates, {c.quarantined:,} quarantined ({time.time() - started:.1f}s)")
     return outcome
+
+
+def _plan_all(con, source: str, files: list[tuple[Path, str]], known: dict[str, FileState], header: bool,
+              outcome: Outcome, simulated: bool) -> tuple[list[Part], list[tuple[str, FileState]]]:
+    """Plan every file of a source: (parts to land, states to record without reading).
+
+    A file that cannot be opened, or whose gzip stream is corrupt or truncated, is an error for that
+    file alone (recorded in outcome.errors and its state), never for the others.
+    """
+    parts: list[Part] = []
+    skipped: list[tuple[str, FileState]] = []
+    for path, name in files:
+        item = label(con, str(path))
+        try:
+            if not regular(path):
+                continue
+            planned = _plan(path, item, label(con, name), known.get(item), header)
+        except Exception as exc:   # unreadable, not gzip, a corrupt or truncated gzip stream: this file only
+            _failed(con, source, item, known.get(item), exc, outcome, simulated)
+            continue
+        if isinstance(planned, Part):
+            planned.state.simulated = simulated
+            parts.append(planned)
+        elif isinstance(planned, FileState):
+            planned.simulated = simulated
+            skipped.append((item, planned))
+        prev = known.get(item)
+        if planned is None and prev:
+            outcome.pending += prev.pending
+    return parts, skipped
+
+
+def preview_files(con, source: str, files: list[tuple[Path, str]], header: bool) -> Preview:
+    """Return what load_files would read now (rows, files with something new), writing and printing nothing.
+
+    Rows are the complete new lines of line-based files, and the new lines of CSV files less a header
+    (a quoted field holding a newline would count twice: the collector's exports hold none).
+    """
+    known = states(con, label(con, source)) if con is not None else {}
+    result = Preview()
+    for path, name in files:
+        item = label(con, str(path))
+        try:
+            if not _is_regular_quietly(path):
+                continue
+            planned = _plan(path, item, name, known.get(item), header, quiet=True)
+            if not isinstance(planned, Part):
+                continue
+            rows = planned.lines
+        except Exception as exc:
+            result.notes.append(scrub(f"{item}: cannot be read ({type(exc).__name__})"))
+            continue
+        if rows:
+            result.rows += rows
+            result.items += 1
+    return result
+
+
+def _is_regular_quietly(path: Path) -> bool:
+    """Return whether the path is a regular file (no warning)."""
+    return stat.S_ISREG(os.stat(path).st_mode)
 
 
 def _check_lines(part: Part) -> None:

@@ -3,6 +3,11 @@
 Lines are split on LF only (a raw CR is JSON whitespace; files.py turns it into a space first). A line
 the reader cannot decode (not UTF-8) or that exceeds its limit (2 MB) is quarantined alone, by the
 reader's rejects table; every other line of the batch loads.
+
+A key given twice in one object keeps its last value, as the collector's parser (JSON.parse) does:
+a line with a repeated key at the top, in the payload or in an object a known field sits in (rare,
+found from the key lists the loader reads anyway) is read through `pings_last_value` instead of
+json_extract_string (which keeps the first), and its payload keys are walked from the last payload.
 """
 
 from __future__ import annotations
@@ -10,13 +15,16 @@ from __future__ import annotations
 from pathlib import Path
 
 from ...fields import FIELDS, json_path, lit, quoted
-from ...privacy import has_address_sql, scrub
+from ...privacy import has_address_sql
 from ..landing import Counts, land
-from .files import Outcome, Part, load_files
+from . import Preview, label
+from .files import Outcome, Part, load_files, preview_files
 
 PATTERNS = ("*.jsonl", "*.jsonl.gz")
 
 _PATHS = ["$.received_at", "$.ip_hash", "$.ip", "$.payload.instanceId"] + [json_path(f) for f in FIELDS]
+# the same values' keys, from the line's top: for a line with a key twice (last_value_sql)
+_KEYS = [["received_at"], ["ip_hash"], ["ip"], ["payload", "instanceId"]] + [["payload", *f.split(".")] for f in FIELDS]
 
 BATCH = """
 create or replace temp view batch as
@@ -45,12 +53,22 @@ numbered as (
     from counted
     where k <= lines               -- lines appended after the part was planned wait for the next refresh
 ),
+keyed as (
+    select *, case when ok then json_keys(line, {object_paths}) end as object_keys
+    from numbered
+),
 extracted as (
+    -- a key twice in one object (dup) keeps its last value: the slow path, for those lines only
     select
         *,
-        case when ok then json_keys(line, {object_paths}) end as object_keys,
-        case when ok then json_extract_string(line, {json_paths}) end as v
-    from numbered
+        case
+            when dup then [{last_values}]
+            when ok then json_extract_string(line, {json_paths})
+        end as v
+    from (
+        select *, coalesce(list_bool_or(list_transform(object_keys, lambda k: len(k) <> len(list_distinct(k)))), false) as dup
+        from keyed
+    )
 ),
 typed as (
     -- JSON types without a third parse: the line is an object when it opens with a brace (it is valid
@@ -62,12 +80,14 @@ typed as (
         [
             case when ok then case when starts_with(ltrim(line, ' 	'), '{{') then 'OBJECT' else 'OTHER' end end,
             case
+                when dup then json_type(pings_last_value(line, 'payload'))
                 when object_keys[2] is null then null
                 when len(object_keys[2]) > 0 then 'OBJECT'
                 else json_type(line, '$.payload')
             end,
             case
                 when v[4] is null then null
+                when dup then json_type(pings_last_value(pings_last_value(line, 'payload'), 'instanceId'))
                 when regexp_full_match(v[4], '[-+]?([0-9]|nan|inf).*|true|false|[\\[{{].*', 'si')
                     then json_type(line, '$.payload.instanceId')
                 else 'VARCHAR'
@@ -92,7 +112,8 @@ shaped as (
         coalesce(v[2], v[3]) as ip,
         -- the keys at the known objects decide the payload's keys when every opening brace in the line
         -- opens one of them (none empty): no other object (unknown, empty, in an array) holds a key they miss
-        strlen(line) - strlen(replace(line, '{{', '')) = {objects_with_keys} as plain,
+        not dup and strlen(line) - strlen(replace(line, '{{', '')) = {objects_with_keys} as plain,
+        dup,
         object_keys,
         {columns}
     from typed
@@ -102,12 +123,29 @@ final as (
         * exclude (payload_object, plain, object_keys),
         -- negative: a ping-log shape, the hash of the keys at the known objects (walked lines: set in fixup)
         case when payload_object and plain then -1 - (hash(object_keys) >> 1)::bigint end as payload_shape,
-        payload_object and not plain as walk
+        payload_object and not plain as walk   -- a dup line is walked (from its last payload)
     from shaped
 )
 select * from final
 """
 JSON_PATHS = "[" + ", ".join(lit(p) for p in _PATHS) + "]"
+
+# the last value of a key in a JSON object (NULL when obj is no object or lacks it): what JSON.parse keeps
+LAST_VALUE = """
+create or replace temp macro pings_last_value(obj, k) as
+    list_reverse(cast(json_extract(obj::json, '$.*') as json[]))[list_position(list_reverse(json_keys(obj::json)), k)]
+"""
+
+
+def last_value_sql(keys: list[str]) -> str:
+    """Return SQL for the text under keys [a, b] of `line`, each key's last value (json_extract_string's text)."""
+    expr = "line"
+    for key in keys:
+        expr = f"pings_last_value({expr}, {lit(key)})"
+    return f"({expr}) ->> '$'"
+
+
+LAST_VALUES = ", ".join(last_value_sql(keys) for keys in _KEYS)
 
 COLUMNS = ",\n        ".join(f"v[{i + 5}] as {quoted(f)}" for i, f in enumerate(FIELDS))
 
@@ -132,12 +170,13 @@ def files_of(source: str) -> list[Path]:
 def land_parts(con, parts: list[Part], source: str) -> dict[int, Counts]:
     """Land the ping-log lines of several file parts in one statement; counts per load_id."""
     rows = ", ".join(
-        f"({lit(str(p.read_path))}, {lit(scrub(p.name))}, {lit(p.load_id)}, {lit(p.first_line)}, {lit(p.lines)})"
+        f"({lit(str(p.read_path))}, {lit(p.name)}, {lit(p.load_id)}, {lit(p.first_line)}, {lit(p.lines)})"
         for p in parts
     )
     paths = "[" + ", ".join(lit(str(p.read_path)) for p in parts) + "]"
     con.execute("drop table if exists pinglog_rejects; drop table if exists pinglog_scans")
-    con.execute(BATCH.format(parts=rows, paths=paths, json_paths=JSON_PATHS, columns=COLUMNS,
+    con.execute(LAST_VALUE)
+    con.execute(BATCH.format(parts=rows, paths=paths, json_paths=JSON_PATHS, columns=COLUMNS, last_values=LAST_VALUES,
                              object_paths=OBJECT_PATHS, objects_with_keys=OBJECTS_WITH_KEYS))
     counts = land(con, source, fixup=lambda c: fixup(c, rows))
     con.execute("drop view batch; drop table if exists pinglog_rejects; drop table if exists pinglog_scans")
@@ -180,13 +219,38 @@ select * from final
 LEAF_KEYS = """list_sort(list_distinct(list(substr(t.fullkey, length('$.payload.') + 1))))"""
 LEAF = "t.type <> 'OBJECT' and t.fullkey not like '%[%' and not {has_address}"
 
-# lines whose keys the known objects do not decide: walked one by one, each given the shape of its key list
+# lines whose keys the known objects do not decide: walked one by one, each given the shape of its key list;
+# a line with a key twice (dup) keeps only the live nodes: each the last of its name among its siblings,
+# under a live parent (what JSON.parse keeps)
 WALKED = """
 create or replace temp table walked as
-with walked as (
-    select c.load_id, c.ln, {keys} as keys
+with recursive tree as (
+    select c.load_id, c.ln, t.id, t.parent, t.key, t.type, t.fullkey
+    from classified c, json_tree(c.raw) t
+    where c.walk and c.dup
+),
+marked as (
+    select *, key is null or id = max(id) over (partition by load_id, ln, parent, key) as last from tree
+),
+live as (
+    select load_id, ln, id, type, fullkey from marked where parent is null
+    union all
+    select m.load_id, m.ln, m.id, m.type, m.fullkey
+    from marked m
+    join live l on m.load_id = l.load_id and m.ln = l.ln and m.parent = l.id
+    where m.last
+),
+leaves as (
+    select c.load_id, c.ln, t.type, t.fullkey
     from classified c, json_tree(c.raw, '$.payload') t
-    where c.walk and {leaf}
+    where c.walk and not c.dup
+    union all
+    select load_id, ln, type, fullkey from live where starts_with(fullkey, '$.payload.')
+),
+walked as (
+    select t.load_id, t.ln, {keys} as keys
+    from leaves t
+    where {leaf}
     group by all
 )
 select load_id, ln, -1 - (hash(keys) >> 1)::bigint as shape, keys from walked
@@ -259,8 +323,18 @@ def fix_rejects(con, parts_sql: str) -> None:
     con.execute("drop table rejected")
 
 
+def _files(source: str) -> list[tuple[Path, str]]:
+    """Return the ping-log files of a source with their display names (relative to a folder source)."""
+    root = Path(source)
+    return [(p, str(p.relative_to(root)) if root.is_dir() else p.name) for p in files_of(source)]
+
+
 def load(con, source: str, progress=None) -> Outcome:
     """Load what is new in every ping-log file of a source."""
-    root = Path(source)
-    files = [(p, str(p.relative_to(root)) if root.is_dir() else p.name) for p in files_of(source)]
-    return load_files(con, source, files, lambda c, parts: land_parts(c, parts, source), progress=progress)
+    stored = label(con, source)
+    return load_files(con, source, _files(source), lambda c, parts: land_parts(c, parts, stored), progress=progress)
+
+
+def preview(con, source: str) -> Preview:
+    """Return the complete new lines a refresh would read now and the files holding them (writes nothing)."""
+    return preview_files(con, source, _files(source), header=False)
