@@ -21,7 +21,8 @@ A bad setting or argument: one line on stderr, exit 2."""
 #: the settings each command reads (shown by --help)
 READS = {
     "refresh": ["sources", "data_dir", "warehouse", "parquet_dir", "ip_hash_key", "ip_hash_key_file",
-                "memory_limit", "received_at_min", "received_at_max_ahead_days", "pg_reread_minutes"],
+                "memory_limit", "received_at_min", "received_at_max_ahead_days", "pg_reread_minutes",
+                "pg_time_zone", "csv_time_zone"],
     "status": ["data_dir", "warehouse"],
     "simulate": [],
     "collect": ["data_dir", "ip_hash_key", "ip_hash_key_file", "trusted_proxies"],

@@ -202,7 +202,7 @@ def plan(settings, sources: list[str], full: bool = False) -> list[str]:
             seen = preview(con, source)
             pending += seen.rows
             notes = "".join(f"; {n}" for n in seen.notes)
-            lines.append(f"  {redact(source)}: {seen.rows:,} new rows in {seen.items:,} item(s){notes}")
+            lines.append(f"  {scrub(redact(source))}: {seen.rows:,} new rows in {seen.items:,} item(s){notes}")
         wh = changes.observe(con) if con is not None else changes.Warehouse({}, set(), 0, "")
     finally:
         if con is not None:

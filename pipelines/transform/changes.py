@@ -142,9 +142,9 @@ def fingerprints(models: list[Model], sql_dir: Path = SQL_DIR, reference_dir: Pa
     return out
 
 
-def digest(prints: dict[str, Fingerprint]) -> str:
-    """Return one digest of every model's fingerprint (the parquet set records it)."""
-    return _sha(json.dumps({r: f.value for r, f in prints.items()}, sort_keys=True))
+def digest(prints: dict[str, Fingerprint], *extra: str) -> str:
+    """Return one digest of every model's fingerprint and any extra texts (the parquet set records it)."""
+    return _sha(json.dumps([{r: f.value for r, f in prints.items()}, *extra], sort_keys=True))
 
 
 def built(con: duckdb.DuckDBPyConnection) -> dict[str, Built]:

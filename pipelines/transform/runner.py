@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import duckdb
 
@@ -128,8 +127,7 @@ def run(con: duckdb.DuckDBPyConnection, progress=None, full: bool = False,
 
 def models_digest() -> str:
     """Return one digest of every model's fingerprint and every layer's checks (the parquet set records it)."""
-    models = build_order()
-    return changes._sha(changes.digest(changes.fingerprints(models)) + checks.digest())
+    return changes.digest(changes.fingerprints(build_order()), checks.digest())
 
 
 def marts() -> list[str]:
@@ -165,8 +163,3 @@ def cmd_models(args) -> int:
     for line in describe(build_order()):
         print(line)
     return 0
-
-
-def relation_path(relation: str) -> Path | None:
-    """Return the file of the model building a relation (None when no model builds it)."""
-    return next((m.path for m in build_order() if m.relation == relation), None)
