@@ -24,3 +24,13 @@ create or replace macro to_upper_label(x) as to_label(upper(x));
 
 -- a flowforge version: trimmed, a leading v dropped, 'unknown' when absent or empty
 create or replace macro to_version(x) as coalesce(nullif(regexp_replace(trim(x), '^[vV]', ''), ''), 'unknown');
+
+-- the one development-build rule: a version with a pre-release suffix such as 2.6.0-git
+create or replace macro is_dev_version(v) as regexp_matches(v, '^[0-9]+(\.[0-9]+)*-');
+
+-- whether a growth g lies in a band of marts.growth_bands (bounds as that table gives them; a null
+-- bound is open); the one grading rule of week-on-week growth
+create or replace macro in_growth_band(g, low, low_inclusive, high, high_inclusive) as
+    g is not null
+    and (low is null or g > low or (low_inclusive and g = low))
+    and (high is null or g < high or (high_inclusive and g = high));
