@@ -51,12 +51,12 @@ def top_finding(ctx: Context, rows: pd.DataFrame, id_: str, what: str) -> str:
 
 
 def rest_note(ctx: Context, rows: pd.DataFrame, what: str) -> list[str]:
-    """Return a sentence saying how many values 'other' holds in the last complete week, or none."""
-    other = rows_of(rows[rows["category"] == "other"], "week", ctx.scope.week)
+    """Return a sentence saying how many values 'other' holds in the last week drawn, or none."""
+    other = rows[rows["category"] == "other"]
     if other.empty:
         return []
-    return [f"'other': the rest, {int(other['categories'].iloc[0]):,} more {what} in the week of "
-            f"{fmt.day(ctx.scope.week)}."]
+    last = other.sort_values("week").iloc[-1]
+    return [f"'other': the rest, {int(last['categories']):,} more {what} in the week of {fmt.day(last['week'])}."]
 
 
 def empty(name: str, title: str, what: str) -> Chart:

@@ -28,8 +28,8 @@ def short(path: str) -> str:
 
 
 def more(total: int, shown: int, what: str) -> str | None:
-    """Return 'and 2,985 more <what> in the CSV' when a table shows only some rows."""
-    return f"and {total - shown:,} more {what} (all of them in the CSV)" if total > shown else None
+    """Return "and 2,985 more <what>, not listed" when a table shows only some rows (the CSV: the rows shown)."""
+    return f"and {total - shown:,} more {what}, not listed" if total > shown else None
 
 
 def sources(ctx: Context) -> Protected:

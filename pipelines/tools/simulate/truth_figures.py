@@ -117,7 +117,7 @@ def rolling_changes(changes: pd.DataFrame) -> pd.DataFrame:
     """Add added_90d and removed_90d: sums over the 90 days to each day, after the first week of data."""
     out = changes.copy()
     first = out["day"].min()
-    first_full_week = first - pd.Timedelta(days=first.dayofweek) + pd.Timedelta(days=7)
+    first_full_week = first - pd.Timedelta(days=first.day_of_week) + pd.Timedelta(days=7)
     eligible = out["day"] - pd.Timedelta(days=89) >= first_full_week
     added = out["added"].rolling(90, min_periods=90).sum()
     removed = out["removed"].astype("float64").rolling(90, min_periods=90).sum()
@@ -128,7 +128,7 @@ def rolling_changes(changes: pd.DataFrame) -> pd.DataFrame:
 
 def fleet_weekly(days: pd.DataFrame, changes: pd.DataFrame) -> pd.DataFrame:
     """Per week: active instances, added, and removed when every removal of the week is known."""
-    monday = lambda d: d - pd.to_timedelta(d.dt.dayofweek, unit="D")  # noqa: E731
+    monday = lambda d: d - pd.to_timedelta(d.dt.day_of_week, unit="D")  # noqa: E731
     weeks = pd.date_range(monday(days["day"]).min(), monday(days["day"]).max(), freq="7D")
     active = days.assign(week=monday(days["day"])).groupby("week")["instance_id"].nunique()
     c = changes.assign(week=monday(changes["day"]))
