@@ -150,15 +150,15 @@ def _lazy(module: str, name: str):
     return run
 
 
+USE = ("Write `sources` into the settings file (pings.toml, or the file PINGS_SETTINGS names): from then on"
+       " refresh, report and JupyterLab show your data, in data/warehouse.duckdb and data/parquet. `use --demo`"
+       " removes it: the demo fleet again, in data/demo/ (its own warehouse, parquet and reports/demo/). The two"
+       " never mix.")
+
+
 def _add_use(sub) -> None:
-    p = _sub(
-        sub, "use", help="switch every command to your sources, or back to the simulated demo fleet",
-        description="Write `sources` into the settings file (pings.toml, or the file PINGS_SETTINGS names):"
-        " from then on refresh, report and JupyterLab show your data, in data/warehouse.duckdb and"
-        " data/parquet. `use --demo` removes it: the demo fleet again, in data/demo/ (its own warehouse,"
-        " parquet and reports/demo/). The two never mix.",
-        epilog="Example: python -m pipelines use /srv/pings/export.csv.gz /srv/pings/pinglog/",
-    )
+    p = _sub(sub, "use", help="switch every command to your sources, or back to the simulated demo fleet",
+             description=USE, epilog="Example: python -m pipelines use /srv/pings/export.csv.gz /srv/pings/pinglog/")
     p.add_argument("source", nargs="*", metavar="SRC", type=settings_mod.source,
                    help="a .csv/.csv.gz export, a .jsonl/.jsonl.gz file or folder, or postgresql://...")
     p.add_argument("--demo", action="store_true", help="back to the simulated demo fleet")

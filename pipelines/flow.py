@@ -200,7 +200,7 @@ def resolve_sources(cfg: settings_mod.Settings, progress=_say) -> list[str]:
         from .tools.simulate import write_fleet
 
         progress(f"no sources configured: writing the simulated demo fleet to {cfg.demo_dir} first"
-                 f" ({settings_mod.DEMO_INSTANCES:,} instances since {settings_mod.DEMO_START}, about 15 s)")
+                 f" ({settings_mod.DEMO_INSTANCES:,} instances since {settings_mod.DEMO_START}, 10-20 s)")
         write_fleet(cfg.demo_dir, formats=("pinglog",), with_truth=False,
                     progress=lambda line: progress(f"  demo: {line}"))
     progress(f"no sources configured: showing the simulated demo fleet in {cfg.demo_dir}"

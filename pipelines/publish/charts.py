@@ -27,6 +27,7 @@ CONFIG = {"displaylogo": False, "responsive": True,
 #: renderer in notebooks: JupyterLab draws the figure JSON with its own plotly (nothing heavy in outputs)
 NOTEBOOK_RENDERER = "plotly_mimetype"
 FEW_POINTS = 30          # a line with at most this many points gets markers
+WEEK_MS = 7 * 24 * 3600 * 1000   # a week's bar width on a date axis
 MAX_SERIES = 8
 
 #: Okabe-Ito: distinguishable with the common colour-vision deficiencies, on light and dark pages
@@ -108,8 +109,13 @@ def whole(fig: go.Figure, top=None, **kw) -> go.Figure:
     return fig
 
 
-def mark_spans(fig: go.Figure, spans: pd.DataFrame) -> go.Figure:
-    """Shade each span (first_day .. last_day, a label) across the plot, labelled at the top: gaps, outages."""
+def mark_spans(fig: go.Figure, spans: pd.DataFrame, drawn: pd.Series | None = None) -> go.Figure:
+    """Shade each span (first_day .. last_day, a label) across the plot, labelled at the top: gaps, outages.
+
+    With `drawn` (the plotted dates), only the spans inside them are marked (a mark never widens the axis).
+    """
+    if drawn is not None and len(drawn):
+        spans = spans[(spans["last_day"] >= drawn.min()) & (spans["first_day"] <= drawn.max())]
     for i, span in enumerate(spans.itertuples()):
         fig.add_vrect(x0=span.first_day, x1=span.last_day + pd.Timedelta(days=1), fillcolor=GAP_SHADE, line_width=0,
                       layer="below")
@@ -133,8 +139,8 @@ def mark_days(fig: go.Figure, days: pd.DataFrame, color: str = "#6E6E6E") -> go.
 def mark_unfinished(fig: go.Figure, start, end, text: str) -> go.Figure:
     """Shade a period whose figures are not final yet (the week in progress, removals not known yet)."""
     fig.add_vrect(x0=start, x1=end, fillcolor=SHADE, line_width=0, layer="below")
-    fig.add_annotation(x=end, y=1.0, yref="paper", text=text, showarrow=False, xanchor="right", yanchor="bottom",
-                       font=dict(size=10, color="gray"))
+    fig.add_annotation(x=end, y=0.0, yref="paper", text=text, showarrow=False, xanchor="right", yanchor="bottom",
+                       font=dict(size=10, color="gray"), bgcolor="rgba(255,255,255,0.6)")
     return fig
 
 
@@ -200,12 +206,13 @@ def stacked_bars(rows: Protected, x: str, series: str, order: list, y: str = "in
 
 
 def heatmap(grid: pd.DataFrame, hidden: pd.DataFrame | None, text: pd.DataFrame, k: int, colorscale: str,
-            bar_title: str, hover: str, zmax=None) -> go.Figure:
+            bar_title: str, hover: str, zmax=None, bar_format: str = ",d") -> go.Figure:
     """A grid of values with its text in each cell; hidden cells drawn grey with '< k'."""
     fig = go.Figure(go.Heatmap(z=grid.values, x=[str(c) for c in grid.columns], y=[str(i) for i in grid.index],
                                zmin=0, zmax=zmax, colorscale=colorscale, text=text.values, texttemplate="%{text}",
                                textfont_size=9, xgap=1, ygap=1, colorbar=dict(title=bar_title, orientation="h",
-                                                                                y=-0.25, thickness=10),
+                                                                                y=-0.25, thickness=10,
+                                                                                tickformat=bar_format),
                                hovertemplate=hover))
     if hidden is not None and hidden.values.any():
         mask = hidden.astype(bool)

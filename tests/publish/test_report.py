@@ -63,6 +63,7 @@ MARKS = [
     r'<path class="js-line" d="M[\d.\-]+,[\d.\-]+L',            # a line of two points or more
     r'<path class="js-fill" d="M[\d.\-]+,[\d.\-]+L',            # a filled area
     r'<g class="point"><path d="M[\d.\-]+,[\d.\-]+[VHA]',       # a bar or a marker
+    r'<path class="point" transform="translate\([\d.\-]+,[\d.\-]+\)" d="M',   # a scatter marker (dots)
     r'<image[^>]+href="data:image/png;base64,',                 # a heatmap
 ]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pandas as pd
+import plotly.graph_objects as go
 
 from .. import charts, figures, fmt
 from ..charts import Chart
@@ -39,15 +40,15 @@ def breakdown(ctx: Context, dimension: str) -> pd.DataFrame:
     return df[df["dimension"] == dimension].drop(columns="dimension")
 
 
-def top_finding(ctx: Context, rows: pd.DataFrame, id_: str, what: str) -> str:
-    """Return '<top category>: <share> of active instances, week of <week>' for the last complete week."""
+def top_finding(ctx: Context, rows: pd.DataFrame, id_: str, what: str, prefix: str = "") -> str:
+    """Return '<prefix><top category>: <share> of active instances, week of <week>' (the last complete week)."""
     week = rows_of(rows, "week", ctx.scope.week)
     named = week[~week["category"].isin(REST)].sort_values("share", ascending=False)
     if named.empty:
         return what
     top = named.iloc[0]
     share = ctx.quote(figures.share(id_, top["share"], top["week"], top["instances"], ctx.k))
-    return f"{top['category']}: {share} of active instances, week of {fmt.day(top['week'])}"
+    return f"{prefix}{top['category']}: {share} of active instances, week of {fmt.day(top['week'])}"
 
 
 def rest_note(ctx: Context, rows: pd.DataFrame, what: str) -> list[str]:
@@ -93,3 +94,33 @@ def after_first_week(df: pd.DataFrame, column: str, ctx: Context) -> pd.DataFram
 
 
 FIRST_WEEK_NOTE = "The first week of data is left out: every instance seen then counts as added."
+
+
+def over_time(fig: go.Figure, ctx: Context, drawn: pd.Series, period: str, y_label: str) -> go.Figure:
+    """Finish a count chart over days or weeks: the one layout, whole numbers, gaps and outages marked."""
+    charts.layout(fig, charts.AXIS[period], y_label)
+    charts.whole(charts.dates(fig, period))
+    return charts.mark_spans(fig, gaps(ctx), drawn)
+
+
+def added_removed(ctx: Context, df: pd.DataFrame, period: str, name: str, subtitle: str) -> Chart:
+    """Bars of instances added (up) and removed (down) per day or week; removals not known yet shaded."""
+    title = changes_title(ctx)
+    df = after_first_week(df, period, ctx)
+    if df.empty:
+        return empty(name, title, "was added or removed")
+    rows = ctx.protect(df[[period, "added", "removed"]], ["added", "removed"])
+    fig = go.Figure()
+    fig.add_trace(go.Bar(x=rows.rows[period], y=rows.rows["added"], name="added (first seen)",
+                         marker_color=charts.PALETTE[2], hovertemplate="added: %{y:,}<extra></extra>"))
+    fig.add_trace(go.Bar(x=rows.rows[period], y=-rows.rows["removed"], name="removed (then silent 28 days)",
+                         marker_color=charts.PALETTE[3], customdata=rows.rows[["removed"]],
+                         hovertemplate="removed: %{customdata[0]:,}<extra></extra>"))
+    fig.update_layout(barmode="relative", bargap=0.1)
+    over_time(fig, ctx, df[period], period, f"instances per {period} (removed below 0)")
+    fig.update_yaxes(tickformat=",d", rangemode="normal")
+    unknown = df[df["removed"].isna()]
+    if len(unknown):
+        half = pd.Timedelta(days=3.5 if period == "week" else 0.5)
+        charts.mark_unfinished(fig, unknown[period].min() - half, unknown[period].max() + half, "removals not known yet")
+    return Chart(name, title, subtitle, fig, rows)

@@ -25,37 +25,16 @@ def active_instances(ctx: Context) -> Chart:
     for (column, label), colour in zip(WINDOWS, charts.PALETTE):
         fig.add_trace(go.Scatter(x=rows.rows["day"], y=rows.rows[column], name=label, mode=charts.mode(len(df)),
                                  line=dict(color=colour), hovertemplate="%{fullData.name}: %{y:,}<extra></extra>"))
-    charts.layout(fig, charts.AXIS["day"], "distinct instances")
-    charts.whole(charts.dates(fig, "day"))
-    charts.mark_spans(fig, common.gaps(ctx))
+    common.over_time(fig, ctx, df["day"], "day", "distinct instances")
     return Chart("active_instances", title, "Distinct instances seen in the 1, 7 and 28 days up to each day; "
                  "gaps and outages in the data are shaded", fig, rows)
 
 
 def added_and_removed(ctx: Context) -> Chart:
     """Instances added and removed per week (fleet_weekly), without the first week of data."""
-    title = common.changes_title(ctx)
-    df = common.after_first_week(ctx.mart("fleet_weekly"), "week", ctx)
-    if df.empty:
-        return common.empty("added_and_removed", title, "was added or removed")
-    rows = ctx.protect(df[["week", "added", "removed"]], ["added", "removed"])
-    fig = go.Figure()
-    fig.add_trace(go.Bar(x=rows.rows["week"], y=rows.rows["added"], name="added (first seen)",
-                         marker_color=charts.PALETTE[2], hovertemplate="added: %{y:,}<extra></extra>"))
-    fig.add_trace(go.Bar(x=rows.rows["week"], y=-rows.rows["removed"], name="removed (then silent 28 days)",
-                         marker_color=charts.PALETTE[3], customdata=rows.rows[["removed"]],
-                         hovertemplate="removed: %{customdata[0]:,}<extra></extra>"))
-    fig.update_layout(barmode="relative")
-    charts.layout(fig, charts.AXIS["week"], "instances per week (removed below 0)")
-    charts.dates(fig, "week")
-    fig.update_yaxes(tickformat=",d")
-    unknown = df[df["removed"].isna()]
-    if len(unknown):
-        charts.mark_unfinished(fig, unknown["week"].min() - pd.Timedelta(days=3.5),
-                               unknown["week"].max() + pd.Timedelta(days=3.5), "removals not known yet")
-    charts.mark_spans(fig, common.gaps(ctx))
-    return Chart("added_and_removed", title, "Per week: added = first ping; removed = last ping, then silent for "
-                 "28 days (known 28 days later). " + common.FIRST_WEEK_NOTE, fig, rows)
+    return common.added_removed(ctx, ctx.mart("fleet_weekly"), "week", "added_and_removed",
+                                "Per week: added = first ping; removed = last ping, then silent for 28 days (known 28 "
+                                "days later). " + common.FIRST_WEEK_NOTE)
 
 
 def fleet_size(ctx: Context) -> Chart:
@@ -85,13 +64,13 @@ def fleet_size(ctx: Context) -> Chart:
                  "of its latest reported count", fig, rows)
 
 
-def platform(ctx: Context, dimension: str, what: str, name: str) -> Chart:
+def platform(ctx: Context, dimension: str, what: str, name: str, prefix: str = "") -> Chart:
     """Share of weekly active instances by os/arch (or another breakdown dimension), top 7 and 'other'."""
     df = common.breakdown(ctx, dimension)
     if df.empty:
         return common.empty(name, what, f"reported a {what.lower()}")
     rows = ctx.protect(df, {"instances": ["share"]})
-    title = common.top_finding(ctx, df, f"{dimension}_top_share", what)
+    title = common.top_finding(ctx, df, f"{dimension}_top_share", what, prefix)
     order = charts.series_order(df, "category")
     fig = charts.share_area(rows, "week", "category", order)
     charts.layout(fig, charts.AXIS["week"], "share of weekly active instances", percent=True)
@@ -102,7 +81,7 @@ def platform(ctx: Context, dimension: str, what: str, name: str) -> Chart:
 
 def nodejs(ctx: Context) -> Chart:
     """Node.js major lines in use, each line's end of life marked."""
-    chart = platform(ctx, "nodejs_major", "Node.js major line", "nodejs_majors")
+    chart = platform(ctx, "nodejs_major", "Node.js major line", "nodejs_majors", prefix="Node.js ")
     if chart.empty:
         return chart
     eol = marts.reference("nodejs_releases")

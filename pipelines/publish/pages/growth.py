@@ -48,7 +48,7 @@ def growth_bands(ctx: Context) -> Chart:
                       layer="below")
         part = rows.rows[rows.rows["band"] == band.band]
         if len(part):
-            fig.add_trace(go.Bar(x=part["week"], y=part["wow_growth"], name=band.band,
+            fig.add_trace(go.Bar(x=part["week"], y=part["wow_growth"], name=band.band, width=charts.WEEK_MS * 0.8,
                                  marker_color=charts.BAND_COLOURS[band.band], customdata=part[["active"]],
                                  hovertemplate="all: %{y:+.1%} (%{customdata[0]:,} active, " + band.band
                                  + ")<extra></extra>"))
@@ -59,7 +59,7 @@ def growth_bands(ctx: Context) -> Chart:
     charts.dates(fig, "week")
     fig.update_yaxes(tickformat="+.0%")
     fig.update_layout(barmode="overlay")
-    charts.mark_spans(fig, common.gaps(ctx))
+    charts.mark_spans(fig, common.gaps(ctx), df["week"])
     return Chart("growth_bands", title, "Weekly active instances against the week before; bands: "
                  + _bands_text(bands), fig, rows)
 
@@ -82,7 +82,7 @@ def active_all_core(ctx: Context) -> Chart:
     charts.layout(fig, charts.AXIS["week"], "weekly active instances")
     charts.whole(charts.dates(fig, "week"))
     _unfinished_week(fig, ctx)
-    charts.mark_spans(fig, common.gaps(ctx))
+    charts.mark_spans(fig, common.gaps(ctx), df["week"])
     return Chart("active_all_core", title, "All instances, and core: without development builds, one-day instances "
                  "and clones", fig, rows)
 
@@ -97,28 +97,10 @@ def _unfinished_week(fig: go.Figure, ctx: Context) -> None:
 
 def fleet_changes(ctx: Context) -> Chart:
     """Instances added (first seen) and removed (last ping, then 28 days silent) per day, the last 180 days."""
-    title = common.changes_title(ctx)
-    df = common.after_first_week(ctx.mart("fleet_changes_daily"), "day", ctx)
-    if df.empty:
-        return common.empty("fleet_changes", title, "was added or removed")
-    df = df[df["day"] > df["day"].max() - pd.Timedelta(days=DAYS_DRAWN)]
-    rows = ctx.protect(df[["day", "added", "removed"]], ["added", "removed"])
-    fig = go.Figure()
-    fig.add_trace(go.Bar(x=rows.rows["day"], y=rows.rows["added"], name="added (first seen)",
-                         marker_color=charts.PALETTE[2], hovertemplate="added: %{y:,}<extra></extra>"))
-    fig.add_trace(go.Bar(x=rows.rows["day"], y=-rows.rows["removed"], name="removed (then silent 28 days)",
-                         marker_color=charts.PALETTE[3], customdata=rows.rows[["removed"]],
-                         hovertemplate="removed: %{customdata[0]:,}<extra></extra>"))
-    fig.update_layout(barmode="relative", bargap=0.1)
-    charts.layout(fig, charts.AXIS["day"], "instances per day (removed below 0)")
-    charts.dates(fig, "day")
-    fig.update_yaxes(tickformat=",d")
-    unknown = df[df["removed"].isna()]
-    if len(unknown):
-        charts.mark_unfinished(fig, unknown["day"].min(), unknown["day"].max(), "removals not known yet")
-    charts.mark_spans(fig, common.gaps(ctx))
-    return Chart("fleet_changes", title, f"Per day, the last {DAYS_DRAWN} days: added = first ping; removed = last "
-                 "ping, then silent for 28 days (known 28 days later)", fig, rows)
+    df = ctx.mart("fleet_changes_daily")
+    df = df[df["day"] > df["day"].max() - pd.Timedelta(days=DAYS_DRAWN)] if len(df) else df
+    return common.added_removed(ctx, df, "day", "fleet_changes", f"Per day, the last {DAYS_DRAWN} days: added = "
+                                "first ping; removed = last ping, then silent for 28 days (known 28 days later)")
 
 
 def fleet_totals(ctx: Context) -> Chart:
@@ -188,7 +170,7 @@ def feature_by_license(ctx: Context) -> Chart:
         fig.add_trace(go.Bar(x=part["feature"], y=part["share"], name=lic, marker_color=colour,
                              customdata=part[["adopters", "instances"]],
                              hovertemplate=lic + ": %{y:.1%} (%{customdata[0]:,} of %{customdata[1]:,})<extra></extra>"))
-    charts.layout(fig, "feature", "share of instances reporting it", percent=True)
-    fig.update_layout(barmode="group", hovermode="closest")
+    charts.layout(fig, "", "share of instances reporting it", percent=True)
+    fig.update_layout(barmode="group", hovermode="closest", legend_y=-0.45, margin_b=60)
     return Chart("feature_by_license", title, "Share of each licence type's reporting instances that use a feature",
                  fig, rows)

@@ -35,7 +35,7 @@ def more(total: int, shown: int, what: str) -> str | None:
 def sources(ctx: Context) -> Protected:
     """One row per source: items, items in trouble, rows read = loaded + duplicates + quarantined + pending."""
     df = ctx.mart("source_summary").assign(last_loaded_utc=lambda d: d["last_loaded_at"].dt.strftime("%Y-%m-%d %H:%M"),
-                                           source=lambda d: d["source"].map(privacy.scrub))
+                                           source=lambda d: d["source"].map(short))
     cols = ["source", "items", "items_in_trouble", *SOURCE_COUNTS, "last_loaded_utc"]
     return ctx.protect(df[cols], SOURCE_COUNTS)
 
@@ -105,12 +105,13 @@ def quarantine(ctx: Context) -> Chart:
     fig = charts.panels(len(reasons), reasons, columns=2, height_each=130)
     for i, reason in enumerate(reasons):
         part = rows.rows[rows.rows["reason"] == reason]
-        fig.add_trace(go.Bar(x=part["day"], y=part["rows"], name=reason, marker_color=charts.PALETTE[i % 7],
-                             hovertemplate=reason + ": %{y:,} rows<extra></extra>"), **charts.cell(i, 2))
+        fig.add_trace(go.Scatter(x=part["day"], y=part["rows"], name=reason, mode="markers",
+                                 marker=dict(color=charts.PALETTE[i % len(charts.PALETTE)], size=5),
+                                 hovertemplate=reason + ": %{y:,} rows<extra></extra>"), **charts.cell(i, 2))
     charts.dates(fig, "day")
     fig.update_yaxes(rangemode="tozero", nticks=3)
-    return Chart("quarantine_reasons", title, "Rows set aside by the loader, by the UTC day of their own time; each "
-                 "panel on its own scale", fig, rows)
+    return Chart("quarantine_reasons", title, "Rows set aside by the loader, one dot per UTC day of their own time; "
+                 "each panel on its own scale", fig, rows)
 
 
 def quarantine_untimed(ctx: Context) -> Protected:
@@ -137,9 +138,7 @@ def rows_per_source(ctx: Context) -> Chart:
     df = df[df["source"].isin(named)].assign(source=lambda d: d["source"].map(short))
     rows = ctx.protect(df, ["pings"])
     fig = charts.lines(rows, "day", "source", "pings", [short(s) for s in named], unit="pings")
-    charts.layout(fig, charts.AXIS["day"], "pings (UTC day received)")
-    charts.whole(charts.dates(fig, "day"))
-    charts.mark_spans(fig, common.gaps(ctx))
+    common.over_time(fig, ctx, df["day"], "day", "pings (UTC day received)")
     return Chart("rows_per_source", title, "Pings landed per source and day; a ping counts for the source it first "
                  "came from", fig, rows)
 

@@ -38,7 +38,7 @@ def retention(ctx: Context) -> Chart:
               .unstack().reindex(order)) if ctx.k else None
     text = grid.map(lambda v: "" if pd.isna(v) else f"{v * 100:.0f}")
     fig = charts.heatmap(grid, hidden, text, ctx.k, "Blues", "retained", "%{y}, month %{x}: %{z:.1%} active<extra></extra>",
-                         zmax=1)
+                         zmax=1, bar_format=".0%")
     charts.layout(fig, "months since first seen", "cohort: month first seen (size)",
                   height=max(420, 16 * len(grid) + 160))
     fig.update_layout(hovermode="closest", showlegend=False)

@@ -8,6 +8,7 @@ import plotly.graph_objects as go
 from .. import charts, figures, fmt, marts
 from ..charts import Chart
 from ..context import Context
+from ..suppress import Protected
 from . import common
 
 MILESTONES = ((25, "25 %"), (50, "50 %"), (75, "75 %"))
@@ -74,7 +75,7 @@ def release_uptake(ctx: Context, last: int = 16) -> Chart:
     reached = _reached(ctx, uptake)
     if reached is not None:
         version = ctx.quote(figures.label("uptake_line", reached["version"], reached["on"]))
-        share = ctx.quote(figures.share("uptake_share", reached["pct"] / 100, reached["on"]))
+        share = ctx.quote(figures.share("uptake_share", reached["pct"] / 100, reached["on"], digits=0))
         days = ctx.quote(figures.days("uptake_days", reached["days"], reached["on"]))
         title = f"{version} ran on {share} of active instances (or newer ones) {days} after its release"
     if uptake.empty:
@@ -89,7 +90,7 @@ def release_uptake(ctx: Context, last: int = 16) -> Chart:
     fig.update_xaxes(type="category")
     charts.whole(fig)
     return Chart("release_uptake", title, "Days from each minor release until 25, 50 and 75 % of weekly active "
-                 "instances ran it or a newer line; no bar: not reached", fig, charts.Protected(df))
+                 "instances ran it or a newer line; no bar: not reached", fig, Protected(df))
 
 
 def patch_mix(ctx: Context) -> Chart:

@@ -3,11 +3,14 @@
 (function () {
   var query = window.matchMedia ? window.matchMedia("(prefers-color-scheme: dark)") : null;
   var themes = {
-    dark: {bg: "#161616", fg: "#e6e6e6", grid: "#333333", zero: "#555555"},
-    light: {bg: "#ffffff", fg: "#2a3f5f", grid: "#ebf0f8", zero: "#ebf0f8"}
+    dark: {bg: "#161616", fg: "#e6e6e6", grid: "#333333", zero: "#555555", label: "rgba(22,22,22,0.75)"},
+    light: {bg: "#ffffff", fg: "#2a3f5f", grid: "#ebf0f8", zero: "#ebf0f8", label: "rgba(255,255,255,0.6)"}
   };
   function apply(el, t) {
     var update = {"paper_bgcolor": t.bg, "plot_bgcolor": t.bg, "font.color": t.fg};
+    (el.layout.annotations || []).forEach(function (note, i) {
+      if (note.bgcolor) { update["annotations[" + i + "].bgcolor"] = t.label; }
+    });
     Object.keys(el.layout || {}).forEach(function (key) {
       if (/^[xy]axis\d*$/.test(key)) {
         update[key + ".gridcolor"] = t.grid;

@@ -140,12 +140,11 @@ def fleet_weekly(days: pd.DataFrame, changes: pd.DataFrame) -> pd.DataFrame:
 
 
 def _by_size(rows: pd.DataFrame) -> pd.DataFrame:
-    """Name the 7 values of a dimension with the most instances (all when 8 or fewer), the rest 'other'."""
+    """Name the 7 values of a dimension with the most instances, the rest 'other'."""
     totals = rows.groupby(["dimension", "value"])["instances"].sum().reset_index()
     totals = totals.sort_values(["dimension", "instances", "value"], ascending=[True, False, True])
     totals["rank"] = totals.groupby("dimension").cumcount() + 1
-    many = totals.groupby("dimension")["value"].transform("size") > NAMED + 1
-    folded = many & (totals["rank"] > NAMED)
+    folded = totals["rank"] > NAMED
     totals["category"] = totals["value"].where(~folded, "other")
     totals["category_rank"] = totals["rank"].where(~folded, NAMED + 1)
     return rows.merge(totals[["dimension", "value", "category", "category_rank"]], on=["dimension", "value"])

@@ -3,8 +3,8 @@
 -- active instances (the mix marts' shares summed), at most 8 categories a dimension, so a chart can
 -- name every series:
 --   driver, license_type  from driver_mix_weekly and license_mix_weekly,
---   os_arch, nodejs_major from platform_weekly: the 7 values with the most instance-weeks by name (all
---                         of them when there are 8 or fewer), the rest summed as 'other';
+--   os_arch, nodejs_major from platform_weekly: the 7 values with the most instance-weeks by name, the
+--                         rest summed as 'other' (7 colours and a grey: every series told apart);
 --   version_line          from version_adoption_weekly: the 5 newest released minor lines
 --                         (stg_flowforge_releases) that instances ran, by name; 'other lines' (older or
 --                         unreleased), 'dev builds' (is_dev_version), 'unknown' (no parseable version);
@@ -122,11 +122,9 @@ labelled as (
         dimension,
         value,
         coalesce(fixed_category,
-                 case when value_rank <= 7 or max(value_rank) over (partition by dimension) <= 8
-                      then value else 'other' end) as category,
+                 case when value_rank <= 7 then value else 'other' end) as category,
         coalesce(fixed_rank,
-                 case when value_rank <= 7 or max(value_rank) over (partition by dimension) <= 8
-                      then value_rank else 8 end) as category_rank,
+                 case when value_rank <= 7 then value_rank else 8 end) as category_rank,
         instances,
         share
     from ranked

@@ -4,7 +4,7 @@
 --   driver, license_type  the change 'from → to';
 --   trial_end             a licence type that followed 'TRIAL' (the trial ended and became it);
 --   ce_to_ee              'CE → EE' (a conversion).
--- the 7 categories with the most changes by name (all when 8 or fewer), the rest summed as 'other';
+-- the 7 categories with the most changes by name, the rest summed as 'other';
 -- every month has a row for every category of its dimension (0 when none). dimension_changes: the
 -- dimension's changes that month. over the 12 months ending that month (from window_start, the
 -- first month with data among them): changes_12m of the category, dimension_changes_12m of the
@@ -54,10 +54,8 @@ labelled as (
     select
         "month",
         dimension,
-        case when value_rank <= 7 or max(value_rank) over (partition by dimension) <= 8
-            then value else 'other' end as category,
-        case when value_rank <= 7 or max(value_rank) over (partition by dimension) <= 8
-            then value_rank else 8 end as category_rank,
+        case when value_rank <= 7 then value else 'other' end as category,
+        case when value_rank <= 7 then value_rank else 8 end as category_rank,
         value,
         instances
     from ranked
