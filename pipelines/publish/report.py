@@ -2,8 +2,8 @@
 
 Builds in a hidden temporary folder beside the reports and renames it into place only when every
 notebook ran, so a failed run never replaces the last good report (flow.report holds the lock). A
-report of the whole data is `YYYY-MM-DD/`; a report of a range is `YYYY-MM-DD_<start>_to_<end>/`, so it
-never replaces another. The demo's reports go to `<reports>/demo/`. Each folder holds the pages, the
+report of the whole data is `YYYY-MM-DD/`; a report of a range is `YYYY-MM-DD_<start>_to_<end>/`, and a
+public one ends in `_public`, so none replaces another. The demo's reports go to `<reports>/demo/`. Each folder holds the pages, the
 index, figures.json (every figure quoted, with its id, page, value, text and as-of day) and data/.
 """
 
@@ -121,9 +121,10 @@ def _write_assets(folder: Path) -> None:
         shutil.copyfile(TEMPLATES / name, folder / name)
 
 
-def folder_name(day: str, start: str | None, end: str | None) -> str:
-    """Return a report's folder name: the day, and the range when one was asked for."""
-    return day if not (start or end) else f"{day}_{start or 'first'}_to_{end or 'last'}"
+def folder_name(day: str, start: str | None, end: str | None, public: bool = False) -> str:
+    """Return a report's folder name: the day, the range when one was asked for, '_public' for that audience."""
+    name = day if not (start or end) else f"{day}_{start or 'first'}_to_{end or 'last'}"
+    return f"{name}_public" if public else name
 
 
 def describe_data(folder: Path, simulated: bool) -> str:
@@ -187,12 +188,12 @@ def write(cfg: settings_mod.Settings, reports: Path, start: str | None = None, e
     refresh switches to a new one meanwhile. A simulated set puts a banner on every page.
     """
     day = datetime.now(timezone.utc).strftime("%Y-%m-%d")
-    name = folder_name(day, start, end)
+    audience, k = context.audience_k(cfg.audience, cfg.report_min_count)
+    name = folder_name(day, start, end, audience == context.PUBLIC)
     tmp = reports / f".building-{name}-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     (tmp / "data").mkdir(parents=True)
     folder = marts.resolve(cfg.parquet_dir)
-    audience, k = context.audience_k(cfg.audience, cfg.report_min_count)
     scope = figures.Scope(folder, end, k)
     meta = page_meta(cfg, folder, scope, start, end)
     params = {"start": start, "end": end, "parquet_dir": str(folder.resolve()), "audience": audience,
@@ -214,7 +215,7 @@ def write(cfg: settings_mod.Settings, reports: Path, start: str | None = None, e
         final = _place(reports, tmp, name)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    if not (start or end):
+    if name == day:   # latest: the newest whole-data report for the team
         _point_latest(reports, name)
     for gone in _prune(reports, cfg.reports_keep):
         log(f"report: removed old report {gone} (keeping {cfg.reports_keep})")

@@ -204,9 +204,11 @@ def test_the_team_report_hides_nothing_and_the_public_one_hides_every_small_coun
     for csv in (built / "data").glob("*.csv"):
         assert "< " not in csv.read_text(), csv.name                           # the team sees every count
     assert not [e for e in json.loads((built / "figures.json").read_text()) if e["value"] is None]
-    public = report_cli({**_env(demo), "PINGS_REPORTS_DIR": str(tmp_path / "public")}, "--public")
-    assert public == 0
-    folder = (tmp_path / "public" / "latest").resolve()
+    before = {p.name: p.read_bytes() for p in built.glob("*.html")}
+    assert report_cli(_env(demo), "--public") == 0
+    folder = built.with_name(built.name + "_public")                         # its own folder, beside the team's
+    assert {p.name: p.read_bytes() for p in built.glob("*.html")} == before
+    assert (built.parent / "latest").resolve() == built
     hidden = 0
     for csv in (folder / "data").glob("*.csv"):
         df = pd.read_csv(csv, dtype=str, keep_default_na=False)

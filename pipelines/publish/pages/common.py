@@ -57,7 +57,9 @@ def rest_note(ctx: Context, rows: pd.DataFrame, what: str) -> list[str]:
     if other.empty:
         return []
     last = other.sort_values("week").iloc[-1]
-    return [f"'other': the rest, {int(last['categories']):,} more {what} in the week of {fmt.day(last['week'])}."]
+    n = int(last["categories"])
+    return [f"'other': the rest, {n:,} more {what if n != 1 else what.rstrip('s')} in the week of "
+            f"{fmt.day(last['week'])}."]
 
 
 def empty(name: str, title: str, what: str) -> Chart:

@@ -25,9 +25,19 @@
     document.querySelectorAll(".js-plotly-plot").forEach(function (el) { apply(el, t); });
   }
   function fit() {
-    // a chart drawn before the page's scrollbar (or a narrower window) appeared takes its box's width again
+    // a chart drawn before the page's scrollbar (or a narrower window) appeared takes its box's width again;
+    // on a phone a heatmap's numbers would overlap: they are left to the hover there
     if (!window.Plotly) { return; }
-    document.querySelectorAll(".js-plotly-plot").forEach(function (el) { window.Plotly.Plots.resize(el); });
+    var narrow = window.innerWidth < 700;
+    document.querySelectorAll(".js-plotly-plot").forEach(function (el) {
+      (el.data || []).forEach(function (trace, i) {
+        if (trace.type !== "heatmap") { return; }
+        if (trace.fullTexttemplate === undefined) { trace.fullTexttemplate = trace.texttemplate; }
+        var wanted = narrow ? "" : trace.fullTexttemplate;
+        if (trace.texttemplate !== wanted) { window.Plotly.restyle(el, {texttemplate: wanted}, [i]); }
+      });
+      window.Plotly.Plots.resize(el);
+    });
   }
   window.addEventListener("load", function () {
     fit();
