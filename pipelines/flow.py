@@ -209,20 +209,23 @@ def resolve_sources(cfg: settings_mod.Settings, progress=_say) -> list[str]:
 
 
 def keep_apart(con, cfg: settings_mod.Settings, sources: list[str]) -> None:
-    """Refuse to load real pings into a warehouse of simulated ones (or the reverse): one line, exit 2."""
+    """Refuse (one line, exit 2) to load real pings into a warehouse of simulated ones, or configured sources
+    into the demo's warehouse: the demo's figures never change and real figures never carry simulated pings.
+
+    (Simulated sources added to a warehouse of real pings make it simulated: every page then says so.)
+    """
     from .ingest.sources import is_simulated
 
     demo_warehouse = (cfg.demo_dir / "warehouse.duckdb").resolve()
     if cfg.sources and Path(cfg.warehouse).resolve() == demo_warehouse:
         raise settings_mod.SettingsError(f"warehouse: {cfg.warehouse} is the demo's; configured sources never"
                                          " load into it (unset PINGS_WAREHOUSE or choose another file)")
-    simulated = {is_simulated(s) for s in sources}
-    loaded = con.execute("select count(*), coalesce(bool_or(simulated), false) from source_state").fetchall()[0]
-    if len(simulated) > 1 or (loaded[0] and simulated and loaded[1] not in simulated):
-        kind = "the simulated demo fleet" if loaded[1] else "real pings"
+    holds_simulated = con.execute("select coalesce(bool_or(simulated), false) from source_state").fetchall()[0][0]
+    real = [s for s in sources if not is_simulated(s)]
+    if holds_simulated and real:
         raise settings_mod.SettingsError(
-            f"warehouse: {cfg.warehouse} holds {kind}; simulated and real pings are never mixed: move it away,"
-            " or give these sources their own warehouse (PINGS_WAREHOUSE, or `python -m pipelines use`)")
+            f"warehouse: {cfg.warehouse} holds the simulated demo fleet; real pings are never mixed into it: move"
+            " it away, or give these sources their own warehouse (PINGS_WAREHOUSE, or `python -m pipelines use`)")
 
 
 def describe(exc: BaseException) -> tuple[int, str | None]:

@@ -230,9 +230,10 @@ SPECS: dict[str, Spec] = {
     "data_dir": Spec(_folder, "PINGS_DATA_DIR", "a folder (default data/)"),
     "sources": Spec(lambda v, l: _list(v, l, _source), "PINGS_SOURCES",
                     "comma-separated sources; never empty (default: the demo fleet only when unset)"),
-    "warehouse": Spec(_file, "PINGS_WAREHOUSE", "a DuckDB file (default data/warehouse.duckdb)"),
-    "parquet_dir": Spec(_folder, "PINGS_PARQUET_DIR", "a folder (default data/parquet)"),
-    "reports_dir": Spec(_folder, "PINGS_REPORTS_DIR", "a folder (default reports/)"),
+    "warehouse": Spec(_file, "PINGS_WAREHOUSE", "a DuckDB file (default data/warehouse.duckdb; the demo's:"
+                      " data/demo/warehouse.duckdb)"),
+    "parquet_dir": Spec(_folder, "PINGS_PARQUET_DIR", "a folder (default data/parquet; the demo's: data/demo/parquet)"),
+    "reports_dir": Spec(_folder, "PINGS_REPORTS_DIR", "a folder (default reports/; the demo's reports go to its demo/)"),
     "ip_hash_key": Spec(_text, "PINGS_IP_HASH_KEY", "the IP-hash key, at least 16 bytes"),
     "ip_hash_key_file": Spec(_file, "PINGS_IP_HASH_KEY_FILE", "a file (default data/ip_hash.key)"),
     "report_min_count": Spec(lambda v, l: _int(v, l, 1), "PINGS_REPORT_MIN_COUNT",

@@ -112,7 +112,7 @@ def truth_figures(truth: Path, as_of: str) -> dict[str, object]:
     day = pd.Timestamp(as_of)
     daily = pd.read_parquet(truth / "headline_daily.parquet")
     row = daily[pd.to_datetime(daily["day"]) == day].iloc[0]
-    monday = day + pd.Timedelta(days=1) - pd.Timedelta(days=(day + pd.Timedelta(days=1)).dayofweek + 7)
+    monday = day + pd.Timedelta(days=1) - pd.Timedelta(days=(day + pd.Timedelta(days=1)).day_of_week + 7)
     weekly = pd.read_parquet(truth / "headline_weekly.parquet")
     week = weekly[pd.to_datetime(weekly["week"]) == monday].iloc[0]
     changes = pd.read_parquet(truth / "fleet_changes_daily.parquet")

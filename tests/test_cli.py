@@ -305,7 +305,6 @@ def test_simulated_and_real_pings_never_share_a_warehouse(tmp_path):
     old = tmp_path / "warehouse.duckdb"    # as older versions kept the demo: in the one default warehouse
     assert cli("refresh", "--source", str(sim), "--warehouse", str(old)).returncode == 0
     one_line(cli("refresh", "--source", str(real), "--warehouse", str(old)), 2, "never mixed")
-    one_line(cli("refresh", "--source", str(real), "--source", str(sim)), 2, "never mixed")
     demo = Path(os.environ["PINGS_DATA_DIR"]) / "demo" / "warehouse.duckdb"
     one_line(cli("refresh", "--source", str(real), PINGS_WAREHOUSE=str(demo)), 2, "demo")
 
