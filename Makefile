@@ -9,7 +9,7 @@ DEV    := $(VENV)/.installed-dev-stamp
 PIPE   := $(PY) -m pipelines
 
 .DEFAULT_GOAL := help
-.PHONY: help setup demo refresh status test test-spark lab report collect bench clean
+.PHONY: help setup demo use-demo refresh status test test-spark lab report collect bench clean clean-all
 
 help: ## show this list of targets
 	@echo "usage: make TARGET   (the main job: make report; the tests: make test)"
@@ -18,12 +18,14 @@ help: ## show this list of targets
 
 # what the project runs on; the tests' extras (pytest, hypothesis, PySpark) only for the test targets
 $(STAMP): pyproject.toml
+	@echo "setting up $(VENV): the project's packages (about a minute, once)"
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e .
 	@touch $(STAMP)
 
 $(DEV): $(STAMP)
+	@echo "adding the tests' packages to $(VENV) (pytest, hypothesis, PySpark; about a minute, once)"
 	$(PY) -m pip install --quiet -e ".[dev]"
 	@touch $(DEV)
 
@@ -47,6 +49,9 @@ setup: $(ENV) $(DEV) ## create .venv with everything the project and its tests n
 demo: $(ENV) ## write the simulated demo fleet to data/demo (used when no source is configured)
 	$(PIPE) simulate --out data/demo
 
+use-demo: $(ENV) ## show the demo fleet again (your sources: .venv/bin/python -m pipelines use SRC...)
+	$(PIPE) use --demo
+
 refresh: $(ENV) ## load new ping rows from the configured sources (else the demo), rebuild marts, write parquet
 	$(PIPE) refresh
 
@@ -59,8 +64,8 @@ test: $(ENV) $(DEV) ## run the test suite (starts its own PostgreSQL, collector,
 test-spark: $(ENV) $(DEV) ## run every model on Spark (local[2]) and compare each mart with DuckDB's (also part of `make test`)
 	$(PY) -m pytest tests/transform/test_spark.py
 
-lab: $(ENV) ## open JupyterLab on the notebooks (refreshes the marts first when there are none)
-	@test -e data/parquet/instance_days.parquet || $(PIPE) refresh
+lab: $(ENV) ## open JupyterLab on the notebooks (refreshes the marts first: quick when nothing is new)
+	$(PIPE) refresh >/dev/null
 	$(VENV)/bin/jupyter lab --notebook-dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root,)
 
 report: $(ENV) ## refresh, then export every notebook as an offline HTML report under reports/
@@ -72,5 +77,8 @@ collect: $(ENV) ## run the ping collector on 127.0.0.1:8787, writing data/raw/pi
 bench: $(ENV) ## benchmark refresh against DuckDB alone and pandas (1M, 4M, 16M pings; long; more: BENCH_ARGS="--help")
 	$(PIPE) bench $(BENCH_ARGS)
 
-clean: ## remove generated data, parquet, reports and the environment (keeps data/ip_hash.key)
-	rm -rf data/demo data/parquet data/parquet.sets data/warehouse.duckdb data/warehouse.duckdb.wal data/warehouse.duckdb.lock data/logs reports $(VENV)
+clean: ## remove generated data, parquet and reports (keeps .venv, data/ip_hash.key and pings.toml)
+	rm -rf data/demo data/parquet data/parquet.sets data/warehouse.duckdb data/warehouse.duckdb.wal data/warehouse.duckdb.lock data/logs reports
+
+clean-all: clean ## also remove the environment (.venv)
+	rm -rf $(VENV)

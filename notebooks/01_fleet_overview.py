@@ -9,49 +9,48 @@
 # %% [markdown]
 # # Fleet overview
 # How many FlowForge instances are active and how fast that changes, how many arrive and leave, how
-# big they are, and what they run on. All dates are UTC; weeks start on Monday; the current,
-# unfinished week is shaded.
+# big they are, and what they run on. All dates are UTC; weeks start on Monday.
 
 # %% tags=["parameters"]
 start = None        # first UTC day to show, "YYYY-MM-DD" (None: all)
-end = None          # last UTC day to show (None: all)
-parquet_dir = None  # marts folder (None: PINGS_PARQUET_DIR or data/parquet)
-min_count = 0       # reports fold categories under this many instances into "other"
+end = None          # last UTC day to show; every figure describes it (None: the last day with data)
+parquet_dir = None  # marts folder (None: the settings' parquet_dir: the demo's, or your sources')
+audience = None     # "team" (every count) or "public" (counts under min_count hidden); None: the settings
+min_count = None    # k of the public audience (None: the settings, default 5)
 chart_dir = None    # reports write each chart's data here as CSV
 
 # %%
-from pipelines.publish import charts, marts
+from pipelines.publish.context import Context
+from pipelines.publish.pages import fleet
 
-ctx = charts.Context("01_fleet_overview", parquet_dir, start, end, min_count, chart_dir)
-
-# %% [markdown]
-# ## Active instances (1, 7 and 28-day windows)
-
-# %%
-ctx.show(charts.active_instances(ctx.mart("active_daily"), marts.growth_latest(ctx.parquet_dir)))
+ctx = Context("01_fleet_overview", parquet_dir, start, end, audience, min_count, chart_dir)
 
 # %% [markdown]
-# ## New and churned instances per week
-# Churned: not seen for 28 days, counted in the week the 28 days ran out.
+# ## Active instances
 
 # %%
-ctx.show(charts.new_and_churned(ctx.mart("fleet_weekly"), ctx.last_day, ctx.data_first_day))
+ctx.show(fleet.active_instances(ctx))
+
+# %% [markdown]
+# ## Added and removed per week
+
+# %%
+ctx.show(fleet.added_and_removed(ctx))
 
 # %% [markdown]
 # ## Size of an instance
 
 # %%
-ctx.show(charts.fleet_size(ctx.mart("fleet_size_weekly"), ctx.last_day))
+ctx.show(fleet.fleet_size(ctx))
 
 # %% [markdown]
 # ## Operating system and architecture
 
 # %%
-platform = ctx.mart("platform_weekly")
-ctx.show(charts.platform_share(ctx, platform, "os_arch", "Operating system / architecture"))
+ctx.show(fleet.platform(ctx, "os_arch", "Operating system / architecture", "platform_os_arch"))
 
 # %% [markdown]
 # ## Node.js major lines
 
 # %%
-ctx.show(charts.nodejs_majors(ctx, platform, marts.reference("nodejs_releases")))
+ctx.show(fleet.nodejs(ctx))

@@ -14,44 +14,42 @@
 
 # %% tags=["parameters"]
 start = None        # first UTC day to show, "YYYY-MM-DD" (None: all)
-end = None          # last UTC day to show (None: all)
-parquet_dir = None  # marts folder (None: PINGS_PARQUET_DIR or data/parquet)
-min_count = 0       # reports fold categories under this many instances into "other"
+end = None          # last UTC day to show; every figure describes it (None: the last day with data)
+parquet_dir = None  # marts folder (None: the settings' parquet_dir: the demo's, or your sources')
+audience = None     # "team" (every count) or "public" (counts under min_count hidden); None: the settings
+min_count = None    # k of the public audience (None: the settings, default 5)
 chart_dir = None    # reports write each chart's data here as CSV
-named_lines = 8     # the newest minor lines shown by name; older lines are grouped by major
-weeks = 52          # the minor-lines chart shows this many recent weeks (the fleet now and how fast it moves)
 
 # %%
-from pipelines.publish import charts, marts
+from pipelines.publish.context import Context
+from pipelines.publish.pages import versions
 
-ctx = charts.Context("02_version_adoption", parquet_dir, start, end, min_count, chart_dir)
-adoption = ctx.mart("version_adoption_weekly")
-uptake = ctx.mart("release_uptake")
+ctx = Context("02_version_adoption", parquet_dir, start, end, audience, min_count, chart_dir)
 
 # %% [markdown]
 # ## Minor lines over time
-# The last year: the newest lines by name, older lines grouped by major ("1.x older"), development
-# builds apart. The whole history of how far behind the fleet runs is on "Retention and upgrades".
+# The last year: the 5 newest lines by name, older lines together, development builds apart. How far
+# behind the newest release the fleet runs, over the whole range, is on "Retention and upgrades".
 
 # %%
-ctx.show(charts.version_lines(ctx, adoption, marts.reference("flowforge_releases"), named_lines, uptake, weeks))
+ctx.show(versions.version_lines(ctx))
 
 # %% [markdown]
 # ## Upgrade velocity
-# Days from each minor release until 25, 50 and 75 % of weekly active instances ran it or newer
-# (measured at the end of the first week that reached the share; missing bars: not reached yet).
+# Days from each minor release until 25, 50 and 75 % of weekly active instances ran it or a newer line
+# (measured at the end of the first week that reached the share).
 
 # %%
-ctx.show(charts.release_uptake(uptake))
+ctx.show(versions.release_uptake(ctx))
 
 # %% [markdown]
 # ## Patch versions of the newest lines
 
 # %%
-ctx.show(charts.patch_mix(ctx, adoption))
+ctx.show(versions.patch_mix(ctx))
 
 # %% [markdown]
 # ## Development builds
 
 # %%
-ctx.show(charts.dev_builds(ctx, adoption))
+ctx.show(versions.dev_builds(ctx))

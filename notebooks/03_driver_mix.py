@@ -12,32 +12,32 @@
 
 # %% tags=["parameters"]
 start = None        # first UTC day to show, "YYYY-MM-DD" (None: all)
-end = None          # last UTC day to show (None: all)
-parquet_dir = None  # marts folder (None: PINGS_PARQUET_DIR or data/parquet)
-min_count = 0       # reports fold categories under this many instances into "other"
+end = None          # last UTC day to show; every figure describes it (None: the last day with data)
+parquet_dir = None  # marts folder (None: the settings' parquet_dir: the demo's, or your sources')
+audience = None     # "team" (every count) or "public" (counts under min_count hidden); None: the settings
+min_count = None    # k of the public audience (None: the settings, default 5)
 chart_dir = None    # reports write each chart's data here as CSV
 
 # %%
-from pipelines.publish import charts
+from pipelines.publish.context import Context
+from pipelines.publish.pages import mix
 
-ctx = charts.Context("03_driver_mix", parquet_dir, start, end, min_count, chart_dir)
-mix = ctx.mart("driver_mix_weekly")
+ctx = Context("03_driver_mix", parquet_dir, start, end, audience, min_count, chart_dir)
 
 # %% [markdown]
 # ## Share of weekly active instances
 
 # %%
-ctx.show(charts.mix_share(ctx, mix, "driver", "Container driver share", "driver_share"))
+ctx.show(mix.shares(ctx, "driver", "Container driver", "driver_share"))
 
 # %% [markdown]
 # ## Instances per driver
 
 # %%
-ctx.show(charts.mix_counts(ctx, mix, "driver", "Instances per container driver", "driver_counts"))
+ctx.show(mix.counts(ctx, "driver", "Container driver", "driver_counts"))
 
 # %% [markdown]
 # ## Instances that changed driver
 
 # %%
-ctx.show(charts.transitions(ctx, ctx.mart("transitions_monthly"), "driver", "Driver changes",
-                            "driver_changes", "changed driver"))
+ctx.show(mix.changes(ctx, "driver", "driver", "driver_changes"))

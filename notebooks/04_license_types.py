@@ -13,38 +13,38 @@
 
 # %% tags=["parameters"]
 start = None        # first UTC day to show, "YYYY-MM-DD" (None: all)
-end = None          # last UTC day to show (None: all)
-parquet_dir = None  # marts folder (None: PINGS_PARQUET_DIR or data/parquet)
-min_count = 0       # reports fold categories under this many instances into "other"
+end = None          # last UTC day to show; every figure describes it (None: the last day with data)
+parquet_dir = None  # marts folder (None: the settings' parquet_dir: the demo's, or your sources')
+audience = None     # "team" (every count) or "public" (counts under min_count hidden); None: the settings
+min_count = None    # k of the public audience (None: the settings, default 5)
 chart_dir = None    # reports write each chart's data here as CSV
 
 # %%
-from pipelines.publish import charts
+from pipelines.publish.context import Context
+from pipelines.publish.pages import mix
 
-ctx = charts.Context("04_license_types", parquet_dir, start, end, min_count, chart_dir)
-mix = ctx.mart("license_mix_weekly")
-changes = ctx.mart("transitions_monthly")
+ctx = Context("04_license_types", parquet_dir, start, end, audience, min_count, chart_dir)
 
 # %% [markdown]
 # ## Share of weekly active instances
 
 # %%
-ctx.show(charts.mix_share(ctx, mix, "license_type", "Licence type share", "license_share"))
+ctx.show(mix.shares(ctx, "license_type", "Licence type", "license_share"))
 
 # %% [markdown]
 # ## Instances per licence type
 
 # %%
-ctx.show(charts.mix_counts(ctx, mix, "license_type", "Instances per licence type", "license_counts"))
+ctx.show(mix.counts(ctx, "license_type", "Licence type", "license_counts"))
 
 # %% [markdown]
 # ## Trials that ended, and what they became
 
 # %%
-ctx.show(charts.trials_ended(ctx, changes))
+ctx.show(mix.trials_ended(ctx))
 
 # %% [markdown]
 # ## CE to EE conversions
 
 # %%
-ctx.show(charts.conversions(ctx, changes))
+ctx.show(mix.conversions(ctx))

@@ -9,21 +9,22 @@
 # %% [markdown]
 # # Data quality
 # Every source: what was read, loaded, deduplicated, quarantined and what waits for its writer; the
-# files in trouble; quarantined rows by reason; the alerts and new payload keys; and the oddities of
-# real pings (cloned instanceIds, restarts).
+# files in trouble; the alerts, repeats grouped; new payload keys; quarantined rows by reason; and the
+# oddities of real pings (cloned instanceIds, restarts).
 
 # %% tags=["parameters"]
 start = None        # first UTC day to show, "YYYY-MM-DD" (None: all)
-end = None          # last UTC day to show (None: all)
-parquet_dir = None  # marts folder (None: PINGS_PARQUET_DIR or data/parquet)
-min_count = 0       # reports fold categories under this many instances into "other"
+end = None          # last UTC day to show; every figure describes it (None: the last day with data)
+parquet_dir = None  # marts folder (None: the settings' parquet_dir: the demo's, or your sources')
+audience = None     # "team" (every count) or "public" (counts under min_count hidden); None: the settings
+min_count = None    # k of the public audience (None: the settings, default 5)
 chart_dir = None    # reports write each chart's data here as CSV
 
 # %%
-from pipelines.publish import charts
+from pipelines.publish.context import Context
+from pipelines.publish.pages import quality
 
-ctx = charts.Context("05_data_quality", parquet_dir, start, end, min_count, chart_dir)
-status = ctx.mart("source_status")
+ctx = Context("05_data_quality", parquet_dir, start, end, audience, min_count, chart_dir)
 
 # %% [markdown]
 # ## Sources
@@ -31,69 +32,59 @@ status = ctx.mart("source_status")
 # their writer). Last load in UTC.
 
 # %%
-ctx.table(charts.source_summary(status), "sources", empty="No source has been loaded yet.")
+ctx.table(quality.sources(ctx), "sources", empty="No source has been loaded yet.")
 
 # %% [markdown]
 # ## Files in trouble
 # Only files or tables that changed after loading, failed, or wait on a torn final line.
 
 # %%
-ctx.table(charts.files_in_trouble(status), "files_in_trouble",
+trouble, more = quality.files_in_trouble(ctx)
+ctx.table(trouble, "files_in_trouble", more=more,
           empty="No file is in trouble: every file was read to its end and none changed after loading.")
 
 # %% [markdown]
 # ## Alerts
 # Checks on the data: pings per day against the same weekday, stale sources, quarantine share, a drop
-# in active instances, new payload keys. The last 28 days of data; "open": raised on the last day.
+# in active instances, new payload keys. The last 90 days of the range; a check firing on consecutive
+# days for one subject is one row; "open": it fired on the last day.
 
 # %%
-alerts = ctx.optional("alerts")
-missing = "The alerts mart is not in this parquet set yet: run `make refresh` with the current version."
-ctx.table(charts.recent_alerts(alerts, ctx.last_day), "alerts_recent",
-          empty="No alert was raised in the last 28 days of data." if alerts is not None else missing)
-
-# %% [markdown]
-# All alerts in the date range, per check.
-
-# %%
-ctx.table(charts.alerts_by_check(alerts), "alerts_by_check",
-          empty="No alert was raised in this date range." if alerts is not None else missing)
+alerts, more = quality.alerts(ctx)
+ctx.table(alerts, "alerts", more=more, empty="No alert was raised in the last 90 days of the range.")
 
 # %% [markdown]
 # ## New payload keys
-# Keys any ping carried for the first time in the last 90 days of data, known to the pipeline or not.
+# Keys any ping carried for the first time in the last 90 days of the range, known to the pipeline or not.
 
 # %%
-keys = ctx.optional("payload_keys")
-ctx.table(charts.new_payload_keys(keys, ctx.last_day, k=ctx.min_count), "new_payload_keys",
-          empty="No payload key appeared for the first time in the last 90 days." if keys is not None else
-          "The payload_keys mart is not in this parquet set yet: run `make refresh` with the current version.")
+keys, more = quality.new_payload_keys(ctx)
+ctx.table(keys, "new_payload_keys", more=more,
+          empty="No payload key appeared for the first time in the last 90 days of the range.")
 
 # %% [markdown]
 # ## Quarantined rows by reason
-# Per week by the row's own time, each reason on its own scale so a handful of rows stays visible.
-# Rows with no readable time are counted apart, below.
+# By the row's own time; rows with no readable time (or one outside the data) are listed below by the
+# day they were loaded.
 
 # %%
-quarantined = ctx.mart("quarantine_daily")
-ctx.show(charts.quarantine_reasons(quarantined, ctx.first_day, ctx.last_day))
-ctx.table(charts.quarantine_split(quarantined, ctx.first_day, ctx.last_day)[1], "quarantine_no_time",
-          empty="Every quarantined row had a readable time.")
+ctx.show(quality.quarantine(ctx))
+ctx.table(quality.quarantine_untimed(ctx), "quarantine_no_time", empty="Every quarantined row had a readable time.")
 
 # %% [markdown]
 # ## Pings per source
 
 # %%
-ctx.show(charts.rows_per_source(ctx.mart("source_daily"), ctx.last_day))
+ctx.show(quality.rows_per_source(ctx))
 
 # %% [markdown]
 # ## Cloned instanceIds (several IP hashes on one day)
 
 # %%
-ctx.show(charts.clones(ctx, ctx.mart("clones_daily")))
+ctx.show(quality.clones(ctx))
 
 # %% [markdown]
 # ## Pings per instance-day
 
 # %%
-ctx.show(charts.pings_per_day(ctx.mart("pings_per_instance_day")))
+ctx.show(quality.pings_per_day(ctx))

@@ -14,50 +14,50 @@
 
 # %% tags=["parameters"]
 start = None        # first UTC day to show, "YYYY-MM-DD" (None: all)
-end = None          # last UTC day to show (None: all)
-parquet_dir = None  # marts folder (None: PINGS_PARQUET_DIR or data/parquet)
-min_count = 0       # reports fold categories under this many instances into "other"
+end = None          # last UTC day to show; every figure describes it (None: the last day with data)
+parquet_dir = None  # marts folder (None: the settings' parquet_dir: the demo's, or your sources')
+audience = None     # "team" (every count) or "public" (counts under min_count hidden); None: the settings
+min_count = None    # k of the public audience (None: the settings, default 5)
 chart_dir = None    # reports write each chart's data here as CSV
 
 # %%
-from pipelines.publish import charts
+from pipelines.publish.context import Context
+from pipelines.publish.pages import growth
 
-ctx = charts.Context("06_growth_and_adoption", parquet_dir, start, end, min_count, chart_dir)
-growth = ctx.optional("growth_weekly")
-features = ctx.optional("feature_adoption_weekly")
+ctx = Context("06_growth_and_adoption", parquet_dir, start, end, audience, min_count, chart_dir)
 
 # %% [markdown]
 # ## Week-on-week growth
 
 # %%
-ctx.show(charts.growth_bands(ctx, growth))
+ctx.show(growth.growth_bands(ctx))
 
 # %% [markdown]
 # ## Weekly active instances, all and core
 
 # %%
-ctx.show(charts.active_all_core(ctx, growth))
+ctx.show(growth.active_all_core(ctx))
 
 # %% [markdown]
 # ## Instances added and removed per day
 
 # %%
-ctx.show(charts.fleet_changes(ctx, ctx.optional("fleet_changes_daily")))
+ctx.show(growth.fleet_changes(ctx))
 
 # %% [markdown]
 # ## Hosted and remote instances
 
 # %%
-ctx.show(charts.fleet_totals(ctx, ctx.optional("fleet_totals_weekly")))
+ctx.show(growth.fleet_totals(ctx))
 
 # %% [markdown]
 # ## Feature adoption
 
 # %%
-ctx.show(charts.feature_adoption(ctx, features))
+ctx.show(growth.feature_adoption(ctx))
 
 # %% [markdown]
 # ## Feature adoption by licence type
 
 # %%
-ctx.show(charts.feature_by_license(ctx, features))
+ctx.show(growth.feature_by_license(ctx))

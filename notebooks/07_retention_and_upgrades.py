@@ -13,30 +13,32 @@
 
 # %% tags=["parameters"]
 start = None        # first UTC day to show, "YYYY-MM-DD" (None: all)
-end = None          # last UTC day to show (None: all)
-parquet_dir = None  # marts folder (None: PINGS_PARQUET_DIR or data/parquet)
-min_count = 0       # reports fold categories under this many instances into "other"
+end = None          # last UTC day to show; every figure describes it (None: the last day with data)
+parquet_dir = None  # marts folder (None: the settings' parquet_dir: the demo's, or your sources')
+audience = None     # "team" (every count) or "public" (counts under min_count hidden); None: the settings
+min_count = None    # k of the public audience (None: the settings, default 5)
 chart_dir = None    # reports write each chart's data here as CSV
 
 # %%
-from pipelines.publish import charts
+from pipelines.publish.context import Context
+from pipelines.publish.pages import retention
 
-ctx = charts.Context("07_retention_and_upgrades", parquet_dir, start, end, min_count, chart_dir)
+ctx = Context("07_retention_and_upgrades", parquet_dir, start, end, audience, min_count, chart_dir)
 
 # %% [markdown]
 # ## Retention by monthly cohort
 
 # %%
-ctx.show(charts.retention_heatmap(ctx, ctx.optional("retention_cohorts"), ctx.optional("retention_day28")))
+ctx.show(retention.retention(ctx))
 
 # %% [markdown]
 # ## Upgrade paths between minor lines
 
 # %%
-ctx.show(charts.upgrade_paths(ctx, ctx.optional("upgrade_paths_monthly")))
+ctx.show(retention.upgrade_paths(ctx))
 
 # %% [markdown]
 # ## Version lag
 
 # %%
-ctx.show(charts.version_lag(ctx, ctx.optional("version_lag_weekly")))
+ctx.show(retention.version_lag(ctx))

@@ -27,7 +27,8 @@ READS = {
     "simulate": [],
     "collect": ["data_dir", "ip_hash_key", "ip_hash_key_file", "trusted_proxies"],
     "report": ["sources", "data_dir", "warehouse", "parquet_dir", "ip_hash_key", "ip_hash_key_file",
-               "memory_limit", "reports_dir", "reports_keep", "report_min_count", "cell_timeout_s"],
+               "memory_limit", "reports_dir", "reports_keep", "audience", "report_min_count", "cell_timeout_s"],
+    "use": ["sources"],
     "bench": ["memory_limit"],
     "models": [],
     "docs": [],
@@ -154,6 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
                    " the command would write")
     p.set_defaults(func=_lazy("transform.docs", "cmd_docs"))
 
+    _add_use(sub)
     _add_simulate(sub)
     _add_collect(sub)
     _add_report(sub)
@@ -166,6 +168,21 @@ def _lazy(module: str, name: str):
     def run(args):
         return getattr(importlib.import_module(f"pipelines.{module}"), name)(args)
     return run
+
+
+USE = ("Write `sources` into the settings file (pings.toml, or the file PINGS_SETTINGS names): from then on"
+       " refresh, report and JupyterLab show your data, in data/warehouse.duckdb and data/parquet. `use --demo`"
+       " removes it: the demo fleet again, in data/demo/ (its own warehouse, parquet and reports/demo/). The two"
+       " never mix.")
+
+
+def _add_use(sub) -> None:
+    p = _sub(sub, "use", help="switch every command to your sources, or back to the simulated demo fleet",
+             description=USE, epilog="Example: python -m pipelines use /srv/pings/export.csv.gz /srv/pings/pinglog/")
+    p.add_argument("source", nargs="*", metavar="SRC", type=settings_mod.source,
+                   help="a .csv/.csv.gz export, a .jsonl/.jsonl.gz file or folder, or postgresql://...")
+    p.add_argument("--demo", action="store_true", help="back to the simulated demo fleet")
+    p.set_defaults(func=_lazy("flow", "cmd_use"))
 
 
 def _add_simulate(sub) -> None:
@@ -213,17 +230,27 @@ def _add_collect(sub) -> None:
 def _add_report(sub) -> None:
     p = _sub(
         sub, "report", help="refresh, then export the notebooks as an offline HTML report",
-        description="Refresh the marts, execute every notebook with its parameters and export each as a"
-        " self-contained HTML page (code hidden, plotly.js inlined) with its charts' data as CSV.",
-        epilog="Writes REPORTS/YYYY-MM-DD/{index.html, NN_*.html, data/*.csv}, points REPORTS/latest at it,"
-        " and keeps a log per run in REPORTS/logs/. Exit status: 0 done, 1 failed, 3 done but alerts open (with --fail-on-alert), 75 another run holds the lock.",
+        description="Refresh the marts, execute every notebook with its parameters and export each as an"
+        " offline HTML page (code hidden) with each chart's data as CSV and every quoted figure in"
+        " figures.json. The default audience is the team that owns the fleet: every count is shown."
+        " --public hides counts under K (PINGS_REPORT_MIN_COUNT, default 5) on charts, CSVs, titles and"
+        " figures.json, shown as '< K'.",
+        epilog="Writes REPORTS/YYYY-MM-DD/{index.html, NN_*.html, figures.json, data/*.csv} (a range:"
+        " REPORTS/YYYY-MM-DD_START_to_END/, never replacing another report; the demo: REPORTS/demo/),"
+        " points REPORTS/latest at the newest whole-data report, and keeps a log per run in REPORTS/logs/."
+        " Exit status: 0 done, 1 failed, 2 bad setting or argument, 3 done but alerts open (with"
+        " --fail-on-alert), 75 another run holds the lock.",
     )
     p.add_argument("--out", metavar="DIR", type=settings_mod.folder, help="reports folder (default: PINGS_REPORTS_DIR or reports/)")
     p.add_argument("--start", type=settings_mod.day, help="first UTC day in the charts (default: all)")
-    p.add_argument("--end", type=settings_mod.day, help="last UTC day in the charts (default: all)")
+    p.add_argument("--end", type=settings_mod.day,
+                   help="last UTC day in the charts; every figure, on the pages and the index, describes it"
+                   " (default: the last day with data)")
+    p.add_argument("--public", action="store_true",
+                   help="the public audience: hide counts under K (default: PINGS_AUDIENCE, else the team)")
     p.add_argument("--keep", type=settings_mod.count(1), metavar="N", help="dated reports to keep (default: PINGS_REPORTS_KEEP or 12)")
     p.add_argument("--min-count", type=settings_mod.count(1), metavar="K",
-                   help="fold categories under K instances into 'other' (default: PINGS_REPORT_MIN_COUNT or 5)")
+                   help="with --public, hide counts under K (default: PINGS_REPORT_MIN_COUNT or 5)")
     p.add_argument("--fail-on-alert", action="store_true",
                    help="exit 3 when any alert is open (raised on the last day with data), so cron mails someone")
     p.set_defaults(func=_lazy("flow", "cmd_report"))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import errno
+import hashlib
+import json
 import os
 import sys
 import tempfile
@@ -158,6 +160,7 @@ def refresh(settings, sources: list[str], progress=_say, full: bool = False) -> 
         con = connect(settings)
         try:
             warehouse.check_key(con, secret)      # refuse a key other than the warehouse's
+            keep_apart(con, settings, sources)    # never simulated and real pings in one warehouse
             con.execute(privacy.sql_macro(secret))
             warehouse.relabel(con)                 # names stored before labels: addresses blanked, once
             landing.configure(con, settings)          # the time window and re-read window of these settings
@@ -219,17 +222,43 @@ def plan(settings, sources: list[str], full: bool = False) -> list[str]:
     return lines
 
 
-def resolve_sources(cfg: settings_mod.Settings) -> list[str]:
-    """Return the configured sources; only when none is configured anywhere, the demo fleet's."""
+def resolve_sources(cfg: settings_mod.Settings, progress=_say) -> list[str]:
+    """Return the configured sources; only when none is configured anywhere, the demo fleet's.
+
+    The demo's ping log is written on first use (one form only: every ping is read once).
+    """
     if cfg.sources:
         return cfg.sources
-    if not (cfg.demo_dir / "collector.csv.gz").exists():
+    if not (cfg.demo_dir / "pinglog").is_dir():
         from .tools.simulate import write_fleet
 
-        print(f"no sources configured: writing the demo fleet to {cfg.demo_dir} first", file=sys.stderr)
-        write_fleet(cfg.demo_dir, formats=("csv", "pinglog"), with_truth=False)   # what the demo sources read
-    print(f"no sources configured: using the demo fleet in {cfg.demo_dir}", file=sys.stderr)
+        progress(f"no sources configured: writing the simulated demo fleet to {cfg.demo_dir} first"
+                 f" ({settings_mod.DEMO_INSTANCES:,} instances since {settings_mod.DEMO_START}, 10-20 s)")
+        write_fleet(cfg.demo_dir, formats=("pinglog",), with_truth=False,
+                    progress=lambda line: progress(f"  demo: {line}"))
+    progress(f"no sources configured: showing the simulated demo fleet in {cfg.demo_dir}"
+             " (`python -m pipelines use SOURCE` switches to your data)")
     return cfg.demo_sources
+
+
+def keep_apart(con, cfg: settings_mod.Settings, sources: list[str]) -> None:
+    """Refuse (one line, exit 2) to load real pings into a warehouse of simulated ones, or configured sources
+    into the demo's warehouse: the demo's figures never change and real figures never carry simulated pings.
+
+    (Simulated sources added to a warehouse of real pings make it simulated: every page then says so.)
+    """
+    from .ingest.sources import is_simulated
+
+    demo_warehouse = (cfg.demo_dir / "warehouse.duckdb").resolve()
+    if cfg.sources and Path(cfg.warehouse).resolve() == demo_warehouse:
+        raise settings_mod.SettingsError(f"warehouse: {cfg.warehouse} is the demo's; configured sources never"
+                                         " load into it (unset PINGS_WAREHOUSE or choose another file)")
+    holds_simulated = con.execute("select coalesce(bool_or(simulated), false) from source_state").fetchall()[0][0]
+    real = [s for s in sources if not is_simulated(s)]
+    if holds_simulated and real:
+        raise settings_mod.SettingsError(
+            f"warehouse: {cfg.warehouse} holds the simulated demo fleet; real pings are never mixed into it: move"
+            " it away, or give these sources their own warehouse (PINGS_WAREHOUSE, or `python -m pipelines use`)")
 
 
 def describe(exc: BaseException) -> tuple[int, str | None]:
@@ -291,22 +320,28 @@ def privacy_scrub_lines(text: str) -> str:
 
 def report(cfg, start: str | None = None, end: str | None = None, out: Path | None = None, log=print,
            pages: list[Path] | None = None) -> Path:
-    """Refresh, then write the report pages, under the report lock; return the report folder."""
+    """Refresh, then write the report pages, under the report lock; return the report folder.
+
+    The demo's reports go to `<reports>/demo/`, apart from the reports of configured sources.
+    """
     from .publish import report as report_pages   # notebook machinery: only for reports
 
     reports = Path(out or cfg.reports_dir)
+    if cfg.demo:
+        reports = reports / "demo"
     reports.mkdir(parents=True, exist_ok=True)
     with exclusive(reports / ".report.lock", "report"):
-        result = refresh(cfg, resolve_sources(cfg), progress=log)
+        result = refresh(cfg, resolve_sources(cfg, progress=log), progress=log)
         if result.errors:
             raise RuntimeError("refresh failed for: " + "; ".join(result.errors))
         return report_pages.write(cfg, reports, start, end, log, pages)
 
 
 def cmd_report(args) -> int:
-    """Run the report from the command line; exit 0 with the index path, else one line and a log file."""
+    """Run the report from the command line; end with the headline figures and the page to open."""
     cfg = settings_mod.load(reports_dir=args.out, reports_keep=(args.keep, "--keep"),
-                            report_min_count=(args.min_count, "--min-count"))
+                            report_min_count=(args.min_count, "--min-count"),
+                            audience=("public" if args.public else None, "--public"))
     settings_mod.date_range(args.start, args.end)
     reports = Path(cfg.reports_dir)
     logs = reports / "logs"
@@ -329,15 +364,58 @@ def cmd_report(args) -> int:
                 return 75
             log(f"error: report failed: {line or f'{type(exc).__name__}: {scrub(exc)}'} (details: {log_path})")
             return code
-    print(folder / "index.html")
-    return _alert_status(cfg) if getattr(args, "fail_on_alert", False) else 0
+        for line in headline_lines(folder):
+            log(line)
+    print(f"open: {folder / 'index.html'}")
+    return _alert_status(cfg, folder) if getattr(args, "fail_on_alert", False) else 0
 
 
-def _alert_status(cfg) -> int:
-    """Return 3 (one stderr line per open alert) when the alerts mart has open alerts, else 0."""
-    from .publish.marts import open_alerts
+#: the figures a report run ends with (figures.json ids), and how each is named
+SUMMARY = (("active_7d", "active instances, 7 days"), ("weekly_active", "weekly active instances"),
+           ("weekly_active_growth", "week on week"), ("hosted_instances", "hosted instances"),
+           ("remote_instances", "remote instances"), ("newest_line", "newest line"),
+           ("newest_line_share", "on the newest line"))
 
-    alerts = open_alerts(cfg.parquet_dir)
-    for a in alerts.itertuples():
-        print(f"alert: {a.checked_day:%Y-%m-%d} {a.check} {a.subject}: {a.value:g} ({a.severity})", file=sys.stderr)
-    return 3 if len(alerts) else 0
+
+def headline_lines(folder: Path) -> list[str]:
+    """Return the lines a report run ends with: its headline figures, as the index prints them."""
+    from .publish.report import FIGURES
+
+    entries = {e["id"]: e for e in json.loads((folder / FIGURES).read_text()) if e["page"] == "index.html"}
+    found = [(label, entries[i]) for i, label in SUMMARY if i in entries]
+    if not found:
+        return ["no headline figures: the marts hold no instance-days yet"]
+    return [f"headline figures (as of {found[0][1]['as_of']}):"] + [f"  {label}: {e['text']}" for label, e in found]
+
+
+def cmd_use(args) -> int:
+    """Switch what every command shows: the sources given (your data), or the simulated demo fleet."""
+    if args.demo == bool(args.source):
+        raise settings_mod.SettingsError("use: give one or more sources, or --demo (not both)")
+    if args.demo:
+        path = settings_mod.save_sources(None)
+        print(f"using the simulated demo fleet (data/demo/) from now on: `sources` removed from {path}")
+    else:
+        missing = [s for s in args.source if "://" not in s and not Path(s).exists()]
+        if missing:
+            raise settings_mod.SettingsError(f"use: source not found: {missing[0]}")
+        path = settings_mod.save_sources([str(Path(s).resolve()) if "://" not in s else s for s in args.source])
+        cfg = settings_mod.load()
+        print(f"using {len(args.source)} source(s) from now on (written to {path}); their warehouse is"
+              f" {cfg.warehouse} and their reports go to {cfg.reports_dir}; the demo stays in {cfg.demo_dir}")
+    if settings_mod.SPECS["sources"].env in os.environ:
+        print(f"note: {settings_mod.SPECS['sources'].env} is set and overrides this", file=sys.stderr)
+    return 0
+
+
+def _alert_status(cfg, folder: Path) -> int:
+    """Return 3 (one stderr line per open alert, repeats grouped) when the report's data has open alerts."""
+    from .publish import marts
+
+    runs = marts.read_optional("alert_runs", marts.resolve(cfg.parquet_dir))
+    if runs is None:
+        return 0
+    opened = runs[runs["is_open"]]
+    for a in opened.itertuples():
+        print(f"alert: {a.check} {a.subject}: {a.value:g} since {a.first_day:%Y-%m-%d} ({a.severity})", file=sys.stderr)
+    return 3 if len(opened) else 0

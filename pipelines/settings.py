@@ -7,6 +7,7 @@ the setting (as the user gave it: option, PINGS_* variable or pings.toml key) an
 from __future__ import annotations
 
 import ipaddress
+import json
 import os
 import re
 import tomllib
@@ -21,7 +22,7 @@ REFERENCE_DIR = PACKAGE_DIR / "reference"
 NOTEBOOKS_DIR = PROJECT_ROOT / "notebooks"
 
 #: the demo fleet `make demo` writes (and the simulator's defaults): about 650,000 pings over three
-#: years, sized so that `make report` on a fresh clone stays under 4 minutes on 2 cores
+#: years, sized so that `make report` on a fresh clone stays under a minute on 2 cores
 DEMO_INSTANCES = 2000
 DEMO_START = "2023-12-01"
 
@@ -52,6 +53,7 @@ class Settings:
     ip_hash_key: str | None = None
     ip_hash_key_file: Path | None = None
     report_min_count: int = 5
+    audience: str = "team"         # team: every count shown; public: counts under report_min_count hidden
     reports_keep: int = 12
     cell_timeout_s: int = 600
     trusted_proxies: list[str] = field(default_factory=list)
@@ -65,8 +67,11 @@ class Settings:
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir)
-        self.warehouse = Path(self.warehouse) if self.warehouse else self.data_dir / "warehouse.duckdb"
-        self.parquet_dir = Path(self.parquet_dir) if self.parquet_dir else self.data_dir / "parquet"
+        # the demo (no source configured) keeps its own warehouse and parquet inside data/demo/, so
+        # configured sources never mix with it and it never replaces their figures
+        home = self.data_dir if self.sources else self.demo_dir
+        self.warehouse = Path(self.warehouse) if self.warehouse else home / "warehouse.duckdb"
+        self.parquet_dir = Path(self.parquet_dir) if self.parquet_dir else home / "parquet"
         self.ip_hash_key_file = (
             Path(self.ip_hash_key_file) if self.ip_hash_key_file else self.data_dir / "ip_hash.key"
         )
@@ -78,10 +83,15 @@ class Settings:
         return self.data_dir / "demo"
 
     @property
+    def demo(self) -> bool:
+        """True when no source is configured: the simulated demo fleet is what every command shows."""
+        return not self.sources
+
+    @property
     def demo_sources(self) -> list[str]:
-        """The demo fleet's sources: its ping log first (the first copy of a ping wins, and only the log
-        keeps every payload key), then its collector export."""
-        return [str(self.demo_dir / "pinglog"), str(self.demo_dir / "collector.csv.gz")]
+        """The demo fleet's one source: its ping log (every ping once, with every payload key; the demo's
+        collector export holds the same pings again and is not read)."""
+        return [str(self.demo_dir / "pinglog")]
 
     @property
     def pinglog_dir(self) -> Path:
@@ -184,6 +194,16 @@ def _network(value, label: str) -> str:
     return str(value).strip()
 
 
+def _audience(value, label: str) -> str:
+    """Return 'team' or 'public'."""
+    if value not in AUDIENCES:
+        raise SettingsError(f"{label}: {value!r} is not allowed; allowed: {' or '.join(AUDIENCES)}")
+    return value
+
+
+AUDIENCES = ("team", "public")
+
+
 def _source(value, label: str) -> str:
     """Return a source string (a path or a postgresql:// URL)."""
     return _text(value, label)
@@ -226,12 +246,16 @@ SPECS: dict[str, Spec] = {
     "data_dir": Spec(_folder, "PINGS_DATA_DIR", "a folder (default data/)"),
     "sources": Spec(lambda v, l: _list(v, l, _source), "PINGS_SOURCES",
                     "comma-separated sources; never empty (default: the demo fleet only when unset)"),
-    "warehouse": Spec(_file, "PINGS_WAREHOUSE", "a DuckDB file (default data/warehouse.duckdb)"),
-    "parquet_dir": Spec(_folder, "PINGS_PARQUET_DIR", "a folder (default data/parquet)"),
-    "reports_dir": Spec(_folder, "PINGS_REPORTS_DIR", "a folder (default reports/)"),
+    "warehouse": Spec(_file, "PINGS_WAREHOUSE", "a DuckDB file (default data/warehouse.duckdb; the demo's:"
+                      " data/demo/warehouse.duckdb)"),
+    "parquet_dir": Spec(_folder, "PINGS_PARQUET_DIR", "a folder (default data/parquet; the demo's: data/demo/parquet)"),
+    "reports_dir": Spec(_folder, "PINGS_REPORTS_DIR", "a folder (default reports/; the demo's reports go to its demo/)"),
     "ip_hash_key": Spec(_text, "PINGS_IP_HASH_KEY", "the IP-hash key, at least 16 bytes"),
     "ip_hash_key_file": Spec(_file, "PINGS_IP_HASH_KEY_FILE", "a file (default data/ip_hash.key)"),
-    "report_min_count": Spec(lambda v, l: _int(v, l, 1), "PINGS_REPORT_MIN_COUNT", "an integer >= 1 (default 5)"),
+    "report_min_count": Spec(lambda v, l: _int(v, l, 1), "PINGS_REPORT_MIN_COUNT",
+                             "k of the public audience: counts under it are hidden (an integer >= 1, default 5)"),
+    "audience": Spec(_audience, "PINGS_AUDIENCE", "team (every count shown; default) or public (counts under k"
+                     " hidden, as `report --public`)"),
     "reports_keep": Spec(lambda v, l: _int(v, l, 1), "PINGS_REPORTS_KEEP", "an integer >= 1 (default 12)"),
     "cell_timeout_s": Spec(lambda v, l: _int(v, l, 1), "PINGS_CELL_TIMEOUT", "seconds >= 1 (default 600)"),
     "trusted_proxies": Spec(lambda v, l: _list(v, l, _network), "PINGS_TRUSTED_PROXIES",
@@ -320,7 +344,7 @@ def load(**overrides) -> Settings:
     Overrides may be given as name=value or name=(value, label) where label names the option.
     """
     named = _env(SETTINGS_FILE_ENV)
-    path = Path(named or DEFAULT_SETTINGS_FILE)
+    path = settings_file()
     values: dict = {}
     for key, value in _read_file(path, named=bool(named)).items():
         values[key] = check(key, value, f"{path.name}: {key}")
@@ -345,6 +369,28 @@ def load(**overrides) -> Settings:
             continue
         values[key] = check(key, value, label)
     return Settings(**values)
+
+
+def settings_file() -> Path:
+    """Return the settings file in use: PINGS_SETTINGS, else pings.toml at the project root."""
+    return Path(_env(SETTINGS_FILE_ENV) or DEFAULT_SETTINGS_FILE)
+
+
+def save_sources(sources: list[str] | None) -> Path:
+    """Set `sources` in the settings file (None: remove it, so the demo is used); keep its other keys.
+
+    The file is written whole from its parsed keys (comments are not kept), each value in TOML.
+    """
+    path = settings_file()
+    data = {key: value for key, value in _read_file(path).items() if key != "sources"}
+    if sources is not None:
+        data["sources"] = [check("sources", [str(s)], "sources")[0] for s in sources]
+    lines = ["# FlowForge telemetry settings (written by `python -m pipelines use`; see README)"]
+    lines += [f"{key} = {json.dumps(value)}" for key, value in data.items()]
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text("\n".join(lines) + "\n")
+    os.replace(tmp, path)
+    return path
 
 
 # --- command-line argument types (argparse calls them; a SettingsError becomes its one-line error) ---

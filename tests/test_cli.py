@@ -155,8 +155,9 @@ def _sources(tmp_path: Path, n: int = 3, name: str = "a.jsonl") -> Path:
     return tmp_path / "src"
 
 
-def test_status_while_a_refresh_holds_the_warehouse_says_so_and_exits_75(tmp_path):
+def test_status_while_a_refresh_holds_the_warehouse_says_so_and_exits_75(tmp_path, monkeypatch):
     src = _sources(tmp_path)
+    monkeypatch.setenv("PINGS_SOURCES", str(src))     # configured: status shows their warehouse, not the demo's
     assert cli("refresh", "--source", str(src)).returncode == 0
     cfg = settings_mod.load()
     with locking.exclusive(cfg.lock_file, "refresh"):
@@ -170,7 +171,7 @@ def test_status_while_a_refresh_holds_the_warehouse_says_so_and_exits_75(tmp_pat
 
 
 def test_one_warehouse_has_one_writer_whichever_settings_point_at_it(tmp_path):
-    cfg = settings_mod.load()
+    cfg = settings_mod.load(sources=[str(tmp_path / "src")])
     alias = tmp_path / "alias"
     Path(cfg.data_dir).mkdir(parents=True, exist_ok=True)
     alias.symlink_to(cfg.data_dir)
@@ -198,8 +199,9 @@ def _snapshot(parquet: Path) -> dict[str, bytes]:
             **{str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}}
 
 
-def test_a_failing_model_check_fails_the_refresh_and_keeps_the_previous_set(tmp_path):
+def test_a_failing_model_check_fails_the_refresh_and_keeps_the_previous_set(tmp_path, monkeypatch):
     src = _sources(tmp_path)
+    monkeypatch.setenv("PINGS_SOURCES", str(src))
     assert cli("refresh", "--source", str(src)).returncode == 0
     cfg = settings_mod.load()
     before = _snapshot(cfg.parquet_dir)
@@ -214,8 +216,9 @@ def test_a_failing_model_check_fails_the_refresh_and_keeps_the_previous_set(tmp_
     assert "FAIL" in cli("status").stdout
 
 
-def test_a_corrupt_warehouse_is_one_line_and_left_as_it_is(tmp_path):
+def test_a_corrupt_warehouse_is_one_line_and_left_as_it_is(tmp_path, monkeypatch):
     src = _sources(tmp_path)
+    monkeypatch.setenv("PINGS_SOURCES", str(src))
     assert cli("refresh", "--source", str(src)).returncode == 0
     cfg = settings_mod.load()
     before = _snapshot(cfg.parquet_dir)
@@ -252,8 +255,9 @@ def _count(cfg) -> int:
 def test_a_read_only_disk_is_one_line_naming_it_and_nothing_is_lost(tmp_path, monkeypatch):
     with tmpfs(tmp_path / f"ro-{uuid.uuid4().hex[:6]}", "64m") as disk:
         monkeypatch.setenv("PINGS_DATA_DIR", str(disk / "data"))
-        cfg = settings_mod.load()
         src = _sources(tmp_path)
+        monkeypatch.setenv("PINGS_SOURCES", str(src))
+        cfg = settings_mod.load()
         assert cli("refresh", "--source", str(src)).returncode == 0
         before, rows = _snapshot(cfg.parquet_dir), _count(cfg)
         subprocess.run(["mount", "-o", "remount,ro", str(disk)], check=True)
@@ -269,8 +273,9 @@ def test_a_read_only_disk_is_one_line_naming_it_and_nothing_is_lost(tmp_path, mo
 def test_a_full_disk_is_one_line_naming_it_and_nothing_is_lost(tmp_path, monkeypatch):
     with tmpfs(tmp_path / f"full-{uuid.uuid4().hex[:6]}", "32m") as disk:
         monkeypatch.setenv("PINGS_DATA_DIR", str(disk / "data"))
-        cfg = settings_mod.load()
         src = _sources(tmp_path)
+        monkeypatch.setenv("PINGS_SOURCES", str(src))
+        cfg = settings_mod.load()
         assert cli("refresh", "--source", str(src)).returncode == 0
         before, rows = _snapshot(cfg.parquet_dir), _count(cfg)
         _sources(tmp_path, 8000, "b.jsonl")   # a few MB to land: more than the disk has left
@@ -292,3 +297,31 @@ def test_a_full_disk_is_one_line_naming_it_and_nothing_is_lost(tmp_path, monkeyp
         assert not (disk / "data" / "logs").exists()   # an expected failure: no traceback log either
         assert cli("refresh", "--source", str(src)).returncode == 0
         assert _count(cfg) == rows + 8000
+
+
+# --- the demo and real data apart ---
+
+def test_simulated_and_real_pings_never_share_a_warehouse(tmp_path):
+    sim = write_lines(tmp_path / "fleet" / "pinglog" / "a.jsonl", [ping_line("sim-1")]).parent
+    (tmp_path / "fleet" / "SIMULATED").write_text("written by the simulator\n")
+    real = _sources(tmp_path)
+    old = tmp_path / "warehouse.duckdb"    # as older versions kept the demo: in the one default warehouse
+    assert cli("refresh", "--source", str(sim), "--warehouse", str(old)).returncode == 0
+    one_line(cli("refresh", "--source", str(real), "--warehouse", str(old)), 2, "never mixed")
+    demo = Path(os.environ["PINGS_DATA_DIR"]) / "demo" / "warehouse.duckdb"
+    one_line(cli("refresh", "--source", str(real), PINGS_WAREHOUSE=str(demo)), 2, "demo")
+
+
+def test_use_switches_every_command_to_the_sources_and_back_to_the_demo(tmp_path):
+    src = _sources(tmp_path)
+    toml = Path(os.environ["PINGS_SETTINGS"])
+    proc = cli("use", str(src))
+    assert proc.returncode == 0 and "using 1 source" in proc.stdout
+    assert str(src) in toml.read_text()
+    assert cli("refresh").returncode == 0
+    data = Path(os.environ["PINGS_DATA_DIR"])
+    assert (data / "warehouse.duckdb").exists() and not (data / "demo").exists()
+    assert "total: read 3 = loaded 3" in cli("status").stdout       # status reads the sources' warehouse
+    assert cli("use", "--demo").returncode == 0 and "sources" not in toml.read_text()
+    one_line(cli("use"), 2, "use")
+    one_line(cli("use", str(tmp_path / "missing.csv")), 2, "not found")

@@ -27,10 +27,35 @@ def test_file_then_environment_then_overrides(tmp_path, monkeypatch):
     assert cfg.sources == ["cli.csv"] and cfg.parquet_dir == Path("/tmp/p")
 
 
-def test_no_sources_means_the_demo_fleet(tmp_path):
+def test_no_sources_means_the_demo_fleet_read_once_in_its_own_warehouse(tmp_path):
     cfg = settings.load()
-    assert cfg.sources == []
-    assert cfg.demo_sources == [str(cfg.demo_dir / "pinglog"), str(cfg.demo_dir / "collector.csv.gz")]
+    assert cfg.sources == [] and cfg.demo
+    assert cfg.demo_sources == [str(cfg.demo_dir / "pinglog")]          # every ping once
+    assert cfg.warehouse == cfg.demo_dir / "warehouse.duckdb" and cfg.parquet_dir == cfg.demo_dir / "parquet"
+    real = settings.load(sources=["my.csv"])
+    assert not real.demo and real.warehouse == real.data_dir / "warehouse.duckdb"
+    assert real.parquet_dir == real.data_dir / "parquet"
+
+
+def test_use_writes_the_sources_into_the_settings_file_and_back_to_the_demo(tmp_path, monkeypatch):
+    toml = tmp_path / "pings.toml"
+    toml.write_text('report_min_count = 7\nsources = ["old.csv"]\n')
+    monkeypatch.setenv("PINGS_SETTINGS", str(toml))
+    settings.save_sources(["/srv/a b.csv", "postgresql://u@h:5432/db"])
+    cfg = settings.load()
+    assert cfg.sources == ["/srv/a b.csv", "postgresql://u@h:5432/db"] and cfg.report_min_count == 7
+    settings.save_sources(None)
+    cfg = settings.load()
+    assert cfg.demo and cfg.report_min_count == 7
+
+
+def test_the_audience_is_team_or_public(monkeypatch):
+    assert settings.load().audience == "team"
+    monkeypatch.setenv("PINGS_AUDIENCE", "public")
+    assert settings.load().audience == "public"
+    monkeypatch.setenv("PINGS_AUDIENCE", "everyone")
+    with pytest.raises(settings.SettingsError, match="PINGS_AUDIENCE.*team or public"):
+        settings.load()
 
 
 

@@ -1,27 +1,36 @@
 """Report pages: execute every notebook with its parameters on the current marts, export offline HTML.
 
 Builds in a hidden temporary folder beside the reports and renames it into place only when every
-notebook ran, so a failed run never replaces the last good report (flow.report holds the lock).
+notebook ran, so a failed run never replaces the last good report (flow.report holds the lock). A
+report of the whole data is `YYYY-MM-DD/`; a report of a range is `YYYY-MM-DD_<start>_to_<end>/`, and a
+public one ends in `_public`, so none replaces another. The demo's reports go to `<reports>/demo/`. Each folder holds the pages, the
+index, figures.json (every figure quoted, with its id, page, value, text and as-of day) and data/.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
 import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from datetime import datetime, timezone
 from pathlib import Path
 
 import nbformat
-import pandas as pd
 
+from .. import privacy
 from .. import settings as settings_mod
 from ..settings import NOTEBOOKS_DIR
+from . import context, figures, fmt, index, marts
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 PLOTLY_JS = "plotly.min.js"     # written once per report folder; every page loads it by this relative path
-STYLESHEET = "report.css"
+ASSETS = ("report.css", "report.js")
+FIGURES = "figures.json"
+#: notebooks run side by side (each in its own kernel)
+WORKERS = 2
 
 
 def _env():
@@ -65,16 +74,6 @@ def execute(path: Path, params: dict, timeout: int) -> nbformat.NotebookNode:
     return nb
 
 
-def to_html(nb: nbformat.NotebookNode, title: str, meta: dict) -> str:
-    """Export an executed notebook as one offline page: code hidden, plotly.js loaded from the report folder."""
-    from nbconvert import HTMLExporter
-
-    exporter = HTMLExporter(template_name="basic", exclude_input=True, exclude_input_prompt=True,
-                            exclude_output_prompt=True)
-    body, _ = exporter.from_notebook_node(nb)
-    return _env().get_template("page.html.j2").render(title=title, body=body, plotly_js=PLOTLY_JS, **meta)
-
-
 def _title(nb: nbformat.NotebookNode, fallback: str) -> str:
     """Return the first markdown heading of a notebook."""
     for cell in nb.cells:
@@ -94,110 +93,146 @@ def summary(nb: nbformat.NotebookNode) -> str:
     return ""
 
 
+def contents(body: str) -> list[dict]:
+    """Return the page's sections (its h2 headings as nbconvert writes them) for the contents list."""
+    return [{"id": m.group(1), "text": re.sub(r"<[^>]+>", "", m.group(2))}
+            for m in re.finditer(r'<h2 id="([^"]+)">(.*?)<a class="anchor-link"', body)]
+
+
+def to_html(nb: nbformat.NotebookNode, page: dict, meta: dict) -> str:
+    """Export an executed notebook as one offline page: header (range, freshness, links), body, code hidden."""
+    from markupsafe import Markup
+    from nbconvert import HTMLExporter
+
+    exporter = HTMLExporter(template_name="basic", exclude_input=True, exclude_input_prompt=True,
+                            exclude_output_prompt=True)
+    body, _ = exporter.from_notebook_node(nb)
+    body = re.sub(r"<h1 [^>]*>.*?</h1>", "", body, count=1, flags=re.S)   # the page's header carries the title
+    return _env().get_template("page.html.j2").render(page=page, body=Markup(body), sections=contents(body),
+                                                      plotly_js=PLOTLY_JS, **meta)
+
+
 def _write_assets(folder: Path) -> None:
-    """Write plotly.js and the stylesheet once into the report folder (pages load them by relative path)."""
+    """Write plotly.js, the stylesheet and the page script once into the report folder (loaded by relative path)."""
     from plotly.offline import get_plotlyjs
 
     (folder / PLOTLY_JS).write_text(get_plotlyjs(), encoding="utf-8")
-    shutil.copyfile(TEMPLATES / STYLESHEET, folder / STYLESHEET)
+    for name in ASSETS:
+        shutil.copyfile(TEMPLATES / name, folder / name)
 
 
-def _fmt_count(value) -> str:
-    """Format a headline count ('1,234'; '–' when unknown)."""
-    return "–" if value is None else f"{value:,.0f}"
+def folder_name(day: str, start: str | None, end: str | None, public: bool = False) -> str:
+    """Return a report's folder name: the day, the range when one was asked for, '_public' for that audience."""
+    name = day if not (start or end) else f"{day}_{start or 'first'}_to_{end or 'last'}"
+    return f"{name}_public" if public else name
 
 
-def _fmt_change(value, points: bool = False) -> str:
-    """Format a headline change: '+3.1 %' (or '+1.2 pts' for shares; '–' when unknown)."""
-    if value is None:
-        return "–"
-    return f"{value * 100:+.1f} pts" if points else f"{value * 100:+.1f} %"
+def describe_data(folder: Path, simulated: bool) -> str:
+    """Return which data a report shows: the demo fleet, or its sources (addresses blanked)."""
+    if simulated:
+        return "the simulated demo fleet (data/demo/), not real FlowForge instances"
+    names = [privacy.scrub(n) for n in index.source_names(folder)]
+    shown = ", ".join(names[:3]) + (f" and {len(names) - 3:,} more" if len(names) > 3 else "")
+    return f"{len(names):,} source{'s' if len(names) != 1 else ''}: {shown}" if names else "no source yet"
 
 
-def _bands(all_band, core_band) -> str:
-    """Return 'band' or 'all band / core band' when they differ."""
-    if core_band and all_band and core_band != all_band:
-        return f"{all_band} / core: {core_band}"
-    return all_band or ""
+def page_meta(cfg, folder: Path, scope: figures.Scope, start: str | None, end: str | None) -> dict:
+    """Return what every page and the index state: data, range, freshness, audience, generation time."""
+    fresh = scope.freshness
+    sources = index.freshness_rows(scope)
+    loaded = sources["last_loaded_at"].iloc[0] if len(sources) else None
+    simulated = marts.is_simulated(folder)
+    return {"simulated": simulated, "data": describe_data(folder, simulated),
+            "first": fmt.iso(fresh.get("first_day")) or "–", "last": fmt.iso(fresh.get("last_day")) or "–",
+            "start": start, "end": end, "as_of": fmt.iso(scope.as_of) or "–",
+            "last_ping": "–" if fmt.missing(fresh.get("last_ping_at")) else f"{fresh['last_ping_at']:%Y-%m-%d %H:%M}",
+            "loaded": "–" if fmt.missing(loaded) else f"{loaded:%Y-%m-%d %H:%M}",
+            "public": scope.k > 1, "k": scope.k,
+            "generated": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
 
 
-def _direction(value) -> str:
-    """Return the CSS class for a change's direction."""
-    return "" if value is None or value == 0 else ("up" if value > 0 else "down")
+def _nav(listed: list[dict], i: int) -> dict:
+    """Return the previous and next pages of page i (None at the ends)."""
+    return {"prev": listed[i - 1] if i > 0 else None, "next": listed[i + 1] if i + 1 < len(listed) else None}
 
 
-def headline_rows(parquet_dir: Path, k: int = 0) -> tuple[dict, str | None]:
-    """Return the index's headline table (formatted, with bands) and the growth week it grades.
+def run_pages(paths: list[Path], params: dict, timeout: int, log) -> dict[Path, nbformat.NotebookNode]:
+    """Execute the notebooks side by side (WORKERS kernels), logging each as it ends; return them by path."""
+    done = {}
+    with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+        started = time.monotonic()
+        futures = {pool.submit(execute, path, params, timeout): path for path in paths}
+        for future in as_completed(futures):
+            path = futures[future]
+            done[path] = future.result()
+            log(f"report: {path.name} ran ({len(done)}/{len(paths)} pages, {time.monotonic() - started:.1f}s)")
+    return done
 
-    The newest line's share is only shown when at least k instances run it (else 'fewer than k').
+
+def collect_figures(data: Path, pages: list[dict], quoted_on_index: list[figures.Figure]) -> list[dict]:
+    """Gather the figures each page quoted (and the index's) into one list; remove the pages' hand-over files."""
+    entries = [f.entry("index.html") for f in quoted_on_index]
+    for page in pages:
+        part = data / f"{page['stem']}{context.FIGURES_SUFFIX}"
+        if part.exists():
+            entries += json.loads(part.read_text())
+            part.unlink()
+    return entries
+
+
+def write(cfg: settings_mod.Settings, reports: Path, start: str | None = None, end: str | None = None,
+          log=print, pages: list[Path] | None = None) -> Path:
+    """Execute every notebook on the current marts and write the report folder; return it.
+
+    The parquet set is resolved once: every page and the index read the same set even when a
+    refresh switches to a new one meanwhile. A simulated set puts a banner on every page.
     """
-    from . import charts, marts
-
-    head = marts.headlines(parquet_dir)
-    growth = marts.growth_latest(parquet_dir)
-    for row in head["rows"]:
-        share = row["kind"] == "newest"
-        if share and k > 1:
-            for part in ("all", "core"):
-                if (row[f"instances_{part}"] or 0) < k:
-                    row[part], row[f"change_{part}"] = f"fewer than {k} instances", None
-        fmt = ((lambda v: "–" if v is None else v if isinstance(v, str) else f"{v * 100:.1f} %") if share
-               else _fmt_count)
-        row.update(all_text=fmt(row["all"]), core_text=fmt(row["core"]),
-                   change_all_text=_fmt_change(row["change_all"], share),
-                   change_core_text=_fmt_change(row["change_core"], share),
-                   dir_all=_direction(row["change_all"]), dir_core=_direction(row["change_core"]),
-                   band=_bands(charts.band_of(row["change_all"]), charts.band_of(row["change_core"]))
-                   if row["kind"] == "active" else None)
-    week = None
-    if growth is not None:
-        week = str(growth["week"])[:10]
-        weekly = {"figure": f"Weekly active instances (week of {week})", "kind": "weekly",
-                  "all_text": _fmt_count(growth.get("active")),
-                  "core_text": _fmt_count(growth.get("active_core")) if "active_core" in growth else "–",
-                  "change_all_text": _fmt_change(growth.get("wow_growth")),
-                  "change_core_text": _fmt_change(growth.get("wow_growth_core")),
-                  "dir_all": _direction(growth.get("wow_growth")), "dir_core": _direction(growth.get("wow_growth_core")),
-                  "band": _bands(growth.get("band") or charts.band_of(growth.get("wow_growth")),
-                                 charts.band_of(growth.get("wow_growth_core")))}
-        head["rows"].insert(3, weekly)
-    return head, week
-
-
-def alert_rows(parquet_dir: Path) -> list[dict] | None:
-    """Return the open alerts as rows for the index (None when the alerts mart is absent)."""
-    from . import marts
-
-    if not marts.exists("alerts", parquet_dir):
-        return None
-    rows = []
-    for a in marts.open_alerts(parquet_dir).to_dict("records"):
-        lo, hi = a.get("expected_low"), a.get("expected_high")
-        expected = "" if pd.isna(lo) and pd.isna(hi) else f"{_num(lo)} to {_num(hi)}"
-        rows.append({"checked_day": str(a["checked_day"])[:10], "check": a["check"], "subject": a["subject"],
-                     "value": _num(a["value"]), "expected": expected, "severity": a["severity"]})
-    return rows
+    day = datetime.now(timezone.utc).strftime("%Y-%m-%d")
+    audience, k = context.audience_k(cfg.audience, cfg.report_min_count)
+    name = folder_name(day, start, end, audience == context.PUBLIC)
+    tmp = reports / f".building-{name}-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    (tmp / "data").mkdir(parents=True)
+    folder = marts.resolve(cfg.parquet_dir)
+    scope = figures.Scope(folder, end, k)
+    meta = page_meta(cfg, folder, scope, start, end)
+    params = {"start": start, "end": end, "parquet_dir": str(folder.resolve()), "audience": audience,
+              "min_count": cfg.report_min_count, "chart_dir": str((tmp / "data").resolve())}
+    try:
+        _write_assets(tmp)
+        paths = pages or notebooks()
+        ran = run_pages(paths, params, cfg.cell_timeout_s, log)
+        listed = [{"href": f"{p.stem}.html", "stem": p.stem, "title": _title(ran[p], p.stem),
+                   "summary": summary(ran[p])} for p in paths]
+        for i, path in enumerate(paths):
+            page = {**listed[i], **_nav(listed, i), "pages": listed}
+            (tmp / listed[i]["href"]).write_text(to_html(ran[path], page, meta), encoding="utf-8")
+        rows, quoted, as_of = index.headline(scope)
+        (tmp / "index.html").write_text(_env().get_template("index.html.j2").render(
+            day=day, pages=listed, headline=rows, as_of_week=as_of["week"], alerts=index.open_alerts(scope),
+            instances=figures.seen(scope)["instances_seen"].text, **meta), encoding="utf-8")
+        (tmp / FIGURES).write_text(json.dumps(collect_figures(tmp / "data", listed, quoted), indent=1) + "\n")
+        final = _place(reports, tmp, name)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    if name == day:   # latest: the newest whole-data report for the team
+        _point_latest(reports, name)
+    for gone in _prune(reports, cfg.reports_keep):
+        log(f"report: removed old report {gone} (keeping {cfg.reports_keep})")
+    return final
 
 
-def _num(value) -> str:
-    """Format an alert figure compactly ('' when missing)."""
-    if value is None or pd.isna(value):
-        return ""
-    return f"{value:,.0f}" if float(value).is_integer() or abs(value) >= 100 else f"{value:,.3g}"
-
-
-def index_html(day: str, meta: dict, pages: list[dict], parquet_dir: Path) -> str:
-    """Render the index: headline figures (all and core), open alerts, one line per page."""
-    head, growth_week = headline_rows(parquet_dir, meta.get("k", 0))
-    return _env().get_template("index.html.j2").render(
-        day=day, pages=pages, headline=head, growth_week=growth_week, alerts=alert_rows(parquet_dir), **meta)
-
-
-def _data_range(parquet_dir: Path) -> dict:
-    """Return first/last day of data, instances seen and active in the last 28 days."""
-    from . import marts
-
-    return marts.data_range(parquet_dir)
+def _place(reports: Path, tmp: Path, name: str) -> Path:
+    """Rename the built folder into place (replacing the same day's report of the same range); return it."""
+    final = reports / name
+    if final.exists():
+        old = reports / f".replaced-{name}-{os.getpid()}"
+        os.replace(final, old)
+        os.replace(tmp, final)
+        shutil.rmtree(old)
+    else:
+        os.replace(tmp, final)
+    return final
 
 
 def _point_latest(reports: Path, name: str) -> None:
@@ -209,55 +244,9 @@ def _point_latest(reports: Path, name: str) -> None:
 
 
 def _prune(reports: Path, keep: int) -> list[str]:
-    """Delete dated report folders beyond the newest `keep`; return their names."""
+    """Delete report folders beyond the newest `keep` (by name: day, then range); return their names."""
     dated = sorted(p for p in reports.iterdir() if p.is_dir() and not p.is_symlink() and p.name[:4].isdigit())
     gone = dated[:-keep] if keep > 0 else []
     for p in gone:
         shutil.rmtree(p)
     return [p.name for p in gone]
-
-
-def write(cfg: settings_mod.Settings, reports: Path, start: str | None = None, end: str | None = None,
-          log=print, pages: list[Path] | None = None) -> Path:
-    """Execute every notebook on the current marts and write reports/YYYY-MM-DD; return that folder.
-
-    The parquet set is resolved once: every page and the index read the same set even when a
-    refresh switches to a new one meanwhile. A simulated set puts a banner on every page.
-    """
-    from . import marts
-
-    day = datetime.now(timezone.utc).strftime("%Y-%m-%d")
-    tmp = reports / f".building-{day}-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    (tmp / "data").mkdir(parents=True)
-    folder = marts.resolve(cfg.parquet_dir)
-    meta = {**_data_range(folder), "k": cfg.report_min_count, "simulated": marts.is_simulated(folder),
-            "generated": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
-    listed = []
-    try:
-        _write_assets(tmp)
-        for path in pages or notebooks():
-            started = time.monotonic()
-            params = {"start": start, "end": end, "parquet_dir": str(folder.resolve()),
-                      "min_count": cfg.report_min_count, "chart_dir": str((tmp / "data").resolve())}
-            nb = execute(path, params, cfg.cell_timeout_s)
-            title = _title(nb, path.stem)
-            page = f"{path.stem}.html"
-            (tmp / page).write_text(to_html(nb, title, meta), encoding="utf-8")
-            listed.append({"href": page, "title": title, "summary": summary(nb)})
-            log(f"report: {path.name} -> {page} ({time.monotonic() - started:.1f}s)")
-        (tmp / "index.html").write_text(index_html(day, meta, listed, folder), encoding="utf-8")
-        final = reports / day
-        if final.exists():
-            old = reports / f".replaced-{day}-{os.getpid()}"
-            os.replace(final, old)
-            os.replace(tmp, final)
-            shutil.rmtree(old)
-        else:
-            os.replace(tmp, final)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    _point_latest(reports, day)
-    for name in _prune(reports, cfg.reports_keep):
-        log(f"report: removed old report {name} (keeping {cfg.reports_keep})")
-    return final

@@ -1,62 +1,66 @@
-"""Small-count suppression for exported reports: categories under k instances in a period become 'other'."""
+"""Small-count suppression for the public audience: counts of 1 .. k-1 are hidden, drawn and written as '< k'.
+
+The team that owns the fleet sees every count (k = 0). A public report hides every count under k, and
+every share or figure that would give one away, in the same way on charts, CSVs, titles and
+figures.json: the cell is kept, marked hidden, and shown as '< k' (never blank, never a number).
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import pandas as pd
 
-OTHER = "other"
-
-#: coarser periods tried, in order, when nothing reaches k at the finer one (name, pandas period code)
-COARSER = (("month", "M"), ("quarter", "Q"), ("year", "Y"))
+from . import fmt
 
 
-def fold_small(df: pd.DataFrame, period: str, category: str | list[str], k: int,
-               count: str = "instances") -> pd.DataFrame:
-    """Return df with every (period, category) row of fewer than k `count` folded into 'other' rows.
+@dataclass
+class Protected:
+    """A chart's rows with the hidden cells blanked, and which cells they were (for '< k' in CSVs and charts)."""
 
-    Shares (column `share`) are recomputed from the counts, so they still add up per period. The
-    'other' row is itself left out when it holds fewer than k, so no small number is shown.
+    rows: pd.DataFrame
+    hidden: pd.DataFrame = field(default_factory=pd.DataFrame)
+    k: int = 0
+
+    def any_hidden(self, column: str) -> pd.Series:
+        """Return, per row, whether the column's cell is hidden."""
+        if column in self.hidden:
+            return self.hidden[column]
+        return pd.Series(False, index=self.rows.index)
+
+    def only(self, columns: list[str]) -> "Protected":
+        """Return the same rows with only these columns (and their hidden marks)."""
+        return Protected(self.rows[columns], self.hidden[[c for c in self.hidden.columns if c in columns]], self.k)
+
+    def for_csv(self) -> pd.DataFrame:
+        """Return the rows with every hidden cell written as '< k'."""
+        out = self.rows.copy()
+        for column in self.hidden:
+            if self.hidden[column].any():
+                out[column] = out[column].astype(object).where(~self.hidden[column], fmt.below(self.k))
+        return out
+
+
+def protect(df: pd.DataFrame, k: int, counts: dict[str, list[str]] | list[str],
+            rows: pd.Series | None = None) -> Protected:
+    """Hide every count under k and the cells that reveal it.
+
+    `counts` names the count columns, or maps each count column to the columns it gives away (its
+    share, a rate): {"instances": ["share"]}; `rows` limits it to the rows whose cells are counts (an
+    alert's value is a count for some checks only). With k <= 1 nothing is hidden.
     """
+    reveals = counts if isinstance(counts, dict) else {c: [] for c in counts}
     if k <= 1 or df.empty:
-        return df
-    cats = [category] if isinstance(category, str) else list(category)
-    df = df.copy()
-    totals = df.groupby(period)[count].transform("sum")
-    small = df[count] < k
-    for c in cats:
-        df[c] = df[c].astype(object)
-        df.loc[small, c] = OTHER
-    keep = [period, *cats]
-    out = df.groupby(keep, as_index=False, sort=True)[count].sum()
-    out = out[~((out[cats[0]] == OTHER) & (out[count] < k))]
-    if "share" in df:
-        out["share"] = out[count] / out[period].map(df.assign(t=totals).groupby(period)["t"].first())
-    return out.reset_index(drop=True)
-
-
-def fold_coarsening(df: pd.DataFrame, period: str, category: str | list[str], k: int,
-                    count: str = "instances") -> tuple[pd.DataFrame, str]:
-    """Fold small categories per month, else per quarter, else per year; return (rows, period name).
-
-    `period` holds month starts (UTC). The finest period at which a category reaches k by name wins,
-    else the finest at which the folded 'other' does; the rows come back empty (with 'year') when
-    nothing reaches k even per year.
-    """
-    cats = [category] if isinstance(category, str) else list(category)
-    levels = []
-    for name, code in COARSER:
-        coarse = df.assign(**{period: pd.to_datetime(df[period]).dt.to_period(code).dt.start_time})
-        coarse = coarse.groupby([period, *cats], as_index=False)[count].sum()
-        levels.append((fold_small(coarse, period, category, k, count).reset_index(drop=True), name))
-    # the finest period where a category shows by name, else the finest where 'other' reaches k
-    for folded, name in levels:
-        if (folded[cats[0]] != OTHER).any():
-            return folded, name
-    return next(((f, n) for f, n in levels if not f.empty), levels[-1])
-
-
-def hide_small(values: pd.Series, k: int) -> pd.Series:
-    """Return counts with every value under k (but above 0) replaced by NA (heatmap cells, table cells)."""
-    if k <= 1:
-        return values
-    return values.where(~((values > 0) & (values < k)))
+        return Protected(df, pd.DataFrame(index=df.index), k)
+    hidden = pd.DataFrame(index=df.index)
+    for column, derived in reveals.items():
+        small = df[column].map(lambda v: fmt.hidden(v, k)).astype(bool)
+        if rows is not None:
+            small = small & rows
+        for name in [column, *derived]:
+            hidden[name] = hidden[name] | small if name in hidden else small
+    shown = df.copy()
+    for name in hidden:   # counts stay whole numbers (nullable), shares stay fractions
+        kind = "Int64" if pd.api.types.is_integer_dtype(shown[name]) else "float64"
+        shown[name] = shown[name].astype(kind).where(~hidden[name])
+    return Protected(shown, hidden, k)

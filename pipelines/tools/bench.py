@@ -423,7 +423,7 @@ def bench_report(work: Path, env: dict) -> dict:
     data, reports = work / "report-data", work / "reports"
     run = measure([sys.executable, "-m", "pipelines", "report"],
                   {**env, "PINGS_DATA_DIR": str(data), "PINGS_REPORTS_DIR": str(reports)})
-    latest = reports / "latest"
+    latest = reports / "demo" / "latest"     # no source configured: the demo's reports
     size = sum(f.stat().st_size for f in latest.resolve().rglob("*") if f.is_file()) if latest.exists() else 0
     shutil.rmtree(data, ignore_errors=True)
     shutil.rmtree(reports, ignore_errors=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -18,7 +19,8 @@ import pytest
 from conftest import TEST_KEY, require
 from pipelines import settings as settings_mod
 from pipelines.flow import refresh
-from pipelines.publish import charts, marts, report
+from pipelines.publish import marts, report
+from pipelines.publish.context import Context
 from pipelines.settings import PROJECT_ROOT
 from pipelines.tools.simulate import write_fleet
 
@@ -39,11 +41,13 @@ def parquet(tmp_path_factory):
 @pytest.mark.parametrize("path", report.notebooks(), ids=lambda p: p.stem)
 def test_notebook_runs_and_every_chart_is_light_plotly_json_or_a_sentence(parquet, path):
     nb = report.execute(path, {"parquet_dir": str(parquet), "start": "2025-10-01", "end": None,
-                               "min_count": 0, "chart_dir": None}, timeout=300)
+                               "audience": "team", "min_count": 5, "chart_dir": None}, timeout=300)
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
     assert not [o for o in outputs if o.output_type == "error"]
-    shown = [o for o in outputs if PLOTLY_JSON in o.get("data", {}) or "text/markdown" in o.get("data", {})]
-    assert len(shown) == path.read_text().count("ctx.show(")
+    drawn = [o for o in outputs if PLOTLY_JSON in o.get("data", {})]
+    notes = [o.get("data", {}).get("text/markdown", "") for o in outputs]
+    explained = [n for n in notes if n.startswith("*") and not n.startswith("**")]     # a sentence, not a finding
+    assert len(drawn) + len(explained) == path.read_text().count("ctx.show(")
     assert [o for o in outputs if PLOTLY_JSON in o.get("data", {})]
     for o in outputs:   # JupyterLab draws the JSON with its own plotly: no plotly.js copy in the notebook
         assert "text/html" not in o.get("data", {}) or "plotly" not in o["data"]["text/html"].lower()
@@ -57,12 +61,71 @@ def test_notebooks_name_the_project_kernel_and_have_a_parameters_cell():
         nb = jupytext.read(path)
         assert nb.metadata["kernelspec"]["name"] == KERNEL, path.name
         assert any("parameters" in c.metadata.get("tags", []) for c in nb.cells), path.name
-        assert "from pipelines.publish import charts" in path.read_text()
+        text = path.read_text()                  # thin: a Context and one page module, no metric computed
+        assert "from pipelines.publish.context import Context" in text and "from pipelines.publish.pages import" in text
 
 
 def test_notebook_reads_every_mart_from_one_resolved_set(parquet):
-    ctx = charts.Context("t", parquet)
+    ctx = Context("t", parquet)
     assert ctx.parquet_dir == marts.resolve(parquet) and not ctx.parquet_dir.is_symlink()
+
+
+def _plot_values(outputs: list, html: bool) -> list:
+    """Return the y values of every chart's traces, from plotly JSON (JupyterLab) or a report's HTML."""
+    found = []
+    for o in outputs:
+        data = o.get("data", {})
+        if not html and PLOTLY_JSON in data:
+            found.append([t.get("y") for t in data[PLOTLY_JSON]["data"]])
+        elif html and "Plotly.newPlot(" in data.get("text/html", ""):
+            text = data["text/html"]
+            start = text.index("[", text.index("Plotly.newPlot("))
+            traces, _ = json.JSONDecoder().raw_decode(text[start:])
+            found.append([t.get("y") for t in traces])
+    return found
+
+
+def test_jupyterlab_and_the_report_show_the_same_numbers_for_the_same_audience(parquet, tmp_path, monkeypatch):
+    path = report.NOTEBOOKS_DIR / "04_license_types.py"
+    monkeypatch.setenv("PINGS_AUDIENCE", "public")           # the setting JupyterLab's kernel reads
+    lab = report.execute(path, {"parquet_dir": str(parquet)}, timeout=300)
+    built = report.execute(path, {"parquet_dir": str(parquet), "audience": "public", "min_count": 5,
+                                  "chart_dir": str(tmp_path)}, timeout=300)
+    cells = lambda nb: [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]  # noqa: E731
+    in_lab, in_report = _plot_values(cells(lab), html=False), _plot_values(cells(built), html=True)
+    assert in_lab and json.dumps(in_lab) == json.dumps(in_report)
+    assert any(t.get("name") == "fewer than 5 (hidden)" for o in cells(lab) for t in
+               o.get("data", {}).get(PLOTLY_JSON, {}).get("data", []))     # the public rule applied in both
+
+
+def _as_jupyterlab_saves(root: Path, relative: str) -> bytes:
+    """Open a notebook with jupytext's contents manager (JupyterLab's), set the kernel JupyterLab would set,
+    save it, and return the file's bytes."""
+    from jupytext import TextFileContentsManager
+
+    manager = TextFileContentsManager(root_dir=str(root))
+    model = manager.get(relative)
+    spec = json.loads((Path(sys.prefix) / "share" / "jupyter" / "kernels" / KERNEL / "kernel.json").read_text())
+    model["content"]["metadata"]["kernelspec"] = {"display_name": spec["display_name"],
+                                                  "language": spec["language"], "name": KERNEL}
+    model["content"]["metadata"]["language_info"] = {
+        "name": "python", "version": sys.version.split()[0], "mimetype": "text/x-python",
+        "codemirror_mode": {"name": "ipython", "version": 3}, "pygments_lexer": "ipython3",
+        "nbconvert_exporter": "python", "file_extension": ".py"}
+    manager.save(model, relative)
+    return (root / relative).read_bytes()
+
+
+@pytest.mark.parametrize("served", ["notebooks", "project root"])
+def test_opening_and_saving_every_notebook_in_jupyterlab_changes_no_byte(tmp_path, served):
+    if not (Path(sys.prefix) / "share" / "jupyter" / "kernels" / KERNEL / "kernel.json").exists():
+        require("the project's Jupyter kernel", "run `make setup`")
+    copy = tmp_path / "project"
+    shutil.copytree(PROJECT_ROOT / "notebooks", copy / "notebooks")
+    for path in report.notebooks():
+        root = copy / "notebooks" if served == "notebooks" else copy
+        relative = path.name if served == "notebooks" else f"notebooks/{path.name}"
+        assert _as_jupyterlab_saves(root, relative) == path.read_bytes(), path.name
 
 
 def _free_port() -> int:

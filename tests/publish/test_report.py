@@ -1,68 +1,54 @@
 """Reports end to end: notebooks executed, offline pages drawn by headless Chromium with the network
-blocked, the simulated banner, open alerts (--fail-on-alert exits 3), lock, failure, retention."""
+blocked, the simulated banner, open alerts (--fail-on-alert exits 3), figures.json against every page,
+the public audience, lock, failure, retention."""
 
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
-import subprocess
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from conftest import TEST_KEY, ping_line, require, write_lines
+from conftest import TEST_KEY, ping_line, write_lines
 from pipelines import flow
 from pipelines import settings as settings_mod
 from pipelines.locking import Busy, exclusive
-from pipelines.publish import charts, export, marts, report
-from pipelines.publish.suppress import fold_coarsening, fold_small
+from pipelines.publish import export, marts, report
 from pipelines.tools.simulate import write_fleet
+from reporting import assert_figures_consistent, environment, render, report_cli, visible_text
 
-CHROMIUM_FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    # the network is blocked: every host resolves to nothing and every proxy request fails
-    "--host-resolver-rules=MAP * ~NOTFOUND", "--proxy-server=127.0.0.1:9",
-    "--virtual-time-budget=20000",
-]
 LAST_DAY = "2026-05-31"
 NEW_KEY = "platform.counts.brandNewThing"
 MAX_REPORT_BYTES = 8 * 1024 * 1024
 
 
-def _env(base: Path) -> dict:
-    """The PINGS_* environment of the demo: its data folder, key, sources and reports folder."""
-    return {"PINGS_SETTINGS": os.devnull, "PINGS_DATA_DIR": str(base / "data"),
-            "PINGS_IP_HASH_KEY": TEST_KEY, "PINGS_REPORTS_DIR": str(base / "reports"),
-            "PINGS_SOURCES": ",".join([str(base / "demo" / "collector.csv.gz"), str(base / "demo" / "pinglog"),
-                                       str(base / "late")])}
-
-
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
-    """A simulated demo fleet plus, on its last day, one ping carrying a payload key never seen before."""
+    """A simulated demo fleet plus, on its last day, one ping carrying a payload key never seen before
+    (beside the fleet, so it is simulated too)."""
     base = tmp_path_factory.mktemp("report")
     write_fleet(base / "demo", instances=60, start="2025-06-01", end=LAST_DAY, seed=5, key=TEST_KEY.encode())
-    write_lines(base / "late" / f"pings-{LAST_DAY}.jsonl", [ping_line(
+    write_lines(base / "demo" / "late" / f"pings-{LAST_DAY}.jsonl", [ping_line(
         "late-instance", f"{LAST_DAY}T12:00:00.000Z", env={"flowforge": "2.33.0"},
         platform={"counts": {"users": 1, "brandNewThing": 3}})])
     return base
 
 
+def _env(base: Path) -> dict:
+    """The PINGS_* environment of the demo: its data folder, key, sources and reports folder."""
+    return environment(base, [base / "demo" / "collector.csv.gz", base / "demo" / "pinglog", base / "demo" / "late"])
+
+
 @pytest.fixture(scope="module")
 def run(demo):
     """One report from the command line with --fail-on-alert: (exit status, report folder, settings)."""
-    from pipelines.__main__ import main
-
+    code = report_cli(_env(demo), "--fail-on-alert")
     with pytest.MonkeyPatch.context() as mp:
-        for var in [v for v in os.environ if v.startswith("PINGS_") and v != "PINGS_REQUIRE_ALL"]:
-            mp.delenv(var)
         for var, value in _env(demo).items():
             mp.setenv(var, value)
-        code = main(["report", "--fail-on-alert"])
         cfg = settings_mod.load()
     return code, (demo / "reports" / "latest").resolve(), cfg
 
@@ -73,47 +59,21 @@ def built(run):
     return run[1]
 
 
-def _chromium() -> str:
-    """Return the Chromium binary (Debian's /usr/bin/chromium), or skip/fail via require()."""
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
-    if not found:
-        require("Chromium", "Debian package chromium")
-    return found
-
-
-def render(page: Path, profile: Path) -> tuple[str, list[str]]:
-    """Open a page in headless Chromium with the network blocked; return (DOM after scripts, page requests).
-
-    Page requests are the net-log's URL requests that a page initiated (Chromium's own background
-    requests carry the initiator 'not an origin') to anything but file: and data: URLs.
-    """
-    netlog = profile / "net.json"
-    dom = subprocess.run(
-        [_chromium(), *CHROMIUM_FLAGS, f"--user-data-dir={profile}", f"--log-net-log={netlog}", "--dump-dom",
-         page.as_uri()], capture_output=True, text=True, timeout=180,
-    ).stdout
-    log = json.loads(netlog.read_text())
-    start_job = log["constants"]["logEventTypes"]["URL_REQUEST_START_JOB"]
-    starts = [e.get("params", {}) for e in log["events"] if e["type"] == start_job]
-    requests = [p["url"] for p in starts if "url" in p and p.get("initiator") != "not an origin"
-                and not p["url"].startswith(("file:", "data:"))]
-    return dom, requests
-
-
 MARKS = [
     r'<path class="js-line" d="M[\d.\-]+,[\d.\-]+L',            # a line of two points or more
     r'<path class="js-fill" d="M[\d.\-]+,[\d.\-]+L',            # a filled area
     r'<g class="point"><path d="M[\d.\-]+,[\d.\-]+[VHA]',       # a bar or a marker
+    r'<path class="point" transform="translate\([\d.\-]+,[\d.\-]+\)" d="M',   # a scatter marker (dots)
     r'<image[^>]+href="data:image/png;base64,',                 # a heatmap
 ]
 
 
 def chart_places(dom: str) -> dict[str, str]:
-    """Return each chart's place in the DOM by name: its rendered div, or its explanatory sentence."""
+    """Return each chart's place in the DOM by name: its figure element with the plot or its sentence."""
     places = {}
-    for m in re.finditer(r'<(div|p) class="(chart|chart-empty)" data-chart="([^"]+)"', dom):
-        nxt = dom.find('data-chart="', m.end())
-        places[m.group(3)] = dom[m.start(): nxt if nxt > 0 else len(dom)]
+    for m in re.finditer(r'<figure class="chart"[^>]*data-chart="([^"]+)"', dom):
+        end = dom.find("</figure>", m.end())
+        places[m.group(1)] = dom[m.start(): end]
     return places
 
 
@@ -122,16 +82,32 @@ def _shows(page: Path) -> int:
     return (report.NOTEBOOKS_DIR / f"{page.stem}.py").read_text().count("ctx.show(")
 
 
-def test_report_has_every_page_chart_data_index_and_latest(demo, built):
+def test_report_has_every_page_chart_data_figures_index_and_latest(demo, built):
     pages = {p.name for p in built.glob("*.html")}
     assert pages == {"index.html"} | {f"{p.stem}.html" for p in report.notebooks()}
-    assert {"06_growth_and_adoption.html", "07_retention_and_upgrades.html"} <= pages
     index = (built / "index.html").read_text()
-    assert "2025-06-01" in index and LAST_DAY in index and "Generated" in index
+    assert "2025-06-01" in index and LAST_DAY in index and "generated" in index
     assert all(f'href="{p}"' in index for p in pages if p != "index.html")
     assert (demo / "reports" / "latest").resolve() == built.resolve()
     csvs = list((built / "data").glob("*.csv"))
     assert len(csvs) >= 25 and all(len(pd.read_csv(c).columns) > 0 for c in csvs)
+    assert not list((built / "data").glob("*.json"))          # the pages' hand-over files are gone
+    assert (built / "figures.json").exists()
+
+
+def test_every_page_links_its_neighbours_lists_its_sections_and_states_range_and_freshness(built):
+    listed = sorted(p.name for p in built.glob("0*.html"))
+    for i, name in enumerate(listed):
+        text = (built / name).read_text()
+        if i:
+            assert f'href="{listed[i - 1]}" rel="prev"' in text, name
+        if i + 1 < len(listed):
+            assert f'href="{listed[i + 1]}" rel="next"' in text, name
+        assert 'class="contents"' in text and re.search(r'<li><a href="#[^"]+">', text), name
+        shown = visible_text(built / name)
+        assert "Data from 2025-06-01 to 2026-05-31" in shown and "Last ping received" in shown, name
+        assert "print" in (built / "report.css").read_text() and "prefers-color-scheme: dark" in (
+            built / "report.css").read_text()
 
 
 def test_plotly_js_is_written_once_and_loaded_by_relative_path(built):
@@ -150,7 +126,7 @@ def test_report_folder_is_under_8_mb(built):
     assert size < MAX_REPORT_BYTES, f"{size / 1e6:.1f} MB"
 
 
-def test_every_chart_drew_marks_or_explains_itself_offline_in_chromium(built, tmp_path):
+def test_every_chart_drew_marks_or_explains_itself_and_links_its_own_csv_offline_in_chromium(built, tmp_path):
     for page in sorted(built.glob("*.html")):
         dom, requests = render(page, tmp_path / page.stem)
         assert requests == [], f"{page.name} requested {requests}"
@@ -159,12 +135,17 @@ def test_every_chart_drew_marks_or_explains_itself_offline_in_chromium(built, tm
         places = chart_places(dom)
         assert len(places) == _shows(page), f"{page.name}: {sorted(places)}"
         for name, place in places.items():
-            if 'class="chart-empty"' in place[:60]:
-                sentence = re.sub(r"<[^>]+>", "", place.split("</p>")[0]).strip()
+            link = re.search(r'<a href="data/([^"]+\.csv)">', place)
+            assert link and (built / "data" / link.group(1)).exists(), f"{page.name} {name}: no CSV link"
+            assert link.group(1) == f"{page.stem}__{name}.csv"
+            assert re.search(r'<p class="finding">[^<]{10,}</p>', place), f"{page.name} {name}: no finding"
+            if 'class="chart-empty"' in place:
+                sentence = re.sub(r"<[^>]+>", "", place.split('class="chart-empty">')[1].split("</p>")[0]).strip()
                 assert len(sentence) > 30 and sentence.endswith("."), f"{page.name} {name}: {sentence!r}"
             else:
                 assert 'class="main-svg"' in place, f"{page.name} {name}: not rendered"
                 assert any(re.search(mark, place) for mark in MARKS), f"{page.name} {name}: no visible marks"
+                assert len(re.findall(r'class="legendtext"', place)) <= 9, f"{page.name} {name}: over 8 series"
 
 
 def test_the_request_detector_catches_a_page_that_reaches_out(tmp_path):
@@ -187,7 +168,8 @@ def test_simulated_banner_on_every_page_exactly_when_the_set_is_simulated(built,
     shutil.copytree(export.current_set(cfg.parquet_dir), real)
     info = json.loads((real / "_set.json").read_text())
     (real / "_set.json").write_text(json.dumps({**info, "simulated": False}))
-    real_cfg = settings_mod.Settings(data_dir=tmp_path / "data", parquet_dir=real, reports_dir=tmp_path / "reports")
+    real_cfg = settings_mod.Settings(data_dir=tmp_path / "data", parquet_dir=real, reports_dir=tmp_path / "reports",
+                                     sources=["x.jsonl"])
     folder = report.write(real_cfg, tmp_path / "reports", log=lambda m: None,
                           pages=[report.NOTEBOOKS_DIR / "03_driver_mix.py"])
     for page in folder.glob("*.html"):
@@ -198,30 +180,57 @@ def test_simulated_banner_on_every_page_exactly_when_the_set_is_simulated(built,
 def test_fail_on_alert_exits_3_and_the_index_lists_the_open_alert(run, built):
     code, _, cfg = run
     assert code == 3
-    open_ = marts.open_alerts(cfg.parquet_dir)
-    assert (open_["check"] == "new_payload_key").any() and NEW_KEY in set(open_["subject"])
+    runs = marts.read("alert_runs", cfg.parquet_dir)
+    opened = runs[runs["is_open"]]
+    assert NEW_KEY in set(opened.loc[opened["check"] == "new_payload_key", "subject"])
     index = (built / "index.html").read_text()
     assert "Open alerts" in index and NEW_KEY in index
 
 
-def test_index_shows_headline_figures_all_and_core_with_week_on_week_change(built, run):
-    index = (built / "index.html").read_text()
-    for figure in ("Active instances, 1 day", "Active instances, 7 days", "Active instances, 28 days",
+def test_every_quoted_figure_is_on_its_page_and_each_id_has_one_value(built, run):
+    found = assert_figures_consistent(built)
+    daily = marts.read("headline_daily", run[2].parquet_dir).iloc[-1]
+    assert found["active_7d"] == daily["active_7d"] and found["active_1d"] == daily["active_1d"]
+    pages = {e["page"] for e in json.loads((built / "figures.json").read_text())}
+    assert {"index.html", "01_fleet_overview.html", "02_version_adoption.html", "06_growth_and_adoption.html",
+            "07_retention_and_upgrades.html"} <= pages
+    index = visible_text(built / "index.html")
+    for figure in ("Active instances, 1 day", "Active instances, 28 days", "Weekly active instances",
                    "Hosted instances", "Remote instances", "Instances on the newest line"):
         assert figure in index, figure
-    head = marts.headlines(marts.resolve(run[2].parquet_dir))
-    seven = next(r for r in head["rows"] if r["figure"] == "Active instances, 7 days")
-    active = marts.read("active_daily", run[2].parquet_dir)
-    assert seven["all"] == active["active_7d"].iloc[-1]          # agrees with the active_daily mart
-    assert seven["core"] is not None and seven["core"] <= seven["all"]
-    assert re.search(r"[+-]\d+\.\d %", index)
 
 
-def test_headline_band_agrees_with_the_growth_mart(run):
-    growth = marts.read("growth_weekly", run[2].parquet_dir)
-    graded = growth[growth["wow_growth"].notna()]
-    assert len(graded) > 10
-    assert graded["wow_growth"].map(charts.band_of).tolist() == graded["band"].tolist()
+def test_the_team_report_hides_nothing_and_the_public_one_hides_every_small_count(demo, run, built, tmp_path):
+    for csv in (built / "data").glob("*.csv"):
+        assert "< " not in csv.read_text(), csv.name                           # the team sees every count
+    assert not [e for e in json.loads((built / "figures.json").read_text()) if e["value"] is None]
+    before = {p.name: p.read_bytes() for p in built.glob("*.html")}
+    assert report_cli(_env(demo), "--public") == 0
+    folder = built.with_name(built.name + "_public")                         # its own folder, beside the team's
+    assert {p.name: p.read_bytes() for p in built.glob("*.html")} == before
+    assert (built.parent / "latest").resolve() == built
+    hidden = 0
+    for csv in (folder / "data").glob("*.csv"):
+        df = pd.read_csv(csv, dtype=str, keep_default_na=False)
+        for column in set(df.columns) & COUNTS:
+            cells = df[column]
+            hidden += int((cells == "< 5").sum())
+            numbers = pd.to_numeric(cells[cells != "< 5"], errors="coerce").dropna()
+            assert not ((numbers > 0) & (numbers < 5)).any(), f"{csv.name}.{column}"
+    assert hidden > 0                                                          # suppressed cells are marked
+    for entry in json.loads((folder / "figures.json").read_text()):
+        if isinstance(entry["value"], (int, float)) and entry["id"] in COUNT_IDS:
+            assert not 0 < entry["value"] < 5, entry
+    assert "counts under 5 are hidden" in visible_text(folder / "index.html")
+    assert_figures_consistent(folder)
+
+
+#: the count columns of the report's CSVs (how many instances, rows, pings or changes)
+COUNTS = {"instances", "active_1d", "active_7d", "active_28d", "added", "removed", "active", "active_core",
+          "adopters", "total", "retained", "cohort_size", "changes", "rows", "pings", "instance_days",
+          "several_ip_hashes", "rows_read", "loaded", "duplicates", "quarantined", "pending"}
+COUNT_IDS = {"active_1d", "active_7d", "active_28d", "weekly_active", "hosted_instances", "remote_instances",
+             "added", "removed", "dev_build_instances", "trials_ended_12m", "conversions_12m", "downgrades_12m"}
 
 
 def test_a_running_report_holds_the_lock(demo, run):
@@ -242,53 +251,16 @@ def test_a_failing_notebook_exits_nonzero_and_keeps_the_last_good_report(demo, b
     assert not [p for p in Path(cfg.reports_dir).iterdir() if p.name.startswith(".building")]
 
     # the command line reports it with a log file and exit status 1
-    for var, value in _env(demo).items():
-        monkeypatch.setenv(var, value)
     monkeypatch.setattr(report, "notebooks", lambda: [broken])
-    from pipelines.__main__ import main
-
-    assert main(["report"]) == 1
+    assert report_cli(_env(demo)) == 1
     logs = sorted((demo / "reports" / "logs").glob("report-*.log"))
     assert "boom in a cell" in logs[-1].read_text()
 
 
 def test_old_reports_are_pruned_to_the_configured_count(tmp_path):
-    for day in ("2026-01-01", "2026-01-08", "2026-01-15"):
+    for day in ("2026-01-01", "2026-01-08", "2026-01-08_2025-01-01_to_2025-06-30", "2026-01-15"):
         (tmp_path / day).mkdir()
     (tmp_path / "logs").mkdir()
-    assert report._prune(tmp_path, 2) == ["2026-01-01"]
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["2026-01-08", "2026-01-15", "logs"]
-
-
-def test_small_categories_are_folded_into_other_and_shares_still_add_up():
-    df = pd.DataFrame({
-        "week": ["w1"] * 4 + ["w2"] * 2,
-        "driver": ["docker", "localfs", "kubernetes", "stub", "docker", "localfs"],
-        "instances": [20, 3, 4, 1, 6, 2],
-    })
-    df["share"] = df["instances"] / df.groupby("week")["instances"].transform("sum")
-    out = fold_small(df, "week", "driver", k=5)
-    assert out.values.tolist() == [
-        ["w1", "docker", 20, 20 / 28], ["w1", "other", 8, 8 / 28], ["w2", "docker", 6, 6 / 8]]
-    assert fold_small(df, "week", "driver", k=0).equals(df)
-
-
-def test_changes_too_rare_per_month_are_shown_per_quarter_or_year_or_explained():
-    months = pd.to_datetime(["2025-01-01", "2025-02-01", "2025-03-01", "2025-07-01"])
-    df = pd.DataFrame({"month": months, "change": ["TRIAL → CE"] * 4, "instances": [2, 2, 2, 1]})
-    shown, period = fold_coarsening(df, "month", "change", 5)
-    assert period == "quarter" and shown.values.tolist() == [[pd.Timestamp("2025-01-01"), "TRIAL → CE", 6]]
-    shown, period = fold_coarsening(df.assign(instances=1), "month", "change", 5)
-    assert shown.empty
-    ctx = charts.Context.__new__(charts.Context)
-    ctx.min_count = 5
-    chart = charts.transitions(ctx, df.assign(dimension="driver", from_value="a", to_value="b").iloc[[3]],
-                               "driver", "Driver changes", "driver_changes", "changed driver")
-    assert chart.empty and chart.note == ("Fewer than 5 instances changed driver in any month, quarter or year:"
-                                          " nothing shown, to avoid identifying instances.")
-
-
-def test_exported_csvs_hold_no_small_categories(built):
-    for csv in built.glob("data/*share*.csv"):
-        df = pd.read_csv(csv)
-        assert (df["instances"] >= 5).all(), csv.name
+    assert report._prune(tmp_path, 2) == ["2026-01-01", "2026-01-08"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["2026-01-08_2025-01-01_to_2025-06-30", "2026-01-15",
+                                                          "logs"]

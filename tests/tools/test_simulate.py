@@ -31,10 +31,23 @@ ANSWER_KEYS = {
     "payload_keys": ["key"],
     "alerts": ["checked_day", "check", "subject"],
 }
-KEYS = {**MART_KEYS, "quarantine": ["location"], **ANSWER_KEYS}
+#: the figure marts every page and the index quote (issue 23)
+FIGURE_KEYS = {
+    "growth_bands": ["band"],
+    "headline_daily": ["day"],
+    "headline_weekly": ["week"],
+    "fleet_weekly": ["week"],
+    "breakdown_weekly": ["week", "dimension", "category"],
+    "changes_monthly": ["month", "dimension", "category"],
+    "upgrade_paths_12m": ["month", "from_minor", "to_minor"],
+    "alert_runs": ["check", "subject", "first_day"],
+    "pings_per_instance_day": ["pings"],
+    "data_freshness": ["first_day"],
+}
+KEYS = {**MART_KEYS, "quarantine": ["location"], **ANSWER_KEYS, **FIGURE_KEYS}
 #: marts that depend on which form a ping was landed from: the collector table knows no key it never
 #: learnt (the ping log keeps platform.counts.deviceGroups), so their truth is the ping log's
-PINGLOG_ONLY = {"payload_keys", "alerts"}
+PINGLOG_ONLY = {"payload_keys", "alerts", "alert_runs"}
 
 
 @pytest.fixture(scope="module")

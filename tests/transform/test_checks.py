@@ -12,6 +12,7 @@ import pytest
 
 from conftest import ping_line, query, run, write_lines
 from pipelines.ingest.landing import REASONS
+from pipelines import settings as settings_mod
 from pipelines.transform import checks, models
 from pipelines.transform.replaced import Keys
 
@@ -112,7 +113,9 @@ def _files(folder: Path) -> dict[str, bytes]:
     return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*.parquet")) if p.is_file()}
 
 
-def test_a_failing_check_keeps_the_previous_marts(cfg, tmp_path):
+def test_a_failing_check_keeps_the_previous_marts(tmp_path, monkeypatch):
+    monkeypatch.setenv("PINGS_SOURCES", str(tmp_path / "in"))   # configured: the command line uses this warehouse
+    cfg = settings_mod.load()
     run(cfg, write_lines(tmp_path / "in" / "a.jsonl", [ping_line("a", at="2024-07-01T10:00:00Z")]))
     before = _files(cfg.parquet_dir)
     assert "instances.parquet" in before

@@ -105,20 +105,21 @@ def test_rows_read_add_up_for_every_source(demo_marts):
     assert rows == [(True,)]
 
 
-def test_fleet_weekly_counts_new_and_churned_instances(cfg, tmp_path):
-    # a: 2024-01-01 only (churned once 28 days pass: 2024-01-29, week of 2024-01-29);
-    # b: 2024-01-03 and 2024-02-20 (the last day of data: not churned yet)
+def test_fleet_weekly_counts_added_and_removed_instances_as_fleet_changes_daily_does(cfg, tmp_path):
+    # a: 2024-01-01 only (removed: its last day, once 28 silent days have passed);
+    # b: 2024-01-03 and 2024-02-20 (the last day of data: not removed); c: 2024-01-24, removed unknown yet
     lines = [ping_line("a", at="2024-01-01T10:00:00Z"), ping_line("b", at="2024-01-03T10:00:00Z"),
-             ping_line("b", at="2024-02-20T10:00:00Z")]
+             ping_line("c", at="2024-01-24T10:00:00Z"), ping_line("b", at="2024-02-20T10:00:00Z")]
     run(cfg, write_lines(tmp_path / "p.jsonl", lines))
     f = mart(cfg, "fleet_weekly")
     f["week"] = pd.to_datetime(f["week"]).dt.strftime("%Y-%m-%d")
-    rows = {week: [active, new, churned] for week, active, new, churned in f.values.tolist()}
+    rows = {week: [active, added, removed] for week, active, added, removed in f.astype(object).values.tolist()}
     assert len(rows) == 8                                     # every week, quiet ones too
-    assert rows["2024-01-01"] == [2, 2, 0]
-    assert rows["2024-01-29"] == [0, 0, 1]                    # a's 28 days ran out on 2024-01-29
-    assert rows["2024-02-19"] == [1, 0, 0]                    # b's have not run out by the data's end
-    assert f["churned"].sum() == 1
+    assert rows["2024-01-01"] == [2, 2, 1]                    # a's last day, 28 silent days after it
+    assert rows["2024-01-22"][:2] == [1, 1] and pd.isna(rows["2024-01-22"][2])   # c: 2024-01-24 + 28 > the end
+    assert rows["2024-02-19"][:2] == [1, 0]
+    daily = mart(cfg, "fleet_changes_daily")
+    assert f["added"].sum() == daily["added"].sum() == 3
 
 
 def test_transitions_count_changes_between_consecutive_reported_days(cfg, tmp_path):

@@ -28,6 +28,9 @@ def spark():
 
     session = (SparkSession.builder.master("local[2]").appName("pings-models")
                .config("spark.ui.enabled", "false")
+               # every model is a cached view whose analysed plan holds its whole lineage: the ~40 models
+               # outgrow the default 1g driver heap (the data is tiny; the plans are not)
+               .config("spark.driver.memory", "2g")
                .config("spark.sql.shuffle.partitions", "4")
                .config("spark.sql.session.timeZone", "UTC")
                .config("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")

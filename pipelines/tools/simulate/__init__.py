@@ -71,6 +71,9 @@ def write_fleet(out: Path, instances: int = DEFAULT_INSTANCES, start: str = DEFA
         pings = fleet.pings(rng, inst, d0, d1, releases, node, outage)
         if pings.empty:
             continue
+        if progress:
+            progress(f"chunk {ci + 1}/{n_chunks}: {len(pings):,} pings simulated ({time.monotonic() - started:.0f}s),"
+                     f" writing {', '.join(formats)}")
         frame = writers.frame_for_sql(pings, releases.key_flags)
         con.register("sim", frame)
         if "csv" in formats:

@@ -11,7 +11,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from . import truth_figures
 from .fleet import KEY_FLAG, MS_DAY, UNKNOWN_KEYS, Releases
+from .truth_figures import band
 from ... import fields
 
 
@@ -170,16 +172,6 @@ def flag_instances(s: pd.DataFrame, inst: pd.DataFrame, days: pd.DataFrame) -> p
     return inst
 
 
-def band(growth: float) -> str | None:
-    """Return FlowFuse's band of a week-on-week growth fraction (None when unknown)."""
-    if pd.isna(growth):
-        return None
-    for low, name in ((0.06, "exceptional"), (0.04, "strong"), (0.02, "sustainable")):
-        if growth >= low:
-            return name
-    return "okay" if growth > 0.01 else "not acceptable"
-
-
 def growth_weekly(s: pd.DataFrame, inst: pd.DataFrame, data_end: pd.Timestamp) -> pd.DataFrame:
     """Active instances per week, all and core, with week-on-week growth and band."""
     weeks = s.assign(week=_week(s["day"]))[["instance_id", "week"]].drop_duplicates()
@@ -193,7 +185,7 @@ def growth_weekly(s: pd.DataFrame, inst: pd.DataFrame, data_end: pd.Timestamp) -
         g = active[week] / active[prev] - 1 if known and active[prev] > 0 else None
         gc = core[week] / core[prev] - 1 if known and core[prev] > 0 else None
         rows.append({"week": week, "active": int(active[week]), "wow_growth": g, "band": band(g),
-                     "active_core": int(core[week]), "wow_growth_core": gc})
+                     "active_core": int(core[week]), "wow_growth_core": gc, "band_core": band(gc)})
     out = pd.DataFrame(rows)
     out["wow_growth"] = out["wow_growth"].astype("float64")
     out["wow_growth_core"] = out["wow_growth_core"].astype("float64")
@@ -425,6 +417,11 @@ def compute(pings: pd.DataFrame, releases: Releases, quarantined: list[dict]) ->
     active = active_daily(days)
     latest = _latest_per_week(s)
     ki = key_instances(s, releases.key_flags)
+    changes = truth_figures.rolling_changes(fleet_changes_daily(days))
+    growth = growth_weekly(s, inst, days["day"].max())
+    lag = version_lag_weekly(latest, releases)
+    paths = upgrade_paths_monthly(days, releases)
+    found = alerts(s, active, quarantined, ki)
     return {
         "instance_days": days,
         "instances": inst,
@@ -433,22 +430,24 @@ def compute(pings: pd.DataFrame, releases: Releases, quarantined: list[dict]) ->
         "driver_mix_weekly": weekly_mix(s, ["driver"]),
         "license_mix_weekly": weekly_mix(s, ["license_type"]),
         "quarantine": pd.DataFrame(quarantined, columns=["source", "location", "reason", "raw"]),
-        "growth_weekly": growth_weekly(s, inst, days["day"].max()),
-        "fleet_changes_daily": fleet_changes_daily(days),
+        "growth_weekly": growth,
+        "fleet_changes_daily": changes,
+        "fleet_weekly": truth_figures.fleet_weekly(days, changes),
         "fleet_totals_weekly": fleet_totals_weekly(latest),
         "feature_adoption_weekly": feature_adoption_weekly(latest),
-        "upgrade_paths_monthly": upgrade_paths_monthly(days, releases),
-        "version_lag_weekly": version_lag_weekly(latest, releases),
+        "upgrade_paths_monthly": paths,
+        "version_lag_weekly": lag,
         "retention_cohorts": retention_cohorts(days),
         "retention_day28": retention_day28(days),
         "payload_keys": payload_keys(ki),
-        "alerts": alerts(s, active, quarantined, ki),
+        "alerts": found,
+        **truth_figures.compute(s, days, inst, growth, latest, lag, paths, found, releases, weekly_mix),
     }
 
 
 #: columns the marts hold as DATE (utc days), and as TIMESTAMP (utc, microseconds)
-DATE_COLUMNS = {"day", "week", "month", "cohort_month", "first_day", "last_day", "checked_day"}
-TIMESTAMP_COLUMNS = {"last_seen", "first_seen"}
+DATE_COLUMNS = {"day", "week", "month", "cohort_month", "first_day", "last_day", "checked_day", "window_start"}
+TIMESTAMP_COLUMNS = {"last_seen", "first_seen", "last_ping_at"}
 
 
 def to_arrow(df: pd.DataFrame) -> pa.Table:

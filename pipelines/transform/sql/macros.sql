@@ -37,3 +37,13 @@ create or replace macro version_rank(v) as
 -- collector's ADD COLUMN ... DEFAULT 0 backfilled 0 into older rows); an unreadable version keeps the value
 create or replace macro known_since(value, sender_rank, since_rank) as
     case when sender_rank < since_rank then null else value end;
+
+-- the one development-build rule: a version with a pre-release suffix such as 2.6.0-git
+create or replace macro is_dev_version(v) as regexp_matches(v, '^[0-9]+(\.[0-9]+)*-');
+
+-- whether a growth g lies in a band of marts.growth_bands (bounds as that table gives them; a null
+-- bound is open); the one grading rule of week-on-week growth
+create or replace macro in_growth_band(g, low, low_inclusive, high, high_inclusive) as
+    g is not null
+    and (low is null or g > low or (low_inclusive and g = low))
+    and (high is null or g < high or (high_inclusive and g = high));

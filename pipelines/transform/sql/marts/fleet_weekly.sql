@@ -1,23 +1,14 @@
--- fleet_weekly: per week (monday, utc): active instances, new instances (first ping that week) and
--- churned instances (not seen for 28 days: counted in the week of their last day seen + 28 days,
--- only once that day has passed in the data)
+-- fleet_weekly: per week (monday, utc) from the first to the last week with data: active instances,
+-- and the instances added and removed that week (fleet_changes_daily's days summed: added = first
+-- seen, removed = last seen that week, then silent for 28 days). removed is null for a week holding
+-- a day whose removals are not known yet (the last 28 days with data).
 -- model: kind = "table", time_column = "week"
 with instance_weeks as (
-    select * from intermediate.int_instance_weeks
+    select instance_id, week from intermediate.int_instance_weeks
 ),
 
-instance_months as (
-    select instance_id, first_day, last_day from intermediate.int_instance_months
-),
-
-data_end as (
-    select max(last_day) as last_day from instance_months
-),
-
-lifetimes as (
-    select instance_id, min(first_day) as first_day, max(last_day) as last_day
-    from instance_months
-    group by instance_id
+changes as (
+    select cast(date_trunc('week', "day") as date) as week, added, removed from marts.fleet_changes_daily
 ),
 
 weeks as (
@@ -30,29 +21,24 @@ active as (
     select week, count(*) as active from instance_weeks group by week
 ),
 
-new_instances as (
-    select cast(date_trunc('week', first_day) as date) as week, count(*) as new
-    from lifetimes
-    group by week
-),
-
-churned as (
-    select cast(date_trunc('week', l.last_day + 28) as date) as week, count(*) as churned
-    from lifetimes l, data_end d
-    where l.last_day + 28 <= d.last_day
+changed as (
+    select
+        week,
+        sum(added) as added,
+        case when count(removed) = count(*) then sum(removed) end as removed
+    from changes
     group by week
 ),
 
 final as (
     select
-        w.week,
-        coalesce(a.active, 0) as active,
-        coalesce(n.new, 0) as new,
-        coalesce(c.churned, 0) as churned
+        w.week,                                                       -- monday, utc
+        coalesce(a.active, 0) as active,                              -- instances seen that week
+        cast(coalesce(c.added, 0) as bigint) as added,                -- first seen that week
+        cast(c.removed as bigint) as removed                          -- last seen that week, then 28 days silent
     from weeks w
     left join active a using (week)
-    left join new_instances n using (week)
-    left join churned c using (week)
+    left join changed c using (week)
 )
 
 select * from final order by week

@@ -1,7 +1,8 @@
 -- growth_weekly: per week (monday, utc) the instances seen that week and the week-on-week growth as a
 -- fraction of the week before (0.031 = +3.1 %), graded in flowfuse's bands; the same for the "core"
 -- fleet (instances.excluded = false). growth is null for the first week, when the week before had no
--- data, and for the unfinished current week (the last day with data is not its sunday).
+-- data, and for the unfinished current week (the last day with data is not its sunday). band and
+-- band_core grade the two growths by growth_bands (null when the growth is).
 -- model: kind = "table", time_column = "week"
 with instance_weeks as (
     select instance_id, week from intermediate.int_instance_weeks
@@ -47,23 +48,22 @@ growth as (
     cross join data_end e
 ),
 
+bands as (
+    select band, low, low_inclusive, high, high_inclusive from marts.growth_bands
+),
+
 final as (
     select
-        week,
-        active,
-        wow_growth,
-        -- flowfuse's bands: >= 6 % exceptional, 4-6 % strong, 2-4 % sustainable, 1-2 % okay, <= 1 % not acceptable
-        case
-            when wow_growth is null then null
-            when wow_growth >= 0.06 then 'exceptional'
-            when wow_growth >= 0.04 then 'strong'
-            when wow_growth >= 0.02 then 'sustainable'
-            when wow_growth > 0.01 then 'okay'
-            else 'not acceptable'
-        end as band,
-        active_core,
-        wow_growth_core
-    from growth
+        g.week,
+        g.active,
+        g.wow_growth,
+        b.band,                                           -- flowfuse's band of wow_growth (growth_bands)
+        g.active_core,
+        g.wow_growth_core,
+        c.band as band_core                               -- the band of wow_growth_core
+    from growth g
+    left join bands b on in_growth_band(g.wow_growth, b.low, b.low_inclusive, b.high, b.high_inclusive)
+    left join bands c on in_growth_band(g.wow_growth_core, c.low, c.low_inclusive, c.high, c.high_inclusive)
 )
 
 select * from final order by week

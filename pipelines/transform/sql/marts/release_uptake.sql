@@ -1,6 +1,6 @@
 -- release_uptake: for each minor release line X.Y (released_on = its X.Y.0 release, utc date), the
 -- first day any instance reported it (releases published inside the data's range only) and the days from release until 25/50/75% of the weekly active
--- instances (known, non-dev versions) ran X.Y or newer; measured at the end (sunday) of the first
+-- instances (all of them) ran X.Y or newer (a known, non-dev version); measured at the end (sunday) of the first
 -- week reaching the share; null when not reached
 -- model: kind = "table"
 with releases as (
@@ -33,7 +33,8 @@ known_weeks as (
 ),
 
 weekly_active as (
-    select week, sum(instances) as active from known_weeks group by week
+    -- every instance active that week: the denominator of every share of weekly active instances
+    select week, count(*) as active from instance_weeks group by week
 ),
 
 shares as (

@@ -1,5 +1,6 @@
 -- source_status: per source and file or table, rows read = loaded + duplicates + quarantined + pending,
--- the pending torn final lines, the state (ok, changed, error) and the last load (utc)
+-- the pending torn final lines, the state (ok, changed, error), in_trouble (changed, failed, or waiting
+-- on a torn final line) and the last load (utc)
 -- model: kind = "table"
 with loads as (
     select
@@ -26,7 +27,8 @@ final as (
         coalesce(s.pending, 0) as pending,
         coalesce(s.status, 'ok') as status,
         s.message,
-        coalesce(l.last_loaded_at, s.last_loaded_at) as last_loaded_at
+        coalesce(l.last_loaded_at, s.last_loaded_at) as last_loaded_at,
+        coalesce(s.status, 'ok') <> 'ok' or coalesce(s.pending, 0) > 0 as in_trouble
     from loads l
     full join states s on s.source = l.source and s.item = l.item
 )

@@ -1,0 +1,128 @@
+"""What several pages share: the rows of a week or month, the marks of gaps, a breakdown's finding."""
+
+from __future__ import annotations
+
+import pandas as pd
+import plotly.graph_objects as go
+
+from .. import charts, figures, fmt
+from ..charts import Chart
+from ..context import Context
+
+REST = set(charts.REST)
+#: the columns a breakdown chart's CSV holds
+BREAKDOWN_CSV = ["week", "category", "instances", "share"]
+#: which alert runs mark a time series, and how (a gap or an outage in the data)
+GAP_LABELS = {("pings_per_day", "critical"): "no pings", ("pings_per_day", "warning"): "few pings",
+              ("active_7d_drop", "critical"): "7-day active fell"}
+
+
+def rows_of(df: pd.DataFrame, column: str, when) -> pd.DataFrame:
+    """Return the rows whose period column equals `when` (none when it is unknown)."""
+    return df.iloc[0:0] if when is None else df[df[column] == pd.Timestamp(when)]
+
+
+def gaps(ctx: Context) -> pd.DataFrame:
+    """Return the spans to mark on time series: days without pings, with too few, drops of active instances."""
+    runs = ctx.mart_optional("alert_runs")
+    if runs is None or runs.empty:
+        return pd.DataFrame(columns=["first_day", "last_day", "label"])
+    keys = list(zip(runs["check"], runs["severity"]))
+    runs = runs.assign(label=[GAP_LABELS.get(key) for key in keys]).dropna(subset=["label"])
+    if ctx.start:
+        runs = runs[runs["last_day"] >= pd.Timestamp(ctx.start)]
+    return runs[["first_day", "last_day", "label"]].sort_values("first_day").reset_index(drop=True)
+
+
+def breakdown(ctx: Context, dimension: str) -> pd.DataFrame:
+    """Return breakdown_weekly's rows of one dimension in the date range."""
+    df = ctx.mart("breakdown_weekly")
+    return df[df["dimension"] == dimension].drop(columns="dimension")
+
+
+def top_finding(ctx: Context, rows: pd.DataFrame, id_: str, what: str, prefix: str = "") -> str:
+    """Return '<prefix><top category>: <share> of active instances, week of <week>' (the last complete week)."""
+    week = rows_of(rows, "week", ctx.scope.week)
+    named = week[~week["category"].isin(REST)].sort_values("share", ascending=False)
+    if named.empty:
+        return what
+    top = named.iloc[0]
+    share = ctx.quote(figures.share(id_, top["share"], top["week"], top["instances"], ctx.k))
+    return f"{prefix}{top['category']}: {share} of active instances, week of {fmt.day(top['week'])}"
+
+
+def rest_note(ctx: Context, rows: pd.DataFrame, what: str) -> list[str]:
+    """Return a sentence saying how many values 'other' holds in the last week drawn, or none."""
+    other = rows[rows["category"] == "other"]
+    if other.empty:
+        return []
+    last = other.sort_values("week").iloc[-1]
+    n = int(last["categories"])
+    return [f"'other': the rest, {n:,} more {what if n != 1 else what.rstrip('s')} in the week of "
+            f"{fmt.day(last['week'])}."]
+
+
+def empty(name: str, title: str, what: str) -> Chart:
+    """Return the sentence for a chart with no rows in the date range."""
+    return charts.nothing(name, title, f"No instance {what} in this date range.")
+
+
+def growth_title(ctx: Context) -> str:
+    """Return 'Active instances +0.2 % week on week (not acceptable), week of 23 Nov 2026' (headline_weekly)."""
+    row = figures.week_row(ctx.scope)
+    found = figures.weekly(ctx.scope)
+    if row is None or fmt.missing(row["wow_growth"]):
+        return "Active instances per week"
+    growth = ctx.quote(found["weekly_active_growth"])
+    return f"Active instances {growth} week on week ({row['band']}), week of {fmt.day(row['week'])}"
+
+
+def changes_title(ctx: Context) -> str:
+    """Return '175 added and 125 removed in the 90 days to 5 Nov 2026' (fleet_changes_daily)."""
+    found = figures.fleet_changes(ctx.scope)
+    if not found:
+        return "Instances added and removed"
+    added, removed = ctx.quote(found["added"]), ctx.quote(found["removed"])
+    return f"{added} added and {removed} removed in the 90 days to {fmt.day(found['added'].as_of)}"
+
+
+def after_first_week(df: pd.DataFrame, column: str, ctx: Context) -> pd.DataFrame:
+    """Drop the rows of the week (Monday start) holding the data's first day, where every instance is new."""
+    first = ctx.scope.freshness.get("first_day")
+    if fmt.missing(first) or df.empty:
+        return df
+    first = pd.Timestamp(first)
+    return df[df[column] >= first - pd.Timedelta(days=first.day_of_week) + pd.Timedelta(days=7)]
+
+
+FIRST_WEEK_NOTE = "The first week of data is left out: every instance seen then counts as added."
+
+
+def over_time(fig: go.Figure, ctx: Context, drawn: pd.Series, period: str, y_label: str) -> go.Figure:
+    """Finish a count chart over days or weeks: the one layout, whole numbers, gaps and outages marked."""
+    charts.layout(fig, charts.AXIS[period], y_label)
+    charts.whole(charts.dates(fig, period))
+    return charts.mark_spans(fig, gaps(ctx), drawn)
+
+
+def added_removed(ctx: Context, df: pd.DataFrame, period: str, name: str, subtitle: str) -> Chart:
+    """Bars of instances added (up) and removed (down) per day or week; removals not known yet shaded."""
+    title = changes_title(ctx)
+    df = after_first_week(df, period, ctx)
+    if df.empty:
+        return empty(name, title, "was added or removed")
+    rows = ctx.protect(df[[period, "added", "removed"]], ["added", "removed"])
+    fig = go.Figure()
+    fig.add_trace(go.Bar(x=rows.rows[period], y=rows.rows["added"], name="added (first seen)",
+                         marker_color=charts.PALETTE[2], hovertemplate="added: %{y:,}<extra></extra>"))
+    fig.add_trace(go.Bar(x=rows.rows[period], y=-rows.rows["removed"], name="removed (then silent 28 days)",
+                         marker_color=charts.PALETTE[3], customdata=rows.rows[["removed"]],
+                         hovertemplate="removed: %{customdata[0]:,}<extra></extra>"))
+    fig.update_layout(barmode="relative", bargap=0.1)
+    over_time(fig, ctx, df[period], period, f"instances per {period} (removed below 0)")
+    fig.update_yaxes(tickformat=",d", rangemode="normal")
+    unknown = df[df["removed"].isna()]
+    if len(unknown):
+        half = pd.Timedelta(days=3.5 if period == "week" else 0.5)
+        charts.mark_unfinished(fig, unknown[period].min() - half, unknown[period].max() + half, "removals not known yet")
+    return Chart(name, title, subtitle, fig, rows)

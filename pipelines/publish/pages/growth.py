@@ -1,0 +1,176 @@
+"""Page 06, growth and adoption: week-on-week growth in FlowFuse's bands, added and removed per day, hosted
+and remote instances, which features instances use."""
+
+from __future__ import annotations
+
+import pandas as pd
+import plotly.graph_objects as go
+
+from .. import charts, figures, fmt, marts
+from ..charts import Chart
+from ..context import Context
+from . import common
+
+TOTALS = {"hosted_instances": "hosted instances (projects)", "remote_instances": "remote instances (devices)",
+          "devices_seen_last_day": "devices seen in the last day", "devices_never_connected": "devices never connected",
+          "suspended_projects": "suspended projects"}
+DAYS_DRAWN = 180
+
+
+def _bands_text(bands: pd.DataFrame) -> str:
+    """Return the bands as prose from the growth_bands mart: '≥ 6 % exceptional, 4–6 % strong, ...'."""
+    def bound(row) -> str:
+        if fmt.missing(row.low):
+            return f"≤ {row.high * 100:g} %"
+        if fmt.missing(row.high):
+            return f"≥ {row.low * 100:g} %"
+        return f"{row.low * 100:g}–{row.high * 100:g} %"
+    return ", ".join(f"{bound(r)} {r.band}" for r in bands.sort_values("band_rank").itertuples())
+
+
+def growth_bands(ctx: Context) -> Chart:
+    """Week-on-week growth of weekly active instances (all, and core as a line) against FlowFuse's bands."""
+    title = common.growth_title(ctx)
+    growth = ctx.mart("growth_weekly")
+    df = growth[growth["wow_growth"].notna()]
+    if df.empty:
+        return charts.nothing("growth_bands", title, "Fewer than two complete weeks in this date range: no "
+                              "week-on-week growth yet.")
+    bands = marts.read("growth_bands", ctx.parquet_dir)
+    rows = ctx.protect(df[["week", "active", "wow_growth", "band", "active_core", "wow_growth_core", "band_core"]],
+                       {"active": ["wow_growth"], "active_core": ["wow_growth_core"]})
+    fig = go.Figure()
+    lo, hi = rows.rows["wow_growth"].min(), rows.rows["wow_growth"].max()
+    for band in bands.itertuples():   # the bands' backgrounds, bounds from the mart
+        top = hi + 0.02 if fmt.missing(band.high) else band.high
+        bottom = min(lo, -0.02) - 0.01 if fmt.missing(band.low) else band.low
+        fig.add_hrect(y0=bottom, y1=top, fillcolor=charts.BAND_COLOURS[band.band], opacity=0.08, line_width=0,
+                      layer="below")
+        part = rows.rows[rows.rows["band"] == band.band]
+        if len(part):
+            fig.add_trace(go.Bar(x=part["week"], y=part["wow_growth"], name=band.band, width=charts.WEEK_MS * 0.8,
+                                 marker_color=charts.BAND_COLOURS[band.band], customdata=part[["active"]],
+                                 hovertemplate="all: %{y:+.1%} (%{customdata[0]:,} active, " + band.band
+                                 + ")<extra></extra>"))
+    fig.add_trace(go.Scatter(x=rows.rows["week"], y=rows.rows["wow_growth_core"], name="core (without excluded)",
+                             mode=charts.mode(len(df)), line=dict(color="#555555", width=1.5),
+                             hovertemplate="core: %{y:+.1%}<extra></extra>"))
+    charts.layout(fig, charts.AXIS["week"], "growth on the week before")
+    charts.dates(fig, "week")
+    fig.update_yaxes(tickformat="+.0%")
+    fig.update_layout(barmode="overlay")
+    charts.mark_spans(fig, common.gaps(ctx), df["week"])
+    return Chart("growth_bands", title, "Weekly active instances against the week before; bands: "
+                 + _bands_text(bands), fig, rows)
+
+
+def active_all_core(ctx: Context) -> Chart:
+    """Weekly active instances, all and core (without dev builds, one-day instances and clones)."""
+    found = figures.weekly(ctx.scope)
+    title = "Weekly active instances"
+    if found:
+        every, core = ctx.quote(found["weekly_active"]), ctx.quote(found["weekly_active_core"])
+        title = (f"{every} instances active in the week of {fmt.day(found['weekly_active'].as_of)}, {core} without "
+                 "excluded ones")
+    df = ctx.mart("growth_weekly")
+    if df.empty:
+        return common.empty("active_all_core", title, "was active")
+    long = pd.concat([df[["week", "active"]].assign(fleet="all"),
+                      df[["week", "active_core"]].rename(columns={"active_core": "active"}).assign(fleet="core")])
+    rows = ctx.protect(long, ["active"])
+    fig = charts.lines(rows, "week", "fleet", "active", ["all", "core"])
+    charts.layout(fig, charts.AXIS["week"], "weekly active instances")
+    charts.whole(charts.dates(fig, "week"))
+    _unfinished_week(fig, ctx)
+    charts.mark_spans(fig, common.gaps(ctx), df["week"])
+    return Chart("active_all_core", title, "All instances, and core: without development builds, one-day instances "
+                 "and clones", fig, rows)
+
+
+def _unfinished_week(fig: go.Figure, ctx: Context) -> None:
+    """Shade the week after the last complete one when the data reaches into it."""
+    if ctx.scope.week is not None and ctx.as_of is not None and ctx.as_of.day_of_week != 6:
+        monday = ctx.scope.week + pd.Timedelta(days=7)
+        charts.mark_unfinished(fig, monday - pd.Timedelta(days=3.5), monday + pd.Timedelta(days=3.5),
+                               "week in progress")
+
+
+def fleet_changes(ctx: Context) -> Chart:
+    """Instances added (first seen) and removed (last ping, then 28 days silent) per day, the last 180 days."""
+    df = ctx.mart("fleet_changes_daily")
+    df = df[df["day"] > df["day"].max() - pd.Timedelta(days=DAYS_DRAWN)] if len(df) else df
+    return common.added_removed(ctx, df, "day", "fleet_changes", f"Per day, the last {DAYS_DRAWN} days: added = "
+                                "first ping; removed = last ping, then silent for 28 days (known 28 days later)")
+
+
+def fleet_totals(ctx: Context) -> Chart:
+    """Summed hosted and remote instances (and device and project counts) over the week's active instances."""
+    found = figures.weekly(ctx.scope)
+    title = "Hosted and remote instances"
+    if found and not fmt.missing(found["hosted_instances"].value):
+        hosted, remote = ctx.quote(found["hosted_instances"]), ctx.quote(found["remote_instances"])
+        title = f"{hosted} hosted and {remote} remote instances, week of {fmt.day(found['hosted_instances'].as_of)}"
+    df = ctx.mart("fleet_totals_weekly")
+    df = df[(df["license_type"] == "ALL") & df["metric"].isin(list(TOTALS))]
+    if df.empty:
+        return common.empty("fleet_totals", title, "reported hosted or remote instances")
+    df = df.assign(series=df["metric"].map(TOTALS))[["week", "series", "total", "instances"]]
+    rows = ctx.protect(df, {"instances": ["total"]})
+    fig = charts.lines(rows, "week", "series", "total", [TOTALS[m] for m in TOTALS if TOTALS[m] in set(df["series"])],
+                       unit="")
+    charts.layout(fig, charts.AXIS["week"], "summed over active instances")
+    charts.whole(charts.dates(fig, "week"))
+    _unfinished_week(fig, ctx)
+    return Chart("fleet_totals", title, "Summed over the week's active instances, each in its latest state that "
+                 "week (instances whose pings lack a key do not count as 0)", fig, rows)
+
+
+def feature_adoption(ctx: Context) -> Chart:
+    """Share of reporting instances that use each feature, weekly, one small panel per feature."""
+    df = ctx.mart("feature_adoption_weekly")
+    df = df[df["license_type"] == "ALL"][["week", "feature", "instances", "adopters", "share"]]
+    title = "Feature adoption"
+    week = common.rows_of(df, "week", ctx.scope.week).sort_values("share", ascending=False)
+    if len(week):
+        top = week.iloc[0]
+        share = ctx.quote(figures.share("top_feature_share", top["share"], top["week"], top["adopters"], ctx.k))
+        title = f"{top['feature']} is the most used feature: {share} of reporting instances, week of {fmt.day(top['week'])}"
+    if df.empty:
+        return common.empty("feature_adoption", title, "reported a feature")
+    rows = ctx.protect(df, {"adopters": ["share"], "instances": ["share"]})
+    features = week["feature"].tolist() + sorted(set(df["feature"]) - set(week["feature"]))
+    fig = charts.panels(len(features), features)
+    for i, feature in enumerate(features):
+        part = rows.rows[rows.rows["feature"] == feature]
+        fig.add_trace(go.Scatter(x=part["week"], y=part["share"], name=feature, mode=charts.mode(len(part)),
+                                 line=dict(color=charts.PALETTE[0]), customdata=part[["adopters", "instances"]],
+                                 hovertemplate="%{y:.1%} (%{customdata[0]:,} of %{customdata[1]:,})<extra></extra>"),
+                      **charts.cell(i))
+    charts.dates(fig, "week")
+    fig.update_yaxes(tickformat=".0%", rangemode="tozero")
+    return Chart("feature_adoption", title, "Per feature (most used first): the share of the week's active instances "
+                 "reporting it that use it", fig, rows)
+
+
+def feature_by_license(ctx: Context) -> Chart:
+    """Feature adoption in the last complete week, by licence type (the licence types named on page 04)."""
+    named = common.rows_of(common.breakdown(ctx, "license_type"), "week", ctx.scope.week)
+    licences = named[~named["category"].isin(common.REST)].sort_values("category_rank")["category"].tolist()
+    week = common.rows_of(ctx.mart("feature_adoption_weekly"), "week", ctx.scope.week)
+    df = week[week["license_type"].isin(licences)]
+    title = f"Feature adoption by licence type, week of {fmt.day(ctx.scope.week)}"
+    if df.empty:
+        return common.empty("feature_by_license", title, "of a named licence type reported a feature")
+    rows = ctx.protect(df[["week", "license_type", "feature", "instances", "adopters", "share"]],
+                       {"adopters": ["share"], "instances": ["share"]})
+    order = week[week["license_type"] == "ALL"].sort_values("share", ascending=False)["feature"].tolist()
+    fig = go.Figure()
+    for lic, colour in zip(licences, charts.PALETTE):
+        part = rows.rows[rows.rows["license_type"] == lic].set_index("feature").reindex(order).reset_index()
+        fig.add_trace(go.Bar(x=part["feature"], y=part["share"], name=lic, marker_color=colour,
+                             customdata=part[["adopters", "instances"]],
+                             hovertemplate=lic + ": %{y:.1%} (%{customdata[0]:,} of %{customdata[1]:,})<extra></extra>"))
+    charts.layout(fig, "", "share of instances reporting it", percent=True)
+    fig.update_layout(barmode="group", hovermode="closest", legend_y=-0.45, margin_b=60)
+    return Chart("feature_by_license", title, "Share of each licence type's reporting instances that use a feature",
+                 fig, rows)

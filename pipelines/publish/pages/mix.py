@@ -1,0 +1,120 @@
+"""Pages 03 and 04, container drivers and licence types: shares, counts, and the changes between them."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from .. import charts, figures, fmt
+from ..charts import Chart
+from ..context import Context
+from . import common
+
+#: the CSV columns of a monthly changes chart
+CHANGES_CSV = ["month", "category", "instances"]
+
+
+def shares(ctx: Context, dimension: str, what: str, name: str) -> Chart:
+    """Weekly share of active instances by driver or licence type (top 7 and 'other')."""
+    df = common.breakdown(ctx, dimension)
+    if df.empty:
+        return common.empty(name, what, f"reported a {what.lower()}")
+    rows = ctx.protect(df, {"instances": ["share"]})
+    title = common.top_finding(ctx, df, f"{dimension}_top_share", what)
+    fig = charts.share_area(rows, "week", "category", charts.series_order(df, "category"))
+    charts.layout(fig, charts.AXIS["week"], "share of weekly active instances", percent=True)
+    charts.dates(fig, "week")
+    return Chart(name, title, f"{what}: share of each week's active instances", fig,
+                 rows.only(common.BREAKDOWN_CSV), extra=common.rest_note(ctx, df, "values"))
+
+
+def counts(ctx: Context, dimension: str, what: str, name: str) -> Chart:
+    """Weekly active instances by driver or licence type (top 7 and 'other')."""
+    df = common.breakdown(ctx, dimension)
+    if df.empty:
+        return common.empty(name, what, f"reported a {what.lower()}")
+    rows = ctx.protect(df, {"instances": ["share"]})
+    week = common.rows_of(df[~df["category"].isin(common.REST)], "week", ctx.scope.week)
+    title = what
+    if len(week):
+        top = week.sort_values("instances", ascending=False).iloc[0]
+        count = ctx.quote(figures.count(f"{dimension}_top_instances", top["instances"], top["week"], ctx.k))
+        title = f"{top['category']}: {count} instances, week of {fmt.day(top['week'])}"
+    fig = charts.lines(rows, "week", "category", "instances", charts.series_order(df, "category"))
+    charts.layout(fig, charts.AXIS["week"], "weekly active instances")
+    charts.whole(charts.dates(fig, "week"))
+    return Chart(name, title, f"Weekly active instances per {what.lower()}", fig, rows.only(common.BREAKDOWN_CSV),
+                 extra=common.rest_note(ctx, df, "values"))
+
+
+def _months(ctx: Context, dimension: str) -> pd.DataFrame:
+    """Return changes_monthly's rows of one dimension in the date range."""
+    df = ctx.mart("changes_monthly")
+    return df[df["dimension"] == dimension]
+
+
+def _window(ctx: Context, df: pd.DataFrame) -> pd.DataFrame:
+    """Return the rows of the last complete month (their 12-month sums describe the report's end)."""
+    return common.rows_of(df, "month", ctx.scope.month)
+
+
+def _period(row) -> str:
+    """Return 'Dec 2025 – Nov 2026': the months a 12-month sum covers."""
+    return f"{fmt.month(row['window_start'])} – {fmt.month(row['month'])}"
+
+
+def _bars(ctx: Context, df: pd.DataFrame, name: str, title: str, subtitle: str, names=None) -> Chart:
+    """Stacked monthly bars of changes by category (top 7 and 'other')."""
+    rows = ctx.protect(df, ["instances"])
+    fig = charts.stacked_bars(rows, "month", "category", charts.series_order(df, "category"), names=names)
+    charts.layout(fig, charts.AXIS["month"], "instances changing")
+    charts.whole(charts.dates(fig, "month"))
+    return Chart(name, title, subtitle, fig, rows.only(CHANGES_CSV))
+
+
+def changes(ctx: Context, dimension: str, what: str, name: str) -> Chart:
+    """Instances changing driver (or licence type) per month; the title: the last 12 months' commonest change."""
+    df = _months(ctx, dimension)
+    title = f"Instances that changed {what}"
+    window = _window(ctx, df)
+    named = window[window["category"] != "other"].sort_values("changes_12m", ascending=False)
+    if len(named) and named["dimension_changes_12m"].iloc[0] > 0:
+        top = named.iloc[0]
+        total = ctx.quote(figures.count(f"{dimension}_changes_12m", top["dimension_changes_12m"], top["month"], ctx.k))
+        most = ctx.quote(figures.count(f"{dimension}_top_change_12m", top["changes_12m"], top["month"], ctx.k))
+        title = (f"{_period(top)}: {total} changes of {what}; the most common: {top['category']} ({most})")
+    if not (df["instances"] > 0).any():
+        return charts.nothing(name, title, f"No instance changed {what} in this date range.")
+    return _bars(ctx, df, name, title, f"Instances whose {what} changed between two days they reported it, per "
+                 "month (UTC); the 7 commonest changes by name")
+
+
+def trials_ended(ctx: Context) -> Chart:
+    """Trial licences that ended per month, by the licence type they became."""
+    df = _months(ctx, "trial_end")
+    title = "Trials that ended, and what they became"
+    window = _window(ctx, df)
+    if len(window) and window["dimension_changes_12m"].iloc[0] > 0:
+        top = window.sort_values("changes_12m", ascending=False).iloc[0]
+        total = ctx.quote(figures.count("trials_ended_12m", top["dimension_changes_12m"], top["month"], ctx.k))
+        share = ctx.quote(figures.share("trial_top_outcome_share", top["share_12m"], top["month"], top["changes_12m"],
+                                        ctx.k, digits=0))
+        title = f"{_period(top)}: {total} trials ended; {share} of them became {top['category']}"
+    if not (df["instances"] > 0).any():
+        return charts.nothing("trials_ended", title, "No trial licence ended in this date range.")
+    names = {c: f"became {c}" for c in df["category"].unique() if c != "other"}
+    return _bars(ctx, df, "trials_ended", title, "Trial licences that ended per month (UTC), by the licence type "
+                 "they became", names)
+
+
+def conversions(ctx: Context) -> Chart:
+    """CE instances that became EE, per month."""
+    df = _months(ctx, "ce_to_ee")
+    title = "CE to EE conversions"
+    window = _window(ctx, df)
+    if len(window):
+        row = window.iloc[0]
+        total = ctx.quote(figures.count("conversions_12m", row["changes_12m"], row["month"], ctx.k))
+        title = f"{_period(row)}: {total} CE instances became EE"
+    if not (df["instances"] > 0).any():
+        return charts.nothing("ce_to_ee", title, "No CE instance became EE in this date range.")
+    return _bars(ctx, df, "ce_to_ee", title, "CE instances that became EE, per month (UTC)")

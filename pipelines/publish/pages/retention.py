@@ -1,0 +1,102 @@
+"""Page 07, retention and upgrades: monthly cohorts, upgrade paths between minor lines, version lag."""
+
+from __future__ import annotations
+
+import re
+
+import pandas as pd
+
+from .. import charts, figures, fmt
+from ..charts import Chart
+from ..context import Context
+from . import common, versions
+
+LINES = 16
+
+
+def retention(ctx: Context) -> Chart:
+    """Share of each monthly cohort active N months after it was first seen."""
+    df = ctx.mart("retention_cohorts")
+    day28 = ctx.mart("retention_day28")
+    title = "Retention by monthly cohort"
+    whole = day28[(day28["eligible"] == day28["cohort_size"]) & (day28["eligible"] > 0)]
+    if len(whole):
+        row = whole.sort_values("cohort_month").iloc[-1]
+        share = ctx.quote(figures.share("retained_day_28_share", row["share"], row["cohort_month"],
+                                        row["retained_day_28"], ctx.k, digits=0))
+        title = (f"{share} of the instances first seen in {fmt.month(row['cohort_month'])} were seen again 28 days "
+                 "or more after their first ping")
+    if df.empty:
+        return common.empty("retention", title, "arrived")
+    rows = ctx.protect(df, {"retained": ["share"], "cohort_size": ["share"]})
+    labels = {m: f"{fmt.month(m)} ({fmt.count(n, ctx.k)})" for m, n in zip(df["cohort_month"], df["cohort_size"])}
+    shown = rows.rows.assign(cohort=rows.rows["cohort_month"].map(labels))
+    grid = shown.pivot(index="cohort", columns="months_since", values="share")
+    order = [labels[m] for m in sorted(labels)]
+    grid = grid.reindex(order)
+    hidden = (rows.any_hidden("share").set_axis(shown.index).groupby([shown["cohort"], shown["months_since"]]).any()
+              .unstack().reindex(order)) if ctx.k else None
+    text = grid.map(lambda v: "" if pd.isna(v) else f"{v * 100:.0f}")
+    fig = charts.heatmap(grid, hidden, text, ctx.k, "Blues", "retained", "%{y}, month %{x}: %{z:.1%} active<extra></extra>",
+                         zmax=1, bar_format=".0%")
+    charts.layout(fig, "months since first seen", "cohort: month first seen (size)",
+                  height=max(420, 16 * len(grid) + 160))
+    fig.update_layout(hovermode="closest", showlegend=False)
+    return Chart("retention", title, "Share of each cohort (the UTC month first seen) active in each later month; "
+                 "percent in each cell", fig, rows)
+
+
+def _minor_key(line: str) -> tuple:
+    """Sort key of 'X.Y' lines (numeric)."""
+    m = re.match(r"^(\d+)\.(\d+)$", str(line))
+    return (int(m.group(1)), int(m.group(2))) if m else (-1, -1)
+
+
+def upgrade_paths(ctx: Context) -> Chart:
+    """Changes between minor lines in the 12 months to the last complete month (downgrades left of the diagonal)."""
+    df = common.rows_of(ctx.mart("upgrade_paths_12m"), "month", ctx.scope.month)
+    title = "Upgrade paths between minor lines"
+    if df.empty:
+        return charts.nothing("upgrade_paths", title, "No instance changed minor line in the 12 months to the end of "
+                              "this date range.")
+    row = df.iloc[0]
+    period = f"{fmt.month(row['window_start'])} – {fmt.month(row['month'])}"
+    ups = ctx.quote(figures.count("upgrades_12m", row["upgrades"], row["month"], ctx.k))
+    downs = ctx.quote(figures.count("downgrades_12m", row["downgrades"], row["month"], ctx.k))
+    skipping = ctx.quote(figures.share("skipping_share_12m", row["skipping_share"], row["month"], row["upgrades"],
+                                       ctx.k, digits=0))
+    title = f"{period}: {ups} upgrades ({skipping} skip a line) and {downs} downgrades between minor lines"
+    rows = ctx.protect(df[["month", "window_start", "from_minor", "to_minor", "direction", "minors_skipped",
+                           "changes"]], ["changes"])
+    lines = sorted(set(df["from_minor"]) | set(df["to_minor"]), key=_minor_key)
+    drawn = lines[-LINES:]
+    part = rows.rows[rows.rows["from_minor"].isin(drawn) & rows.rows["to_minor"].isin(drawn)]
+    grid = part.pivot(index="from_minor", columns="to_minor", values="changes").reindex(index=drawn, columns=drawn)
+    hidden = None
+    if ctx.k:
+        mask = rows.any_hidden("changes")[part.index]
+        hidden = part.assign(h=mask).pivot(index="from_minor", columns="to_minor", values="h").reindex(
+            index=drawn, columns=drawn).fillna(False)
+    text = grid.map(lambda v: "" if pd.isna(v) else f"{int(v):,}")
+    fig = charts.heatmap(grid, hidden, text, ctx.k, "Oranges", "changes",
+                         "%{y} → %{x}: %{z:,} changes<extra></extra>")
+    charts.layout(fig, "to minor line", "from minor line", height=620)
+    fig.update_layout(showlegend=False)
+    extra = [f"{len(lines) - len(drawn):,} older lines are not drawn; their changes are in the CSV."] \
+        if len(lines) > len(drawn) else []
+    return Chart("upgrade_paths", title, f"Changes of minor line between consecutive days an instance was seen, "
+                 f"{period}: upgrades right of the diagonal, downgrades left of it", fig, rows, extra=extra)
+
+
+def version_lag(ctx: Context) -> Chart:
+    """Share of weekly active instances by how many minor lines behind the newest release they run."""
+    title = versions.newest_title(ctx)
+    df = common.breakdown(ctx, "version_lag")
+    if df.empty:
+        return common.empty("version_lag", title, "reported a version")
+    rows = ctx.protect(df, {"instances": ["share"]})
+    fig = charts.share_area(rows, "week", "category", charts.series_order(df, "category"))
+    charts.layout(fig, charts.AXIS["week"], "share of weekly active instances", percent=True)
+    charts.dates(fig, "week")
+    return Chart("version_lag", title, "Minor lines behind the newest one released by the week's Sunday", fig,
+                 rows.only(common.BREAKDOWN_CSV))

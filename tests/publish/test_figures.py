@@ -1,0 +1,84 @@
+"""figures.json against the pages and against independent truth, on a fleet no other test uses; a
+report of a range beside the whole report; the demo kept apart from configured sources."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from conftest import TEST_KEY, ping_line, write_lines
+from pipelines import flow
+from pipelines import settings as settings_mod
+from pipelines.publish import export, figures, marts, report
+from pipelines.tools.simulate import write_fleet
+from reporting import (assert_equal_truth, assert_figures_consistent, environment, figures_of, report_cli,
+                       truth_figures, visible_text)
+
+START, END = "2024-09-01", "2025-06-30"
+
+
+@pytest.fixture(scope="module")
+def fleet(tmp_path_factory):
+    """A fleet of its own (seed, size and span no other test uses), with its truth; one whole-data report."""
+    base = tmp_path_factory.mktemp("figures")
+    write_fleet(base / "fleet", instances=90, start="2024-03-01", end="2025-10-15", seed=23, key=TEST_KEY.encode())
+    env = environment(base, [base / "fleet" / "pinglog"])
+    assert report_cli(env) == 0
+    return base, env, (base / "reports" / "latest").resolve()
+
+
+def test_every_figure_is_on_its_page_once_and_equals_independent_truth(fleet):
+    base, _, folder = fleet
+    found = assert_figures_consistent(folder)
+    as_of = next(e["as_of"] for e in figures_of(folder) if e["id"] == "active_1d")
+    assert as_of == "2025-10-15"
+    assert_equal_truth(found, truth_figures(base / "fleet" / "truth", as_of))
+
+
+def test_a_ranged_report_states_its_range_everywhere_keeps_the_whole_report_and_describes_its_end(fleet):
+    base, env, whole = fleet
+    before = {p.name: p.read_bytes() for p in whole.glob("*.html")}
+    assert report_cli(env, "--start", START, "--end", END) == 0
+    ranged = next(p for p in (base / "reports").iterdir() if p.name.endswith(f"_{START}_to_{END}"))
+    assert (base / "reports" / "latest").resolve() == whole                        # latest: the whole data
+    assert {p.name: p.read_bytes() for p in whole.glob("*.html")} == before        # nothing replaced
+    for page in ranged.glob("*.html"):
+        assert f"Range shown: {START} to {END}" in visible_text(page), page.name
+    found = assert_figures_consistent(ranged)
+    entries = {e["id"]: e for e in figures_of(ranged) if e["page"] == "index.html"}
+    assert entries["active_1d"]["as_of"] == END and entries["weekly_active"]["as_of"] == "2025-06-23"
+    assert_equal_truth(found, truth_figures(base / "fleet" / "truth", END))
+
+
+def test_a_configured_source_after_the_demo_leaves_the_demo_alone_and_shows_no_banner(tmp_path, monkeypatch):
+    env = environment(tmp_path, None)
+    for var, value in env.items():
+        monkeypatch.setenv(var, value)
+    demo = settings_mod.load()
+    # a small demo fleet where the demo is written (the default one is 2,000 instances)
+    write_fleet(demo.demo_dir, instances=30, start="2025-01-01", end="2025-04-30", seed=31, key=TEST_KEY.encode(),
+                formats=("pinglog",), with_truth=False)
+    page = [report.NOTEBOOKS_DIR / "03_driver_mix.py"]
+    first = flow.report(demo, log=lambda m: None, pages=page)
+    assert first.parent == Path(demo.reports_dir) / "demo"
+    demo_set = export.set_info(demo.parquet_dir)["set_id"]
+    demo_figures = figures_of(first)
+
+    src = write_lines(tmp_path / "mine" / "pings.jsonl", [ping_line(f"mine-{i}", at="2025-05-02T10:00:00Z")
+                                                          for i in range(3)])
+    monkeypatch.setenv("PINGS_SOURCES", str(src))
+    real = settings_mod.load()
+    folder = flow.report(real, log=lambda m: None, pages=page)
+    assert folder.parent == Path(real.reports_dir)
+    text = (folder / "03_driver_mix.html").read_text() + (folder / "index.html").read_text()
+    assert "simulated-banner" not in text and "Simulated demo data" not in text
+    assert "1 source: " in visible_text(folder / "index.html")
+    assert figures.seen(figures.Scope(marts.resolve(real.parquet_dir)))["instances_seen"].value == 3
+
+    assert export.set_info(demo.parquet_dir)["set_id"] == demo_set                   # the demo untouched
+    monkeypatch.delenv("PINGS_SOURCES")
+    again = flow.report(settings_mod.load(), log=lambda m: None, pages=page)
+    assert [(e["id"], e["value"]) for e in figures_of(again)] == [(e["id"], e["value"]) for e in demo_figures]
+    assert json.loads((again / "figures.json").read_text())

@@ -1,0 +1,133 @@
+"""Helpers for the report tests: run a report from the command line, open pages in headless Chromium,
+read what a page shows, check figures.json against the pages and against independent truth."""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from conftest import TEST_KEY, require
+
+CHROMIUM_FLAGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    # the network is blocked: every host resolves to nothing and every proxy request fails
+    "--host-resolver-rules=MAP * ~NOTFOUND", "--proxy-server=127.0.0.1:9",
+    "--virtual-time-budget=20000",
+]
+#: figures.json ids every report has (issue 23)
+REQUIRED_IDS = {"active_1d", "active_7d", "active_28d", "weekly_active", "hosted_instances", "remote_instances",
+                "newest_line", "newest_line_share", "added", "removed"}
+
+
+def environment(base: Path, sources: list[Path] | None, **extra: str) -> dict:
+    """Return the PINGS_* environment of a test report: its data and reports folders, key and sources."""
+    env = {"PINGS_SETTINGS": os.devnull, "PINGS_DATA_DIR": str(base / "data"),
+           "PINGS_IP_HASH_KEY": TEST_KEY, "PINGS_REPORTS_DIR": str(base / "reports"), **extra}
+    if sources:
+        env["PINGS_SOURCES"] = ",".join(str(s) for s in sources)
+    return env
+
+
+def report_cli(env: dict, *args: str) -> int:
+    """Run `python -m pipelines report ARGS` in this process under exactly these PINGS_* variables."""
+    from pipelines.__main__ import main
+
+    with pytest.MonkeyPatch.context() as mp:
+        for var in [v for v in os.environ if v.startswith("PINGS_") and v != "PINGS_REQUIRE_ALL"]:
+            mp.delenv(var)
+        for var, value in env.items():
+            mp.setenv(var, value)
+        return main(["report", *args])
+
+
+def chromium() -> str:
+    """Return the Chromium binary (Debian's /usr/bin/chromium), or skip/fail via require()."""
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if not found:
+        require("Chromium", "Debian package chromium")
+    return found
+
+
+def render(page: Path, profile: Path, *flags: str) -> tuple[str, list[str]]:
+    """Open a page in headless Chromium with the network blocked; return (DOM after scripts, page requests).
+
+    Page requests are the net-log's URL requests that a page initiated (Chromium's own background
+    requests carry the initiator 'not an origin') to anything but file: and data: URLs.
+    """
+    netlog = profile / "net.json"
+    dom = subprocess.run(
+        [chromium(), *CHROMIUM_FLAGS, *flags, f"--user-data-dir={profile}", f"--log-net-log={netlog}",
+         "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=180,
+    ).stdout
+    log = json.loads(netlog.read_text())
+    start_job = log["constants"]["logEventTypes"]["URL_REQUEST_START_JOB"]
+    starts = [e.get("params", {}) for e in log["events"] if e["type"] == start_job]
+    requests = [p["url"] for p in starts if "url" in p and p.get("initiator") != "not an origin"
+                and not p["url"].startswith(("file:", "data:"))]
+    return dom, requests
+
+
+def visible_text(page: Path) -> str:
+    """Return what a page prints as text: tags dropped, scripts and styles left out, entities decoded."""
+    text = page.read_text()
+    text = re.sub(r"<(script|style)[^>]*>.*?</\1>", " ", text, flags=re.S)
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", text)).split())
+
+
+def figures_of(folder: Path) -> list[dict]:
+    """Return a report's figures.json entries."""
+    return json.loads((folder / "figures.json").read_text())
+
+
+def assert_figures_consistent(folder: Path) -> dict[str, object]:
+    """Assert every quoted figure is printed on its page and each id has one value; return value by id."""
+    entries = figures_of(folder)
+    assert entries and all(set(e) == {"id", "page", "value", "text", "as_of"} for e in entries)
+    texts = {}
+    for entry in entries:
+        page = folder / entry["page"]
+        shown = texts.setdefault(page, visible_text(page))
+        assert entry["text"] in shown, f"{entry['id']}: {entry['text']!r} is not on {entry['page']}"
+        assert entry["value"] is None or isinstance(entry["value"], (int, float, str)), entry
+    values: dict[str, set] = {}
+    for entry in entries:
+        values.setdefault(entry["id"], set()).add((json.dumps(entry["value"]), entry["text"], entry["as_of"]))
+    several = {i: v for i, v in values.items() if len(v) > 1}
+    assert several == {}, f"ids with more than one value: {several}"
+    assert REQUIRED_IDS <= set(values), REQUIRED_IDS - set(values)
+    return {i: json.loads(next(iter(v))[0]) for i, v in values.items()}
+
+
+def truth_figures(truth: Path, as_of: str) -> dict[str, object]:
+    """Return the headline figures as of a day, read from the simulator's independent truth tables."""
+    day = pd.Timestamp(as_of)
+    daily = pd.read_parquet(truth / "headline_daily.parquet")
+    row = daily[pd.to_datetime(daily["day"]) == day].iloc[0]
+    monday = day + pd.Timedelta(days=1) - pd.Timedelta(days=(day + pd.Timedelta(days=1)).day_of_week + 7)
+    weekly = pd.read_parquet(truth / "headline_weekly.parquet")
+    week = weekly[pd.to_datetime(weekly["week"]) == monday].iloc[0]
+    changes = pd.read_parquet(truth / "fleet_changes_daily.parquet")
+    changes = changes[(pd.to_datetime(changes["day"]) <= day) & changes["removed_90d"].notna()].iloc[-1]
+    return {"active_1d": int(row["active_1d"]), "active_7d": int(row["active_7d"]),
+            "active_28d": int(row["active_28d"]), "weekly_active": int(week["weekly_active"]),
+            "newest_line": week["newest_line"], "newest_line_share": float(week["newest_line_share"]),
+            "added": int(changes["added_90d"]), "removed": int(changes["removed_90d"])}
+
+
+def assert_equal_truth(found: dict, truth: dict) -> None:
+    """Assert the report's figures equal the truth's (shares to 1e-9)."""
+    for key, want in truth.items():
+        got = found[key]
+        if isinstance(want, float):
+            assert abs(got - want) < 1e-9, (key, got, want)
+        else:
+            assert got == want, (key, got, want)
