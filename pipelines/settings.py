@@ -382,6 +382,9 @@ def save_sources(sources: list[str] | None) -> Path:
     The file is written whole from its parsed keys (comments are not kept), each value in TOML.
     """
     path = settings_file()
+    if path.exists() and not path.is_file():   # /dev/null (read no settings) or a device: never replaced
+        raise SettingsError(f"{SETTINGS_FILE_ENV}: {path} is not a file `use` can write; allowed: a pings.toml"
+                            " path (unset PINGS_SETTINGS to write pings.toml at the project root)")
     data = {key: value for key, value in _read_file(path).items() if key != "sources"}
     if sources is not None:
         data["sources"] = [check("sources", [str(s)], "sources")[0] for s in sources]

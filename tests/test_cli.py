@@ -312,9 +312,13 @@ def test_simulated_and_real_pings_never_share_a_warehouse(tmp_path):
     one_line(cli("refresh", "--source", str(real), PINGS_WAREHOUSE=str(demo)), 2, "demo")
 
 
-def test_use_switches_every_command_to_the_sources_and_back_to_the_demo(tmp_path):
+def test_use_switches_every_command_to_the_sources_and_back_to_the_demo(tmp_path, monkeypatch):
     src = _sources(tmp_path)
-    toml = Path(os.environ["PINGS_SETTINGS"])
+    one_line(cli("use", str(src)), 2, "PINGS_SETTINGS")     # /dev/null (no settings file) is never written
+    assert Path(os.devnull).is_char_device()
+    toml = tmp_path / "pings.toml"
+    monkeypatch.setenv("PINGS_SETTINGS", str(toml))
+    toml.write_text("")
     proc = cli("use", str(src))
     assert proc.returncode == 0 and "using 1 source" in proc.stdout
     assert str(src) in toml.read_text()

@@ -21,6 +21,7 @@ from collector_table import Ping, add, build, migrate
 from conftest import ping_line, write_lines
 from pgserver import running
 from pipelines import flow
+from pipelines import settings as settings_mod
 from pipelines.settings import NOTEBOOKS_DIR
 from test_fuzz import no_address_anywhere
 
@@ -80,6 +81,7 @@ def test_no_address_is_stored_printed_or_reported(cfg, server, tmp_path):
         f'2024-07-02 10:00:01,{V4[2]},{V4[1]},,,\n'                                          # quarantined
         f'2024-07-02 10:00:02,{V4[0]}\n')                                                    # ragged: quarantined
     sources = [str(logs), str(exports), dsn]
+    cfg = settings_mod.Settings(**{**vars(cfg), "sources": sources, "warehouse": None, "parquet_dir": None})
     printed: list[str] = []
 
     def say(line: str) -> None:
@@ -97,7 +99,6 @@ def test_no_address_is_stored_printed_or_reported(cfg, server, tmp_path):
     third = flow.refresh(cfg, sources, progress=say)
     assert (second.counts.loaded, third.counts.loaded) == (3, 1)
     reports = tmp_path / "reports"
-    cfg.sources = sources
     bad.unlink()   # a report needs a refresh without errors
     flow.report(cfg, out=reports, log=say, pages=[NOTEBOOKS_DIR / "05_data_quality.py"])
     printed += first.errors + second.errors + third.errors

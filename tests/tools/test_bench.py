@@ -23,7 +23,8 @@ def test_bench_runs_every_step_and_writes_json_and_table(tmp_path):
     assert size["nothing_new_wrote_parquet"] is False      # the third refresh found nothing new and skipped export
     assert set(size["full_stages"]) == {"landing_s", "models_s", "export_s"}   # the profile of a full refresh
     table = out.with_suffix(".md").read_text()
-    for target in ("full/copy (≤1.5)", "pandas/full (≥10)", "day/full (≤0.03)", "nothing new s (<2)", "(≤1024)"):
+    for target in ("landing/copy (≤1.5)", "full/copy (≤2.5)", "pandas/full (≥8)", "day/full (≤0.03)",
+                   "nothing new s (<2)", "(≤1024)"):
         assert target in table
     assert f"{size['rows']:,}" in table and results["machine"] in table
 
