@@ -104,56 +104,59 @@ def in_window_sql(expr: str) -> str:
             f" and {expr} <= now() + to_days(getvariable('pings_received_ahead_days')))")
 
 
-CLASSIFY = f"""
-create or replace temp table classified as
-with batch_rows as (
-    select
-        *,
-        try_cast(trim(received_at_text) as timestamptz) as received_tz,
-        coalesce({has_address_sql(_ALL_TEXT)}, false) as addr
-    from batch
-),
-timed as (
-    select
-        *,
-        -- UTC; the window is [received_at_min 00:00 UTC, load time + received_at_max_ahead_days]
-        received_tz is not null and (
-            not {in_window_sql('received_tz')}
-            or (not ends_with(received_at_text, 'Z') and regexp_matches(received_at_text, '{_BAD_OFFSET}'))
-        ) as out_of_range
-    from batch_rows
-),
-checked as (
-    select
-        * exclude (received_tz, out_of_range),
-        case
-            when reason is not null then reason
-            when instance_id_type is null or instance_id_type = 'NULL' then 'instance_id_missing'
-            when instance_id_type <> 'VARCHAR' then 'instance_id_not_string'
-            when trim(instance_id) = '' then 'instance_id_empty'
-            when length(instance_id) > 256 then 'instance_id_too_long'
-            when addr and {has_address_sql('instance_id')} then 'instance_id_address_shaped'
-            when received_at_text is null or trim(received_at_text) = '' then 'received_at_missing'
-            when received_tz is null then 'received_at_unparseable'
-            when out_of_range then 'received_at_out_of_range'
-        end as final_reason,
-        -- UTC (session time zone), truncated to milliseconds: half of a ping's identity; NULL out of range
-        case when not out_of_range then date_trunc('millisecond', cast(received_tz as timestamp)) end as received_ts,
-        case when addr then {_BLANKED} end as blanked
-    from timed
-),
-final as (
-    -- the raw text is kept only where it is read later: quarantined rows, and rows whose payload shape
-    -- is not stored yet (a new shape's keys are walked from one of its lines; a NULL shape is walked alone)
-    select
-        * replace (
-            case when final_reason is not null or payload_shape is null
-                      or payload_shape not in (select shape from payload_shapes) then raw end as raw
-        )
-    from checked
-)
-select * from final
-"""
+def classify_sql(source: str = "batch", target: str = "classified") -> str:
+    """Return the statement that classifies a loader's rows (`source`, a batch) into the temp table `target`."""
+    return f"""
+    create or replace temp table {target} as
+    with batch_rows as (
+        select
+            *,
+            try_cast(trim(received_at_text) as timestamptz) as received_tz,
+            coalesce({has_address_sql(_ALL_TEXT)}, false) as addr
+        from {source}
+    ),
+    timed as (
+        select
+            *,
+            -- UTC; the window is [received_at_min 00:00 UTC, load time + received_at_max_ahead_days]
+            received_tz is not null and (
+                not {in_window_sql('received_tz')}
+                or (not ends_with(received_at_text, 'Z') and regexp_matches(received_at_text, '{_BAD_OFFSET}'))
+            ) as out_of_range
+        from batch_rows
+    ),
+    checked as (
+        select
+            * exclude (received_tz, out_of_range),
+            case
+                when reason is not null then reason
+                when instance_id_type is null or instance_id_type = 'NULL' then 'instance_id_missing'
+                when instance_id_type <> 'VARCHAR' then 'instance_id_not_string'
+                when trim(instance_id) = '' then 'instance_id_empty'
+                when length(instance_id) > 256 then 'instance_id_too_long'
+                when addr and {has_address_sql('instance_id')} then 'instance_id_address_shaped'
+                when received_at_text is null or trim(received_at_text) = '' then 'received_at_missing'
+                when received_tz is null then 'received_at_unparseable'
+                when out_of_range then 'received_at_out_of_range'
+            end as final_reason,
+            -- UTC (session time zone), truncated to milliseconds: half of a ping's identity; NULL out of range
+            case when not out_of_range then date_trunc('millisecond', cast(received_tz as timestamp)) end as received_ts,
+            case when addr then {_BLANKED} end as blanked
+        from timed
+    ),
+    final as (
+        -- the raw text is kept only where it is read later: quarantined rows, and rows whose payload shape
+        -- is not stored yet (a new shape's keys are walked from one of its lines; a NULL shape is walked alone)
+        select
+            * replace (
+                case when final_reason is not null or payload_shape is null
+                          or payload_shape not in (select shape from payload_shapes) then raw end as raw
+            )
+        from checked
+    )
+    select * from final
+    """
+
 
 QUARANTINE = """
 insert into quarantine
@@ -363,7 +366,7 @@ def land(con: duckdb.DuckDBPyConnection, source: str, fixup=None) -> dict[int, C
     lines its reader rejected; a flat loader rebuilds the quarantined rows' text).
     """
     ensure_configured(con)
-    con.execute(CLASSIFY)
+    con.execute(classify_sql())
     if fixup:
         fixup(con)
     per_load: dict[int, Counts] = {}

@@ -132,7 +132,24 @@ def _own_parts(model: Model, defined: dict, reference_dir: Path) -> dict[str, st
 
 def fingerprints(models: list[Model], sql_dir: Path = SQL_DIR, reference_dir: Path = REFERENCE_DIR
                  ) -> dict[str, Fingerprint]:
-    """Return every model's fingerprint (models in build order: parents come first)."""
+    """Return every model's fingerprint (models in build order: parents come first); computed once per state
+    of the models, macros and reference files."""
+    stamp = tuple((p.name, p.stat().st_mtime_ns, p.stat().st_size)
+                  for p in [sql_dir / "macros.sql", *sorted(reference_dir.glob("*.csv"))])
+    key = (tuple((m.relation, m.sql, json.dumps(m.kind.fields(), sort_keys=True)) for m in models), sql_dir,
+           reference_dir, stamp)
+    if key not in _PRINTS:
+        _PRINTS.clear()   # one state of the project at a time
+        _PRINTS[key] = _fingerprints(models, sql_dir, reference_dir)
+    return dict(_PRINTS[key])
+
+
+#: the fingerprints of the last state of the models, macros and reference files asked for
+_PRINTS: dict[tuple, dict[str, Fingerprint]] = {}
+
+
+def _fingerprints(models: list[Model], sql_dir: Path, reference_dir: Path) -> dict[str, Fingerprint]:
+    """Return the fingerprints of models in build order (each parent's before its children's)."""
     defined = macros(sql_dir)
     out: dict[str, Fingerprint] = {}
     for m in models:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ...fields import FIELDS, json_path, lit, quoted
 from ...privacy import has_address_sql
-from ..landing import Counts, land
+from ..landing import Counts, classify_sql, land
 from . import Preview, label
 from .files import Outcome, Part, load_files, preview_files
 
@@ -26,49 +26,25 @@ _PATHS = ["$.received_at", "$.ip_hash", "$.ip", "$.payload.instanceId"] + [json_
 # the same values' keys, from the line's top: for a line with a key twice (last_value_sql)
 _KEYS = [["received_at"], ["ip_hash"], ["ip"], ["payload", "instanceId"]] + [["payload", *f.split(".")] for f in FIELDS]
 
+# a batch of ping-log lines: {rows} gives `numbered` (load_id, ln, name, line, ok); {dup} is the literal true or
+# false, so the optimiser keeps one path: false reads each value with json_extract_string (the first of a
+# key given twice), true reads the last one as JSON.parse does (the lines whose keys repeat: fixup)
 BATCH = """
-create or replace temp view batch as
-with parts(path, name, load_id, first_line, lines) as (
-    values {parts}
-),
-lines as (
-    select row_number() over () as g, filename, line
-    from read_csv({paths}, columns = {{'line': 'VARCHAR'}}, header = false, delim = '\x1f',
-                  quote = '', escape = '', auto_detect = false, strict_mode = false,
-                  null_padding = false, filename = true,
-                  store_rejects = true, rejects_table = 'pinglog_rejects', rejects_scan = 'pinglog_scans')
-),
-counted as (
-    select l.*, p.*, g - min(g) over (partition by l.filename) + 1 as k   -- k-th line read of the part
-    from lines l
-    join parts p on p.path = l.filename
-),
-numbered as (
-    select
-        load_id,
-        k + first_line - 1 as ln,   -- line number in the file (shifted by fix_rejects when lines were rejected)
-        name,
-        line,
-        coalesce(json_valid(line), false) as ok
-    from counted
-    where k <= lines               -- lines appended after the part was planned wait for the next refresh
-),
+create or replace temp view {view} as
+with {rows},
 keyed as (
     select *, case when ok then json_keys(line, {object_paths}) end as object_keys
     from numbered
 ),
 extracted as (
-    -- a key twice in one object (dup) keeps its last value: the slow path, for those lines only
     select
         *,
+        {dup} as dup,
         case
-            when dup then [{last_values}]
+            when {dup} then [{last_values}]
             when ok then json_extract_string(line, {json_paths})
         end as v
-    from (
-        select *, coalesce(list_bool_or(list_transform(object_keys, lambda k: len(k) <> len(list_distinct(k)))), false) as dup
-        from keyed
-    )
+    from keyed
 ),
 typed as (
     -- JSON types without a third parse: the line is an object when it opens with a brace (it is valid
@@ -80,14 +56,14 @@ typed as (
         [
             case when ok then case when starts_with(ltrim(line, ' 	'), '{{') then 'OBJECT' else 'OTHER' end end,
             case
-                when dup then json_type(pings_last_value(line, 'payload'))
+                when {dup} then json_type(pings_last_value(line, 'payload'))
                 when object_keys[2] is null then null
                 when len(object_keys[2]) > 0 then 'OBJECT'
                 else json_type(line, '$.payload')
             end,
             case
                 when v[4] is null then null
-                when dup then json_type(pings_last_value(pings_last_value(line, 'payload'), 'instanceId'))
+                when {dup} then json_type(pings_last_value(pings_last_value(line, 'payload'), 'instanceId'))
                 when regexp_full_match(v[4], '[-+]?([0-9]|nan|inf).*|true|false|[\\[{{].*', 'si')
                     then json_type(line, '$.payload.instanceId')
                 else 'VARCHAR'
@@ -112,7 +88,7 @@ shaped as (
         coalesce(v[2], v[3]) as ip,
         -- the keys at the known objects decide the payload's keys when every opening brace in the line
         -- opens one of them (none empty): no other object (unknown, empty, in an array) holds a key they miss
-        not dup and strlen(line) - strlen(replace(line, '{{', '')) = {objects_with_keys} as plain,
+        not {dup} and strlen(line) - strlen(replace(line, '{{', '')) = {objects_with_keys} as plain,
         dup,
         object_keys,
         {columns}
@@ -128,13 +104,42 @@ final as (
 )
 select * from final
 """
+
+#: the new lines of file parts: read as text (split on LF only), numbered per file, tested as JSON
+FILE_ROWS = """parts(path, name, load_id, first_line, lines) as (
+    values {parts}
+),
+lines as (
+    select row_number() over () as g, filename, line
+    from read_csv({paths}, columns = {{'line': 'VARCHAR'}}, header = false, delim = '\x1f',
+                  quote = '', escape = '', auto_detect = false, strict_mode = false,
+                  null_padding = false, filename = true,
+                  store_rejects = true, rejects_table = 'pinglog_rejects', rejects_scan = 'pinglog_scans')
+),
+counted as (
+    select l.*, p.*, g - min(g) over (partition by l.filename) + 1 as k   -- k-th line read of the part
+    from lines l
+    join parts p on p.path = l.filename
+),
+numbered as (
+    select
+        load_id,
+        k + first_line - 1 as ln,   -- line number in the file (shifted by fix_rejects when lines were rejected)
+        name,
+        line,
+        coalesce(json_valid(line), false) as ok
+    from counted
+    where k <= lines               -- lines appended after the part was planned wait for the next refresh
+)"""
+
+#: lines whose keys repeat (fixup puts them in `dup_lines`), read again
+DUP_ROWS = """numbered as (
+    select load_id, ln, name, line, coalesce(json_valid(line), false) as ok from dup_lines
+)"""
+
 JSON_PATHS = "[" + ", ".join(lit(p) for p in _PATHS) + "]"
 
-# the last value of a key in a JSON object (NULL when obj is no object or lacks it): what JSON.parse keeps
-LAST_VALUE = """
-create or replace temp macro pings_last_value(obj, k) as
-    list_reverse(cast(json_extract(obj::json, '$.*') as json[]))[list_position(list_reverse(json_keys(obj::json)), k)]
-"""
+
 
 
 def last_value_sql(keys: list[str]) -> str:
@@ -167,6 +172,22 @@ def files_of(source: str) -> list[Path]:
     return [path]
 
 
+# the last value of a key in a JSON object (NULL when obj is no object or lacks it): what JSON.parse keeps;
+# whether a line repeats a key in its top object, its payload or an object a known field sits in
+MACROS = f"""
+create or replace temp macro pings_last_value(obj, k) as
+    list_reverse(cast(json_extract(obj::json, '$.*') as json[]))[list_position(list_reverse(json_keys(obj::json)), k)];
+create or replace temp macro pings_keys_repeat(line) as
+    coalesce(list_bool_or(list_transform(json_keys(line, {OBJECT_PATHS}), lambda k: len(k) <> list_unique(k))), false);
+"""
+
+
+def batch_sql(view: str, rows: str, dup: bool) -> str:
+    """Return the statement making the batch view `view` of the lines `rows` gives (see BATCH)."""
+    return BATCH.format(view=view, rows=rows, dup=str(dup).lower(), json_paths=JSON_PATHS, columns=COLUMNS,
+                        last_values=LAST_VALUES, object_paths=OBJECT_PATHS, objects_with_keys=OBJECTS_WITH_KEYS)
+
+
 def land_parts(con, parts: list[Part], source: str) -> dict[int, Counts]:
     """Land the ping-log lines of several file parts in one statement; counts per load_id."""
     rows = ", ".join(
@@ -175,9 +196,8 @@ def land_parts(con, parts: list[Part], source: str) -> dict[int, Counts]:
     )
     paths = "[" + ", ".join(lit(str(p.read_path)) for p in parts) + "]"
     con.execute("drop table if exists pinglog_rejects; drop table if exists pinglog_scans")
-    con.execute(LAST_VALUE)
-    con.execute(BATCH.format(parts=rows, paths=paths, json_paths=JSON_PATHS, columns=COLUMNS, last_values=LAST_VALUES,
-                             object_paths=OBJECT_PATHS, objects_with_keys=OBJECTS_WITH_KEYS))
+    con.execute(MACROS)
+    con.execute(batch_sql("batch", FILE_ROWS.format(parts=rows, paths=paths), dup=False))
     counts = land(con, source, fixup=lambda c: fixup(c, rows))
     con.execute("drop view batch; drop table if exists pinglog_rejects; drop table if exists pinglog_scans")
     return counts
@@ -280,8 +300,46 @@ select * from final
 """
 
 
+# the lines of this batch whose key lists repeat a key in one object: per new shape, one of its lines tells
+# (rows of a shape share their key lists); a line without a shape (walked or quarantined) is tested alone.
+# A shape whose keys repeat is never stored, so its lines keep their text and are found here again.
+DUPLICATE_KEYS = """
+create or replace temp table dup_lines as
+with new_shapes as (
+    select payload_shape as shape, arg_min(raw, ln) as raw
+    from classified
+    where payload_shape is not null and payload_shape not in (select shape from payload_shapes)
+    group by payload_shape
+),
+repeating as (
+    select shape from new_shapes where pings_keys_repeat(raw)
+),
+final as (
+    select load_id, ln, regexp_replace(location, ':[0-9]+$', '') as name, raw as line
+    from classified
+    where payload_shape in (select shape from repeating)
+       or (payload_shape is null and coalesce(json_valid(raw), false) and pings_keys_repeat(raw))
+)
+select * from final
+"""
+
+
+def redo_duplicate_keys(con) -> None:
+    """Classify again, reading each key's last value, the lines of `classified` whose keys repeat (rare)."""
+    con.execute(DUPLICATE_KEYS)
+    if con.execute("select count(*) from dup_lines").fetchall()[0][0]:
+        con.execute(batch_sql("dup_batch", DUP_ROWS, dup=True))
+        con.execute(classify_sql("dup_batch", "reclassified"))
+        con.execute("delete from classified c using dup_lines d where c.load_id = d.load_id and c.ln = d.ln")
+        con.execute("insert into classified by name select * from reclassified")
+        con.execute("drop table reclassified; drop view dup_batch")
+    con.execute("drop table dup_lines")
+
+
 def fixup(con, parts_sql: str) -> None:
-    """Amend `classified`: store new payload shapes (walking odd lines alone), add the lines the reader rejected."""
+    """Amend `classified`: lines whose keys repeat read again, new payload shapes stored (odd lines walked
+    alone), the lines the reader rejected added."""
+    redo_duplicate_keys(con)
     leaf = LEAF.format(has_address=has_address_sql("t.fullkey"))
     if con.execute("select count(*) from classified where walk").fetchall()[0][0]:
         con.execute(WALKED.format(keys=LEAF_KEYS, leaf=leaf))
