@@ -270,6 +270,9 @@ def _add_bench(sub) -> None:
     p.add_argument("--work-dir", metavar="DIR", type=settings_mod.folder, help="where fleets and warehouses go (default: a temp folder)")
     p.add_argument("--pandas-max", type=settings_mod.count(0), default=1_000_000, metavar="N",
                    help="largest size the pandas way is run at (default 1000000: it needs ~10 GB a million pings)")
+    p.add_argument("--profile-rows", type=settings_mod.count(0), default=4_000_000, metavar="N",
+                   help="time every statement of the full refresh at this --rows size (PINGS_PROFILE) and rank"
+                        " them in the table (default 4000000; 0: none)")
     p.add_argument("--keep-fleets", action="store_true",
                    help="keep each simulated fleet in --work-dir and reuse it on the next run (saves the simulation;"
                         " a 64M fleet is about 43 GB)")

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import duckdb
 
-from . import privacy
+from . import privacy, profile
 from . import settings as settings_mod
 from .ingest import landing, warehouse
 from .ingest.landing import Counts
@@ -165,7 +165,8 @@ def refresh(settings, sources: list[str], progress=_say, full: bool = False) -> 
             warehouse.relabel(con)                 # names stored before labels: addresses blanked, once
             landing.configure(con, settings)          # the time window and re-read window of these settings
             t0 = time.monotonic()
-            result = load_sources(con, sources, progress)
+            with profile.step("landing"):
+                result = load_sources(con, sources, progress)
             progress(
                 f"loaded {result.counts.loaded:,} of {result.counts.read:,} rows read"
                 f" ({result.counts.duplicates:,} duplicates, {result.counts.quarantined:,} quarantined,"
@@ -181,7 +182,8 @@ def refresh(settings, sources: list[str], progress=_say, full: bool = False) -> 
             runner.run(con, progress=lambda line: progress(f"  {line}"), full=full)
             progress(f"built models in {time.monotonic() - t1:.1f}s; writing parquet")
             t2 = time.monotonic()
-            result.written = export.export(con, settings.parquet_dir, info={"state_digest": digest}, full=full)
+            with profile.step("parquet"):
+                result.written = export.export(con, settings.parquet_dir, info={"state_digest": digest}, full=full)
             progress(f"wrote {len(result.written)} marts into {settings.parquet_dir} as set"
                      f" {export.current_set(settings.parquet_dir).name} in {time.monotonic() - t2:.1f}s")
         finally:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import duckdb
 
-from .. import privacy
+from .. import privacy, profile
 from ..fields import FIELDS, quoted
 
 SCHEMA = f"""
@@ -94,11 +94,28 @@ def connect(path: Path | str, read_only: bool = False, memory_limit: str | None 
     config = {"autoinstall_known_extensions": "false"}
     if memory_limit:
         config["memory_limit"] = memory_limit
-    con = duckdb.connect(str(path), read_only=read_only, config=config)
+    con = profile.wrap(duckdb.connect(str(path), read_only=read_only, config=config))
     con.execute("set TimeZone = 'UTC'")
     if not read_only:
         con.execute(SCHEMA)
     return con
+
+
+def insert_rows(con, table: str, columns: dict[str, str], rows: list[list], constants: dict[str, str] | None = None,
+                replace: bool = False) -> None:
+    """Insert rows (lists in the order of columns: name -> DuckDB type) into table in one statement.
+
+    Each column travels as one typed list parameter and the lists are unnested together (executemany
+    would run one statement per row: 0.7 s for a year of daily files). constants: name -> SQL expression
+    of columns filled the same for every row (now()); replace: insert or replace (tables with a key).
+    """
+    if not rows:
+        return
+    names = [*columns, *(constants or {})]
+    values = [f"unnest(${i}::{kind}[])" for i, kind in enumerate(columns.values(), 1)] + list((constants or {}).values())
+    verb = "insert or replace" if replace else "insert"
+    con.execute(f"{verb} into {table} ({', '.join(names)}) select {', '.join(values)}",
+                [list(column) for column in zip(*rows)])
 
 
 def check_key(con: duckdb.DuckDBPyConnection, key: bytes) -> None:

@@ -20,6 +20,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+from .. import profile as profile_mod
 from .. import settings as settings_mod
 from ..fields import FIELDS
 
@@ -179,8 +180,12 @@ def simulated_fleet(n: int, fleet: Path, env: dict, keep: bool, say) -> dict:
     return made
 
 
-def bench_size(n: int, work: Path, env: dict, pandas_max: int, say, keep: bool = False) -> dict:
-    """Simulate a fleet of about n pings (keep: reuse a kept one, and keep it) and measure every way of loading it."""
+def bench_size(n: int, work: Path, env: dict, pandas_max: int, say, keep: bool = False,
+               profiled: bool = False) -> dict:
+    """Simulate a fleet of about n pings (keep: reuse a kept one, and keep it) and measure every way of loading it.
+
+    profiled: the full refresh times each statement (PINGS_PROFILE); its ranking is the result's "profile".
+    """
     fleet = work / f"fleet-{n}"
     made = simulated_fleet(n, fleet, env, keep, say)
     instances, pings = made["instances"], made.get("pings")
@@ -196,8 +201,10 @@ def bench_size(n: int, work: Path, env: dict, pandas_max: int, say, keep: bool =
     shutil.rmtree(wh, ignore_errors=True)
     refresh = [sys.executable, "-m", "pipelines", "refresh", "--source", str(log),
                "--warehouse", str(wh / "warehouse.duckdb"), "--parquet-dir", str(wh / "parquet")]
-    say(f"[{n:,}] full refresh")
-    full = measure(refresh, env)
+    say(f"[{n:,}] full refresh" + (" (every statement timed)" if profiled else ""))
+    trace = work / f"profile-{n}.jsonl"
+    trace.unlink(missing_ok=True)
+    full = measure(refresh, {**env, profile_mod.ENV: str(trace)} if profiled else env)
     shutil.move(held / last.name, last)
     say(f"[{n:,}] incremental refresh of {END}")
     incremental = measure(refresh, env)
@@ -230,6 +237,9 @@ def bench_size(n: int, work: Path, env: dict, pandas_max: int, say, keep: bool =
         if r and r["status"] != 0:
             say(f"[{n:,}] {name} FAILED:\n" + "\n".join(r["output"][-30:]))
     result["rows_per_s"] = round(result["rows"] / result["full_refresh_s"]) if result["full_refresh_s"] else None
+    if profiled and trace.exists():
+        result["profile"] = profile_mod.summary(trace)
+        trace.unlink()
     if not keep:
         shutil.rmtree(fleet, ignore_errors=True)
     shutil.rmtree(wh, ignore_errors=True)
@@ -492,6 +502,9 @@ def markdown(results: dict) -> str:
     if profile:
         lines += ["", "Where the time goes (the refresh's own stage timings; the rest is start-up and checks):", ""]
         lines += [f"- {line}" for line in profile]
+    for r in sizes:
+        if r.get("profile"):
+            lines += ["", *profile_lines(r)]
     c = results.get("collector")
     if c:
         lines += ["", collector_line(c)]
@@ -502,6 +515,21 @@ def markdown(results: dict) -> str:
                       f" {'✓' if rep['status'] == 0 and rep['seconds'] < 240 else '✗'} (target < 240 s),"
                       f" report folder {rep['report_mb']} MB, exit {rep['status']}."]
     return "\n".join(lines) + "\n"
+
+
+def _cell(text: str) -> str:
+    """Return text safe inside a markdown table cell (pipes escaped)."""
+    return text.replace("|", "\\|")
+
+
+def profile_lines(r: dict) -> list[str]:
+    """Return the full refresh's per-statement profile at one size as markdown: seconds per step, then the top statements."""
+    p = r["profile"]
+    steps = ", ".join(f"{name} {seconds} s" for name, seconds in p["steps"])
+    lines = [f"Per statement, the full refresh at {r['rows']:,} pings (seconds of execute per step: {steps}):", "",
+             "| step | statement (first words) | runs | s |", "|---|---|---:|---:|"]
+    lines += [f"| {step} | `{_cell(text)}` | {runs} | {seconds} |" for step, text, runs, seconds in p["statements"]]
+    return lines
 
 
 def collector_line(c: dict) -> str:
@@ -554,7 +582,8 @@ def cmd_bench(args) -> int:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     for n in sorted(sizes):
-        results["sizes"].append(bench_size(n, work, env, args.pandas_max, say, keep=args.keep_fleets))
+        results["sizes"].append(bench_size(n, work, env, args.pandas_max, say, keep=args.keep_fleets,
+                                           profiled=n == args.profile_rows))
         out.write_text(json.dumps(results, indent=2))
     if not args.skip_collector:
         say("collector load test on loopback")

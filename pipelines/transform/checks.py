@@ -25,6 +25,7 @@ import sqlglot
 from sqlglot import exp
 
 from ..fields import quoted
+from ..ingest import warehouse
 from ..settings import SQL_DIR
 from .groups import CHUNK_ROWS, groups
 from .models import LAYERS
@@ -250,8 +251,10 @@ def record(con: duckdb.DuckDBPyConnection, outcomes: list[Outcome]) -> None:
     now = datetime.now(timezone.utc).replace(tzinfo=None)
     if not outcomes:
         return
-    con.executemany(
-        "insert into main.check_results values ($1, $2, $3, $4, $5, $6, $7)",
+    warehouse.insert_rows(
+        con, "main.check_results",
+        {"run_at": "timestamp", "layer": "varchar", "model": "varchar", '"check"': "varchar", "status": "varchar",
+         "failing_rows": "bigint", "detail": "varchar"},
         [[now, o.check.layer, o.check.model, o.check.kind, o.status, o.failing_rows, o.check.detail] for o in outcomes])
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import duckdb
 
+from .. import profile
 from ..settings import REFERENCE_DIR, SQL_DIR
 from . import changes, checks, kinds
 from .changes import Step
@@ -93,7 +94,8 @@ def run(con: duckdb.DuckDBPyConnection, progress=None, full: bool = False,
         for step in steps:
             started = time.monotonic()
             built = wh.built.get(step.model.relation)
-            result = kinds.build(con, step, built.last_load_id if built else 0, chunk_rows)
+            with profile.step(f"model {step.model.relation}"):
+                result = kinds.build(con, step, built.last_load_id if built else 0, chunk_rows)
             if step.model.kind.name == "view" and step.action == "unchanged":
                 result.replaced = _view_scope(con, step.model, step, scopes)
             scopes[step.model.relation] = result.replaced
@@ -103,7 +105,8 @@ def run(con: duckdb.DuckDBPyConnection, progress=None, full: bool = False,
                 progress(f"model {step.model.relation} ({result.how}{why}, {time.monotonic() - started:.1f}s)")
         started = time.monotonic()
         scoped = {r: s for r, s in scopes.items() if s is not None}
-        outcomes = checks.evaluate(con, [m.name for m in models], scoped, chunk_rows)
+        with profile.step("checks"):
+            outcomes = checks.evaluate(con, [m.name for m in models], scoped, chunk_rows)
         for m in models:
             con.execute(f"drop table if exists {kinds.common.scope_table(m)}")
         landing = changes.landing(con)

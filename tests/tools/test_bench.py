@@ -13,7 +13,7 @@ from pipelines.__main__ import main
 def test_bench_runs_every_step_and_writes_json_and_table(tmp_path):
     out = tmp_path / "bench.json"
     status = main(["bench", "--rows", "20000", "--out", str(out), "--work-dir", str(tmp_path / "work"),
-                   "--skip-collector", "--skip-report"])
+                   "--skip-collector", "--skip-report", "--profile-rows", "20000"])
     assert status == 0
     results = json.loads(out.read_text())
     size = results["sizes"][0]
@@ -27,6 +27,12 @@ def test_bench_runs_every_step_and_writes_json_and_table(tmp_path):
                    "nothing new s (<2)", "(≤1024)"):
         assert target in table
     assert f"{size['rows']:,}" in table and results["machine"] in table
+    steps = dict(size["profile"]["steps"])                  # every statement of the full refresh, by step
+    assert {"landing", "model", "checks", "parquet"} <= set(steps)
+    ranked = size["profile"]["statements"]
+    assert [r[3] for r in ranked] == sorted((r[3] for r in ranked), reverse=True)
+    assert any(step == "landing" and "raw_pings" in text for step, text, _, _ in ranked)
+    assert "Per statement, the full refresh" in table
 
 
 def test_a_kept_fleet_is_reused_by_the_next_run(tmp_path):

@@ -18,12 +18,14 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
 import duckdb
 
 from ...privacy import scrub
+from .. import warehouse
 from ..landing import Counts
 from . import Preview, is_simulated, label
 
@@ -224,14 +226,15 @@ def _plan(path: Path, item: str, name: str, prev: FileState | None, header: bool
 
 
 def _save(con, source: str, parts: list[Part], started: float) -> None:
-    """Write the load_log rows and the new file states of landed parts (source: its label)."""
-    con.executemany(
-        """insert into load_log (load_id, source, item, started_at, finished_at, rows_read, loaded, duplicates,
-                                 quarantined, ip_placeholders)
-           values ($1, $2, $3, to_timestamp($4)::timestamp, now()::timestamp, $5, $6, $7, $8, $9)""",
-        [[p.load_id, source, p.item, started, p.counts.read, p.counts.loaded, p.counts.duplicates, p.counts.quarantined,
+    """Write the load_log rows and the new file states of landed parts (source: its label; started: epoch seconds)."""
+    began = datetime.fromtimestamp(started, timezone.utc).replace(tzinfo=None)   # UTC, as to_timestamp gave
+    warehouse.insert_rows(
+        con, "load_log",
+        {"load_id": "integer", "source": "varchar", "item": "varchar", "started_at": "timestamp", "rows_read": "bigint",
+         "loaded": "bigint", "duplicates": "bigint", "quarantined": "bigint", "ip_placeholders": "bigint"},
+        [[p.load_id, source, p.item, began, p.counts.read, p.counts.loaded, p.counts.duplicates, p.counts.quarantined,
           p.counts.ip_placeholders] for p in parts],
-    )
+        constants={"finished_at": "now()::timestamp"})
     for p in parts:
         p.state.rows_done += p.counts.read
     _put_states(con, source, [(p.item, p.state) for p in parts])
@@ -241,14 +244,14 @@ def _put_states(con, source: str, items: list[tuple[str, FileState]]) -> None:
     """Insert or replace file states."""
     if not items:
         return
-    con.executemany(
-        """insert or replace into source_state
-           (source, item, bytes_done, rows_done, size, mtime, head_sha, pending, status, message, last_loaded_at,
-            simulated)
-           values ($1, $2, $3, $4, $5, $6::double, $7, $8, $9, $10, now()::timestamp, $11::boolean)""",
+    warehouse.insert_rows(
+        con, "source_state",
+        {"source": "varchar", "item": "varchar", "bytes_done": "bigint", "rows_done": "bigint", "size": "bigint",
+         "mtime": "double", "head_sha": "varchar", "pending": "bigint", "status": "varchar", "message": "varchar",
+         "simulated": "boolean"},
         [[source, item, s.bytes_done, s.rows_done, s.size, s.mtime, s.head_sha, s.pending, s.status, s.message,
           s.simulated] for item, s in items],
-    )
+        constants={"last_loaded_at": "now()::timestamp"}, replace=True)
 
 
 def _groups(parts: list[Part], together: bool) -> list[list[Part]]:
