@@ -47,7 +47,7 @@ ctx.table(trouble, "files_in_trouble", more=more,
 # ## Alerts
 # Checks on the data: pings per day against the same weekday, stale sources, quarantine share, a drop
 # in active instances, new payload keys. The last 90 days of the range; a check firing on consecutive
-# days for one subject is one row; "open": it fired on the last day.
+# days for one subject is one row; "open": it fired on the last day, "ended": it stopped before.
 
 # %%
 alerts, more = quality.alerts(ctx)

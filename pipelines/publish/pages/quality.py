@@ -59,7 +59,7 @@ def alerts(ctx: Context, days: int = 90) -> tuple[Protected, str | None]:
     recent = runs[runs["last_day"] > ctx.as_of - pd.Timedelta(days=days)]
     recent = recent.sort_values(["is_open", "last_day", "rank_in_check"], ascending=[False, False, True])
     shown = recent.head(TABLE_ROWS).assign(
-        state=lambda d: d["is_open"].map({True: "open", False: ""}),
+        state=lambda d: d["is_open"].map({True: "open", False: "ended"}),
         expected=lambda d: [_expected(lo, hi) for lo, hi in zip(d["expected_low"], d["expected_high"])],
         first_day=lambda d: d["first_day"].dt.strftime("%Y-%m-%d"), last_day=lambda d: d["last_day"].dt.strftime("%Y-%m-%d"))
     return ctx.protect(shown[cols], ["value"], shown["check"].isin(COUNT_CHECKS)), more(len(recent), TABLE_ROWS,
