@@ -276,24 +276,28 @@ walked as (
 select load_id, ln, -1 - (hash(keys) >> 1)::bigint as shape, keys from walked
 """
 
-# the other shapes of this batch not stored yet: keys walked once per shape, from one line of it
-SHAPES = """
-insert into payload_shapes (shape, keys)
-with batch_shapes as (
+# the shapes of this batch not stored yet, one line of each (rows of a shape share their key lists)
+NEW_SHAPES = """
+new_shapes as (
     select payload_shape as shape, arg_min(raw, ln) as raw
     from classified
     where payload_shape is not null and payload_shape not in (select shape from payload_shapes)
     group by payload_shape
-),
+)"""
+
+# the other shapes of this batch not stored yet: keys walked once per shape, from one line of it
+SHAPES = """
+insert into payload_shapes (shape, keys)
+with {new_shapes},
 walked as (
     select b.shape, {keys} as keys
-    from batch_shapes b, json_tree(b.raw, '$.payload') t
+    from new_shapes b, json_tree(b.raw, '$.payload') t
     where {leaf}
     group by all
 ),
 final as (
     select b.shape, coalesce(w.keys, []::varchar[]) as keys
-    from batch_shapes b
+    from new_shapes b
     left join walked w using (shape)
 )
 select * from final
@@ -303,14 +307,9 @@ select * from final
 # the lines of this batch whose key lists repeat a key in one object: per new shape, one of its lines tells
 # (rows of a shape share their key lists); a line without a shape (walked or quarantined) is tested alone.
 # A shape whose keys repeat is never stored, so its lines keep their text and are found here again.
-DUPLICATE_KEYS = """
+DUPLICATE_KEYS = f"""
 create or replace temp table dup_lines as
-with new_shapes as (
-    select payload_shape as shape, arg_min(raw, ln) as raw
-    from classified
-    where payload_shape is not null and payload_shape not in (select shape from payload_shapes)
-    group by payload_shape
-),
+with {NEW_SHAPES},
 repeating as (
     select shape from new_shapes where pings_keys_repeat(raw)
 ),
@@ -348,7 +347,7 @@ def fixup(con, parts_sql: str) -> None:
         con.execute("insert into payload_shapes (shape, keys) select distinct shape, keys from walked"
                     " where shape not in (select shape from payload_shapes)")
         con.execute("drop table walked")
-    con.execute(SHAPES.format(keys=LEAF_KEYS, leaf=leaf))
+    con.execute(SHAPES.format(keys=LEAF_KEYS, leaf=leaf, new_shapes=NEW_SHAPES))
     fix_rejects(con, parts_sql)
 
 
