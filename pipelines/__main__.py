@@ -223,7 +223,8 @@ def _add_collect(sub) -> None:
                    " PINGS_TRUSTED_PROXIES, else none)")
     p.add_argument("--quiet", action="store_true", help="no line per request on stderr")
     p.add_argument("--read-timeout", type=float, default=10.0, metavar="SECONDS",
-                   help="a request's head and body must each arrive within this time, else 408 (default 10)")
+                   help="a whole request, head and body, must arrive within this time of connecting or of the"
+                   " previous reply, else 408 (default 10)")
     p.set_defaults(func=_lazy("collector.server", "cmd_collect"))
 
 

@@ -105,7 +105,7 @@ def legacy_hash(ip: str) -> str:
 
 def ip_key(ip: str, key: bytes) -> str:
     """Return the keyed hash (64 hex digits) of a plain address."""
-    return hmac.new(key, legacy_hash(ip).encode(), hashlib.sha256).hexdigest()
+    return hmac.digest(key, legacy_hash(ip).encode(), "sha256").hex()     # one C call; same as hmac.new(...).hexdigest()
 
 
 def sql_macro(key: bytes) -> str:

@@ -5,13 +5,15 @@ hash of the sender's address is stored (the same HMAC the pipeline uses), never 
 itself, on disk or in any output (uvicorn's access and error logs, which print client addresses,
 are replaced by a handler that prints only fixed message texts). The whole payload is kept,
 unknown keys too. A 200 is sent only after the line is on disk (fdatasync; every ping that waits
-while one batch is written shares the next one), so a crash can leave at most a torn last line,
-which the collector closes with a newline when it starts again.
+while one batch is written shares the next one, and under load a batch gathers for 2 ms), so a
+crash can leave at most a torn last line, which the collector closes with a newline when it
+starts again.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import ipaddress
 import json
@@ -21,7 +23,7 @@ import signal
 import socket
 import sys
 import threading
-from datetime import datetime, timezone
+import time
 from pathlib import Path
 
 import uvicorn
@@ -44,7 +46,10 @@ MAX_DEPTH = 64                 # deepest nesting of objects and arrays a stored 
 PATHS = ("/", "/ping")
 METHODS = {"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"}
 STORE_TIMEOUT = 10.0           # seconds a ping may wait for its fsync before it gets a 503
+WATCH_EVERY = 0.5              # seconds between looks for pings that waited longer than that
+GATHER = 0.002                 # seconds a batch waits for more pings while they arrive faster than one per fsync
 JSON_HEADERS = {"Content-Type": "application/json"}
+STORED = json.dumps({"status": "success"}).encode()    # the body of every 200
 
 
 class Rejected(Exception):
@@ -58,6 +63,11 @@ class Rejected(Exception):
 def _no_constant(name: str):
     """Refuse NaN, Infinity and -Infinity, which are not JSON (json.loads accepts them)."""
     raise Rejected(400, f"body is not JSON ({name} is not a JSON value)")
+
+
+# made once: json.loads and json.dumps with options build a new decoder or encoder on every call
+DECODER = json.JSONDecoder(parse_constant=_no_constant)
+ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
 def _depth(value, limit: int) -> int:
@@ -79,7 +89,8 @@ def validate(body: bytes) -> dict:
     if not body.strip():
         raise Rejected(400, "empty body")
     try:
-        ping = json.loads(body, parse_constant=_no_constant)
+        # as json.loads(bytes) reads them: UTF-8, -16 or -32 by the first bytes
+        ping = DECODER.decode(body.decode(json.detect_encoding(body), "surrogatepass"))
     except (ValueError, UnicodeDecodeError):
         raise Rejected(400, "body is not JSON") from None
     except RecursionError:
@@ -101,21 +112,25 @@ def validate(body: bytes) -> dict:
     return ping
 
 
-def utc_now() -> datetime:
-    """Return the current UTC time."""
-    return datetime.now(timezone.utc)
+class Clock:
+    """UTC time as the ping log stores it, 2024-07-01T12:00:00.123Z; the text up to the second is made once a second."""
+
+    def __init__(self):
+        self.second, self.prefix = -1, ""
+
+    def now(self) -> str:
+        """Return the current UTC time as 2024-07-01T12:00:00.123Z."""
+        ms = time.time_ns() // 1_000_000
+        second, milli = divmod(ms, 1000)
+        if second != self.second:
+            self.second, self.prefix = second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        return f"{self.prefix}.{milli:03d}Z"
 
 
-def stamp(at: datetime) -> str:
-    """Return a UTC time as 2024-07-01T12:00:00.123Z."""
-    return at.strftime("%Y-%m-%dT%H:%M:%S.") + f"{at.microsecond // 1000:03d}Z"
-
-
-def log_line(at: datetime, ip_hash: str, ping: dict) -> bytes:
+def log_line(received_at: str, ip_hash: str, ping: dict) -> bytes:
     """Return the stored line of one ping; Rejected when it cannot be stored as strict UTF-8 JSON."""
     try:
-        return json.dumps({"received_at": stamp(at), "ip_hash": ip_hash, "payload": ping},
-                          separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode() + b"\n"
+        return ENCODER.encode({"received_at": received_at, "ip_hash": ip_hash, "payload": ping}).encode() + b"\n"
     except UnicodeEncodeError:
         raise Rejected(400, "body has a lone surrogate (\\ud800-\\udfff), which is not Unicode") from None
     except ValueError:
@@ -143,7 +158,8 @@ class LogWriter(threading.Thread):
         self.files: dict[str, int] = {}
         self.pending: list[tuple[str, bytes, asyncio.Future]] = []
         self.wake = threading.Condition()
-        self.stopping = False
+        self.idle = self.stopping = False           # idle: the thread waits for lines (only then is it notified)
+        self.waiting: dict[asyncio.AbstractEventLoop, collections.deque] = {}   # (deadline, future), oldest first
 
     def _fd(self, day: str) -> int:
         """Return the append descriptor of a day's file (at most one file is held open)."""
@@ -156,13 +172,32 @@ class LogWriter(threading.Thread):
             self.files[day] = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
         return self.files[day]
 
-    def submit(self, day: str, line: bytes) -> asyncio.Future:
-        """Queue one line; return a future of the event loop that becomes True once it is on disk."""
-        fut = asyncio.get_running_loop().create_future()
+    def submit(self, day: str, line: bytes, timeout: float = STORE_TIMEOUT) -> asyncio.Future:
+        """Queue one line; return a future of the event loop: True once it is on disk, False when not in `timeout` s."""
+        loop = asyncio.get_running_loop()
+        fut = loop.create_future()
         with self.wake:
             self.pending.append((day, line, fut))
-            self.wake.notify()
+            if self.idle:
+                self.wake.notify()
+        waiting = self.waiting.get(loop)
+        if waiting is None:      # one watchdog per loop answers the futures that waited too long (no timer per ping)
+            waiting = self.waiting[loop] = collections.deque()
+            loop.call_later(WATCH_EVERY, self._watch, loop, waiting)
+        waiting.append((loop.time() + timeout, fut))
         return fut
+
+    def _watch(self, loop: asyncio.AbstractEventLoop, waiting: collections.deque) -> None:
+        """Answer False to the futures past their deadline; forget the answered ones; run again while any wait."""
+        now = loop.time()
+        while waiting and (waiting[0][1].done() or waiting[0][0] <= now):
+            _, fut = waiting.popleft()
+            if not fut.done():
+                fut.set_result(False)
+        if waiting:
+            loop.call_later(WATCH_EVERY, self._watch, loop, waiting)
+        else:
+            del self.waiting[loop]
 
     def stop(self) -> None:
         """Write what is queued, fsync, close the files and end the thread."""
@@ -189,12 +224,24 @@ class LogWriter(threading.Thread):
             return False
 
     def run(self) -> None:
-        """Take every waiting line at once, write and fsync them, then answer their futures."""
+        """Take every waiting line at once, write and fsync them, then answer their futures.
+
+        Group commit: when the last batch held more than one line (pings arrive faster than one
+        fsync), the next waits GATHER seconds for more before it is taken, so that one fsync
+        serves many pings; a lone ping is written at once.
+        """
+        last = 0
         while True:
             with self.wake:
                 while not self.pending and not self.stopping:
+                    self.idle = True
                     self.wake.wait()
+                self.idle = False
+            if last > 1 and not self.stopping:
+                time.sleep(GATHER)
+            with self.wake:
                 batch, self.pending = self.pending, []
+                last = len(batch)
                 if not batch and self.stopping:
                     break
             ok = self._write(batch)
@@ -215,8 +262,8 @@ def _resolve(futures: list[asyncio.Future], ok: bool) -> None:
 class Collector:
     """What the requests share: the writer, the key, trusted proxies, the request-log switch, a count."""
 
-    def __init__(self, writer: LogWriter, key: bytes, trusted: list[str], quiet: bool, read_timeout: float):
-        self.writer, self.key, self.quiet, self.read_timeout = writer, key, quiet, read_timeout
+    def __init__(self, writer: LogWriter, key: bytes, trusted: list[str], quiet: bool):
+        self.writer, self.key, self.quiet, self.clock = writer, key, quiet, Clock()
         self.trusted = [ipaddress.ip_network(t, strict=False) for t in trusted]
         self.accepted = 0
 
@@ -241,7 +288,7 @@ class Collector:
     def request_log(self, method: str, path: str, status: int) -> None:
         """Print one request line: time, method, path and status (never the peer; odd values as '-')."""
         if not self.quiet:
-            sys.stderr.write(f"{stamp(utc_now())} {method if method in METHODS else '-'}"
+            sys.stderr.write(f"{self.clock.now()} {method if method in METHODS else '-'}"
                              f" {path if path in PATHS else '-'} {status}\n")
 
 
@@ -258,45 +305,43 @@ def error(status: int, text: str, **kw) -> Response:
     return reply(status, {"status": "error", "error": text}, **kw)
 
 
-async def read_body(request: Request, timeout: float) -> bytes:
-    """Read the body within `timeout` seconds, refusing more than 64 KiB (Rejected 408/413)."""
+async def read_body(request: Request) -> bytes:
+    """Read the body, refusing more than 64 KiB (Rejected 413; the caller's deadline covers the wait)."""
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > MAX_BODY:
         raise Rejected(413, "body larger than 64 KiB")
     chunks, total = [], 0
     try:
-        async with asyncio.timeout(timeout):
-            async for chunk in request.stream():
-                total += len(chunk)
-                if total > MAX_BODY:
-                    raise Rejected(413, "body larger than 64 KiB")
-                chunks.append(chunk)
-    except TimeoutError:
-        raise Rejected(408, "the request body did not arrive in time") from None
+        async for chunk in request.stream():
+            total += len(chunk)
+            if total > MAX_BODY:
+                raise Rejected(413, "body larger than 64 KiB")
+            chunks.append(chunk)
     except ClientDisconnect:
         raise Rejected(400, "the client closed the connection before the body ended") from None
     return b"".join(chunks)
 
 
 async def store(collector: Collector, request: Request) -> Response:
-    """Validate one ping, hash its sender, append it and wait for the fsync; return the reply."""
+    """Validate one ping, hash its sender, append it and wait for the fsync; return the reply.
+
+    The body's deadline is the connection's (RequestDeadline); the writer answers False to a
+    ping that waited STORE_TIMEOUT seconds for its fsync.
+    """
     try:
-        ping = validate(await read_body(request, collector.read_timeout))
-        at = utc_now()
-        peer = request.client.host if request.client else ""
-        ip_hash = privacy.ip_key(collector.sender(peer, request.headers.get("x-forwarded-for")), collector.key)
-        line = log_line(at, ip_hash, ping)
+        ping = validate(await read_body(request))
+        received_at = collector.clock.now()
+        client = request.scope.get("client")
+        forwarded = request.headers.get("x-forwarded-for") if collector.trusted else None
+        ip_hash = privacy.ip_key(collector.sender(client[0] if client else "", forwarded), collector.key)
+        line = log_line(received_at, ip_hash, ping)
     except Rejected as exc:
         return error(exc.status, exc.error, close=True)
-    try:
-        async with asyncio.timeout(STORE_TIMEOUT):
-            stored = await collector.writer.submit(at.strftime("%Y-%m-%d"), line)
-    except TimeoutError:
-        stored = False
+    stored = await collector.writer.submit(received_at[:10], line)
     if not stored:
         return error(503, "could not store the ping; retry later", close=True)
     collector.accepted += 1
-    return reply(200, {"status": "success"})
+    return Response(STORED, 200, headers=JSON_HEADERS)
 
 
 def make_app(collector: Collector) -> Starlette:
@@ -304,7 +349,8 @@ def make_app(collector: Collector) -> Starlette:
 
     async def ping_endpoint(request: Request) -> Response:
         response = await store(collector, request)
-        collector.request_log(request.method, request.url.path, response.status_code)
+        if not collector.quiet:
+            collector.request_log(request.method, request.url.path, response.status_code)
         return response
 
     async def not_found(request: Request, exc) -> Response:
@@ -320,7 +366,7 @@ def make_app(collector: Collector) -> Starlette:
         asyncio.get_running_loop().set_exception_handler(_loop_error)
         yield
 
-    routes = [Route(path, ping_endpoint, methods=["POST"]) for path in PATHS]
+    routes = [Route(path, ping_endpoint, methods=["POST"]) for path in reversed(PATHS)]   # /ping first
     app = Starlette(routes=routes, exception_handlers={404: not_found, 405: not_allowed}, lifespan=lifespan)
     app.router.redirect_slashes = False
     return app
@@ -359,12 +405,13 @@ def quiet_server_logs() -> None:
 
 
 class RequestDeadline:
-    """Mixed into a uvicorn HTTP protocol: a header deadline, TCP_NODELAY, and a JSON 400 for malformed HTTP.
+    """Mixed into a uvicorn HTTP protocol: a request deadline, TCP_NODELAY, and a JSON 400 for malformed HTTP.
 
     uvicorn times out only idle keep-alive connections, and any byte resets that timer: a client
-    that sends its request line slowly (or nothing) would hold the connection forever. Here every
-    connection must deliver a complete request head within the read timeout of connecting or of
-    its last response, else it gets a 408 and is closed; the app times out the body itself.
+    that sends its request slowly (or nothing) would hold the connection forever. Here every
+    connection must deliver a whole request, head and body, within the read timeout of connecting
+    or of its last response, else it gets a 408 and is closed. One timer per connection does it,
+    so the app sets none per request.
     """
 
     read_timeout = 10.0
@@ -385,8 +432,9 @@ class RequestDeadline:
         self._deadline = self.loop.call_later(self.read_timeout, self._deadline_passed)
 
     def _deadline_passed(self) -> None:
-        """Close with a 408 when no request head arrived in time (a request being served is left alone)."""
-        if self.transport.is_closing() or (self.cycle is not None and not self.cycle.response_complete):
+        """Close with a 408 when no whole request (head and body) arrived in time; one being served is left alone."""
+        cycle = self.cycle
+        if self.transport.is_closing() or (cycle is not None and not cycle.response_complete and not cycle.more_body):
             return
         self._raw_reply(408, "the request did not arrive in time")
 
@@ -444,7 +492,7 @@ def serve(host: str, port: int, log_dir: Path, key: bytes, trusted: list[str], q
     sock = listen(host, port)
     writer = LogWriter(log_dir)
     writer.start()
-    collector = Collector(writer, key, trusted, quiet, read_timeout)
+    collector = Collector(writer, key, trusted, quiet)
     protocol = protocol_class(read_timeout)
     quiet_server_logs()
     # proxy_headers off: uvicorn would otherwise trust X-Forwarded-For from 127.0.0.1 (ours is the only rule)

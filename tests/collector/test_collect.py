@@ -12,6 +12,7 @@ import signal
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -147,3 +148,12 @@ def _try_json(line: str):
         return json.loads(line)
     except ValueError:
         return None
+
+
+def test_received_at_is_the_utc_time_of_receipt_to_the_millisecond(server, tmp_path):
+    before = datetime.now(timezone.utc)
+    assert server.post({"instanceId": "t-1"})[0] == 200
+    after = datetime.now(timezone.utc)
+    stamp = lines(tmp_path / "log")[0]["received_at"]
+    at = datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
+    assert before - timedelta(milliseconds=1) <= at <= after

@@ -3,6 +3,7 @@ dropped connection for a bad body, read timeouts, slow-client floods, HEAD, IPv6
 
 from __future__ import annotations
 
+import asyncio
 import http.client
 import json
 import socket
@@ -273,3 +274,17 @@ def test_bad_collect_options_get_one_line_and_exit_2(tmp_path, args, names):
                           capture_output=True, text=True, timeout=30)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1 and names in proc.stderr
+
+
+def test_a_ping_whose_fsync_never_comes_is_answered_false_after_its_timeout(tmp_path):
+    """A writer whose thread is never started stands for a disk that hangs: the watchdog answers False."""
+    from pipelines.collector.server import LogWriter
+
+    async def wait_for_one() -> tuple[bool, float]:
+        writer, started = LogWriter(tmp_path / "log"), time.monotonic()
+        stored = await writer.submit("2026-01-01", b'{"a":1}\n', timeout=0.3)
+        return stored, time.monotonic() - started
+
+    stored, waited = asyncio.run(wait_for_one())
+    assert stored is False and 0.3 <= waited < 3
+    assert list((tmp_path / "log").iterdir()) == []
