@@ -377,23 +377,53 @@ def settings_file() -> Path:
 
 
 def save_sources(sources: list[str] | None) -> Path:
-    """Set `sources` in the settings file (None: remove it, so the demo is used); keep its other keys.
+    """Set `sources` in the settings file (None: remove it, so the demo is used); keep everything else.
 
-    The file is written whole from its parsed keys (comments are not kept), each value in TOML.
+    Only the `sources` line (or lines, for an array over several) changes: comments, layout and the
+    other keys stay as they were. The file is replaced atomically.
     """
     path = settings_file()
     if path.exists() and not path.is_file():   # /dev/null (read no settings) or a device: never replaced
         raise SettingsError(f"{SETTINGS_FILE_ENV}: {path} is not a file `use` can write; allowed: a pings.toml"
                             " path (unset PINGS_SETTINGS to write pings.toml at the project root)")
     data = {key: value for key, value in _read_file(path).items() if key != "sources"}
+    line = None
     if sources is not None:
         data["sources"] = [check("sources", [str(s)], "sources")[0] for s in sources]
-    lines = ["# FlowForge telemetry settings (written by `python -m pipelines use`; see README)"]
-    lines += [f"{key} = {json.dumps(value)}" for key, value in data.items()]
+        line = f"sources = {json.dumps(data['sources'])}"
+    text = path.read_text() if path.exists() else "# FlowForge telemetry settings (see README)\n"
+    edited = with_key_line(text, "sources", line)
+    if tomllib.loads(edited) != data:   # a layout the line edit cannot follow: write the keys alone
+        edited = "\n".join(["# FlowForge telemetry settings (written by `python -m pipelines use`; see README)",
+                             *(f"{key} = {json.dumps(value)}" for key, value in data.items())]) + "\n"
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("\n".join(lines) + "\n")
+    tmp.write_text(edited)
     os.replace(tmp, path)
     return path
+
+
+def with_key_line(text: str, key: str, line: str | None) -> str:
+    """Return TOML text with the top-level `key` assignment replaced by `line` (None: removed), the rest unchanged.
+
+    The assignment runs from its `key =` line to the first line at which it parses (an array may
+    span lines). A key that is absent is added before the first table header, else at the end.
+    """
+    lines = text.splitlines(keepends=True)
+    start = next((i for i, ln in enumerate(lines) if re.match(rf"""\s*("{key}"|'{key}'|{key})\s*=""", ln)), None)
+    new = [line + "\n"] if line is not None else []
+    if start is None:
+        at = next((i for i, ln in enumerate(lines) if ln.lstrip().startswith("[")), len(lines))
+        if at == len(lines) and lines and not lines[-1].endswith("\n"):
+            lines[-1] += "\n"
+        return "".join(lines[:at] + new + lines[at:])
+    end = start + 1
+    while end < len(lines):
+        try:
+            tomllib.loads("".join(lines[start:end]))
+            break
+        except tomllib.TOMLDecodeError:
+            end += 1
+    return "".join(lines[:start] + new + lines[end:])
 
 
 # --- command-line argument types (argparse calls them; a SettingsError becomes its one-line error) ---

@@ -49,6 +49,21 @@ def test_use_writes_the_sources_into_the_settings_file_and_back_to_the_demo(tmp_
     assert cfg.demo and cfg.report_min_count == 7
 
 
+def test_use_keeps_the_comments_layout_and_other_keys_of_the_settings_file(tmp_path, monkeypatch):
+    toml = tmp_path / "pings.toml"
+    head = "# our settings\nreport_min_count = 7   # small counts hidden below this\n\n"
+    tail = "# the zone our old exports were written in\ncsv_time_zone = \"Europe/Berlin\"\n"
+    toml.write_text(head + 'sources = [\n  "old.csv",   # the 2023 export\n  "older.csv",\n]\n' + tail)
+    monkeypatch.setenv("PINGS_SETTINGS", str(toml))
+    settings.save_sources(["/srv/new.csv"])
+    assert toml.read_text() == head + 'sources = ["/srv/new.csv"]\n' + tail
+    settings.save_sources(None)
+    assert toml.read_text() == head + tail
+    settings.save_sources(["/srv/again.csv"])
+    assert toml.read_text() == head + tail + 'sources = ["/srv/again.csv"]\n'
+    assert settings.load().csv_time_zone == "Europe/Berlin" and settings.load().sources == ["/srv/again.csv"]
+
+
 def test_the_audience_is_team_or_public(monkeypatch):
     assert settings.load().audience == "team"
     monkeypatch.setenv("PINGS_AUDIENCE", "public")

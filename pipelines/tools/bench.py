@@ -545,11 +545,10 @@ def collector_line(c: dict) -> str:
             f" p99 {c['p99_ms']} ms ({how}; statuses {c['statuses']}; {c.get('stored', 0):,} lines on disk).")
     if c.get("bare_server_cpu_us_per_ping"):
         ratio_ok = c["cpu_per_ping_vs_bare"] <= TARGETS["collector_vs_bare"]
-        ratio = _mark(f"{c['cpu_per_ping_vs_bare']:.2f}", ratio_ok)
+        ratio = _mark(f"{c['cpu_per_ping_vs_bare']:.2f}×", ratio_ok)
         line += (f" The same stack answering a bare endpoint (uvicorn + starlette, nothing stored), same wrk run:"
                  f" {c['bare_per_second']:,} pings/s at {c['bare_server_cpu_us_per_ping']} µs of server CPU per ping;"
-                 f" the collector's CPU per acknowledged ping is {ratio}×"
-                 f" that (target ≤ {TARGETS['collector_vs_bare']}×).")
+                 f" the collector's CPU per acknowledged ping is {ratio} that (target ≤ {TARGETS['collector_vs_bare']}×).")
     return line
 
 
