@@ -376,6 +376,9 @@ def settings_file() -> Path:
     return Path(_env(SETTINGS_FILE_ENV) or DEFAULT_SETTINGS_FILE)
 
 
+SETTINGS_HEADER = "# FlowForge telemetry settings (written by `python -m pipelines use`; see README)"
+
+
 def save_sources(sources: list[str] | None) -> Path:
     """Set `sources` in the settings file (None: remove it, so the demo is used); keep everything else.
 
@@ -391,11 +394,10 @@ def save_sources(sources: list[str] | None) -> Path:
     if sources is not None:
         data["sources"] = [check("sources", [str(s)], "sources")[0] for s in sources]
         line = f"sources = {json.dumps(data['sources'])}"
-    text = path.read_text() if path.exists() else "# FlowForge telemetry settings (see README)\n"
+    text = path.read_text() if path.exists() else SETTINGS_HEADER + "\n"
     edited = with_key_line(text, "sources", line)
     if tomllib.loads(edited) != data:   # a layout the line edit cannot follow: write the keys alone
-        edited = "\n".join(["# FlowForge telemetry settings (written by `python -m pipelines use`; see README)",
-                             *(f"{key} = {json.dumps(value)}" for key, value in data.items())]) + "\n"
+        edited = "\n".join([SETTINGS_HEADER, *(f"{key} = {json.dumps(value)}" for key, value in data.items())]) + "\n"
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(edited)
     os.replace(tmp, path)

@@ -306,7 +306,7 @@ def error(status: int, text: str, **kw) -> Response:
 
 
 async def read_body(request: Request) -> bytes:
-    """Read the body, refusing more than 64 KiB (Rejected 413; the caller's deadline covers the wait)."""
+    """Read the body, refusing more than 64 KiB (Rejected 413; the connection's deadline covers the wait)."""
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > MAX_BODY:
         raise Rejected(413, "body larger than 64 KiB")
@@ -349,8 +349,7 @@ def make_app(collector: Collector) -> Starlette:
 
     async def ping_endpoint(request: Request) -> Response:
         response = await store(collector, request)
-        if not collector.quiet:
-            collector.request_log(request.method, request.url.path, response.status_code)
+        collector.request_log(request.method, request.scope["path"], response.status_code)
         return response
 
     async def not_found(request: Request, exc) -> Response:
@@ -358,7 +357,7 @@ def make_app(collector: Collector) -> Starlette:
         return error(404, "not found")
 
     async def not_allowed(request: Request, exc) -> Response:
-        collector.request_log(request.method, request.url.path, 405)
+        collector.request_log(request.method, request.scope["path"], 405)
         return error(405, "method not allowed; POST a JSON ping", extra={"Allow": "POST"})
 
     @contextlib.asynccontextmanager
