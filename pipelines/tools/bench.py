@@ -236,7 +236,9 @@ def bench_size(n: int, work: Path, env: dict, pandas_max: int, say, keep: bool =
                     ("pandas", pandas)):
         if r and r["status"] != 0:
             say(f"[{n:,}] {name} FAILED:\n" + "\n".join(r["output"][-30:]))
-    result["rows_per_s"] = round(result["rows"] / result["full_refresh_s"]) if result["full_refresh_s"] else None
+    # a full refresh that failed measured no rate (its seconds are kept, and shown, as the time it ran)
+    result["rows_per_s"] = (round(result["rows"] / result["full_refresh_s"])
+                            if result["full_refresh_s"] and "full" not in result["failed"] else None)
     if profiled and trace.exists():
         result["profile"] = profile_mod.summary(trace)
         trace.unlink()
@@ -458,6 +460,34 @@ def _mark(value, ok: bool) -> str:
     return f"{value} {'✓' if ok else '✗'}" if value not in (None, "-") else "-"
 
 
+def _ratios(r: dict, base: float | None) -> tuple:
+    """Return one size's (landing/copy, full/copy, pandas/full, day/full, rows/s vs base); None for each ratio
+    that a failed step (or a missing figure) leaves unmeasured."""
+    failed = set(r.get("failed", []))
+    full = r["full_refresh_s"] if "full" not in failed else None
+    copy = r["duckdb_copy_s"] if "duckdb_copy" not in failed else None
+    landing = r.get("full_stages", {}).get("landing_s") if full else None
+    day = r["incremental_s"] if "incremental" not in failed else None
+    pandas = r["pandas_s"] if "pandas" not in failed else None
+    return (landing / copy if landing and copy else None,
+            full / copy if full and copy else None,
+            pandas / full if pandas and full else None,
+            day / full if day and full else None,
+            r["rows_per_s"] / base if base and r["rows_per_s"] and full else None)
+
+
+def _rate(rows_per_s: int | None, lin: float | None) -> str:
+    """Return the rows/s cell: the rate and its ratio to the smallest size, marked; '-' when unmeasured."""
+    return f"{rows_per_s:,} ({_mark(f'{lin:.2f}', lin >= TARGETS['linear'])})" if rows_per_s and lin else "-"
+
+
+def _peak(r: dict) -> str:
+    """Return the peak RSS cell, marked against its target only when the full refresh it measured finished."""
+    if "full" in r.get("failed", []):
+        return f"{r['peak_rss_mb']} (failed)"
+    return _mark(r["peak_rss_mb"], r["peak_rss_mb"] <= TARGETS["peak_rss_mb"])
+
+
 def markdown(results: dict) -> str:
     """Return the results as a markdown table with every target ratio, marked met or missed."""
     sizes = sorted(results["sizes"], key=lambda r: r.get("requested", r["rows"]))
@@ -472,20 +502,14 @@ def markdown(results: dict) -> str:
         "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in sizes:
-        landing = r.get("full_stages", {}).get("landing_s")
-        lc = landing / r["duckdb_copy_s"] if landing and r["duckdb_copy_s"] else None
-        fc, pf, inc = (r["full_refresh_s"] / r["duckdb_copy_s"] if r["duckdb_copy_s"] else None,
-                       r["pandas_s"] / r["full_refresh_s"] if r["pandas_s"] else None,
-                       r["incremental_s"] / r["full_refresh_s"] if r["full_refresh_s"] else None)
-        lin = r["rows_per_s"] / base if base and r["rows_per_s"] else None
-        nothing = r.get("nothing_new_s")
+        lc, fc, pf, inc, lin = _ratios(r, base)
+        nothing = r.get("nothing_new_s") if "nothing_new" not in r.get("failed", []) else None
         failed = f" ✗ failed: {', '.join(r['failed'])}" if r.get("failed") else ""
         lines.append(
-            f"| {r['rows']:,}{failed} | {r['full_refresh_s']} | {r['rows_per_s']:,}"
-            f" ({_mark(f'{lin:.2f}', lin >= TARGETS['linear']) if lin else '-'}) | {r['incremental_s']} |"
+            f"| {r['rows']:,}{failed} | {r['full_refresh_s']} | {_rate(r['rows_per_s'], lin)} | {r['incremental_s']} |"
             f" {_mark(nothing, nothing is not None and nothing < TARGETS['nothing_new_s'] and not r.get('nothing_new_wrote_parquet'))} |"
             f" {r['duckdb_copy_s']} | {r['pandas_s'] if r['pandas_s'] is not None else 'skipped'} |"
-            f" {_mark(r['peak_rss_mb'], r['peak_rss_mb'] <= TARGETS['peak_rss_mb'])} |"
+            f" {_peak(r)} |"
             f" {_mark(f'{lc:.2f}', lc <= TARGETS['landing_copy']) if lc else '-'} |"
             f" {_mark(f'{fc:.2f}', fc <= TARGETS['full_copy']) if fc else '-'} |"
             f" {_mark(f'{pf:.1f}', pf >= TARGETS['pandas_full']) if pf else '-'} |"

@@ -84,5 +84,11 @@ def test_the_table_marks_a_failed_step_and_says_whether_the_largest_size_complet
     # a full refresh that dies reads fewer rows than asked: the size still counts as the 64M one
     bad = bench.markdown({"machine": "m", "when": "w", "sizes": [{**size, "rows": 58_907, "failed": ["full"]}]})
     assert "| 58,907 ✗ failed: full |" in bad and "58,907 pings: FAILED ✗" in bad
+    # nothing is judged from a failed step: no rate, no ratio built on it, its peak memory unmarked
+    cells = [c.strip() for c in next(line for line in bad.splitlines() if line.startswith("| 58,907")).split("|")]
+    assert cells[3] == "-" and cells[8] == "850.0 (failed)" and cells[9:13] == ["-", "-", "-", "-"], cells
+    day = bench.markdown({"machine": "m", "when": "w", "sizes": [{**size, "failed": ["incremental", "nothing_new"]}]})
+    cells = [c.strip() for c in next(line for line in day.splitlines() if line.startswith("| 59,489,602")).split("|")]
+    assert cells[3] == "37,000 (1.00 ✓)" and cells[5] == "-" and cells[12] == "-" and cells[8] == "850.0 ✓", cells
     copy_only = bench.markdown({"machine": "m", "when": "w", "sizes": [{**size, "failed": ["duckdb_copy"]}]})
     assert "completes ✓" in copy_only and "✗ failed: duckdb_copy" in copy_only
