@@ -460,15 +460,19 @@ def _mark(value, ok: bool) -> str:
     return f"{value} {'✓' if ok else '✗'}" if value not in (None, "-") else "-"
 
 
+def _measured(r: dict, step: str, key: str):
+    """Return one size's figure `key` when its step (full, incremental, ...) did not fail, else None."""
+    return r.get(key) if step not in r.get("failed", []) else None
+
+
 def _ratios(r: dict, base: float | None) -> tuple:
     """Return one size's (landing/copy, full/copy, pandas/full, day/full, rows/s vs base); None for each ratio
     that a failed step (or a missing figure) leaves unmeasured."""
-    failed = set(r.get("failed", []))
-    full = r["full_refresh_s"] if "full" not in failed else None
-    copy = r["duckdb_copy_s"] if "duckdb_copy" not in failed else None
+    full = _measured(r, "full", "full_refresh_s")
+    copy = _measured(r, "duckdb_copy", "duckdb_copy_s")
     landing = r.get("full_stages", {}).get("landing_s") if full else None
-    day = r["incremental_s"] if "incremental" not in failed else None
-    pandas = r["pandas_s"] if "pandas" not in failed else None
+    day = _measured(r, "incremental", "incremental_s")
+    pandas = _measured(r, "pandas", "pandas_s")
     return (landing / copy if landing and copy else None,
             full / copy if full and copy else None,
             pandas / full if pandas and full else None,
@@ -483,7 +487,7 @@ def _rate(rows_per_s: int | None, lin: float | None) -> str:
 
 def _peak(r: dict) -> str:
     """Return the peak RSS cell, marked against its target only when the full refresh it measured finished."""
-    if "full" in r.get("failed", []):
+    if _measured(r, "full", "peak_rss_mb") is None:
         return f"{r['peak_rss_mb']} (failed)"
     return _mark(r["peak_rss_mb"], r["peak_rss_mb"] <= TARGETS["peak_rss_mb"])
 
@@ -503,7 +507,7 @@ def markdown(results: dict) -> str:
     ]
     for r in sizes:
         lc, fc, pf, inc, lin = _ratios(r, base)
-        nothing = r.get("nothing_new_s") if "nothing_new" not in r.get("failed", []) else None
+        nothing = _measured(r, "nothing_new", "nothing_new_s")
         failed = f" ✗ failed: {', '.join(r['failed'])}" if r.get("failed") else ""
         lines.append(
             f"| {r['rows']:,}{failed} | {r['full_refresh_s']} | {_rate(r['rows_per_s'], lin)} | {r['incremental_s']} |"
