@@ -487,7 +487,7 @@ def _rate(rows_per_s: int | None, lin: float | None) -> str:
 
 def _peak(r: dict) -> str:
     """Return the peak RSS cell, marked against its target only when the full refresh it measured finished."""
-    if _measured(r, "full", "peak_rss_mb") is None:
+    if "full" in r.get("failed", []):
         return f"{r['peak_rss_mb']} (failed)"
     return _mark(r["peak_rss_mb"], r["peak_rss_mb"] <= TARGETS["peak_rss_mb"])
 
