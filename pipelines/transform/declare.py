@@ -17,8 +17,8 @@ Kinds (what the engine does with the model; see docs/models.md):
   that span. Without lookback or restate a full build runs one group of dates at a time.
 - `fold`: over an append-only relation (`changes` names it): the model runs over the new rows alone and
   each touched key's old and new rows are merged with `merge` ({column = "min" | "max" | "sum"} for
-  every non-key column); `merge = {}` keeps a set of distinct keys. A full build folds one group of
-  loads at a time.
+  every non-key column); `merge = {}` keeps a set of distinct keys. A full build is one pass over
+  every row.
 
 Fields any kind may set: `time_column` (the date column readers filter a mart's rows by) and
 `partition` ("month": the mart's parquet is a folder with one file per utc month of `time_column`).

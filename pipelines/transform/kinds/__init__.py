@@ -2,8 +2,9 @@
 
 `build(con, step, since, chunk_rows)` is the one dispatch: it runs the step the plan chose (rebuild,
 incremental or unchanged) with the module of the model's kind. A full build over a large input reads one
-group of about chunk_rows rows at a time (periods for by_key, dates for by_date, loads for fold), so each
-statement's hash table fits DuckDB's memory cap; grouping is part of each kind's full build, not a mode.
+group of about chunk_rows rows at a time (periods for by_key, dates for by_date), so each statement's hash
+table fits DuckDB's memory cap; grouping is part of each kind's full build, not a mode. A fold's full build
+is one pass (its result has one row per key: see fold.py).
 """
 
 from __future__ import annotations

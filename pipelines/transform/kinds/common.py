@@ -70,14 +70,6 @@ def plain_keys(kind: Kind) -> dict[str, exp.Expression]:
     return {k: exp.column(k, quoted=True) for k in kind.key_columns}
 
 
-def load_groups(con, kind: Kind, chunk_rows: int) -> list[int]:
-    """Return the last load of each group of loads a grouped full build reads one at a time ([]: one pass)."""
-    column = changes_column(kind)
-    load = exp.column(column.name, quoted=True)
-    counts = con.execute(sqltree.sql(sqltree.counts_by(load, exp.to_table(changes_relation(kind))))).fetchall()
-    return [last for _, last in groups(counts, chunk_rows)]
-
-
 def create_or_append(con, model: Model, group: int, body: exp.Expression) -> None:
     """Write one group of a grouped full build: the first group creates the table, later ones append."""
     if group == 0:
