@@ -7,12 +7,18 @@ with pings as (
     select instance_id, driver, license_type, version_minor from staging.stg_pings
 ),
 
+combinations as (
+    -- each instance's distinct (driver, licence, minor): one scan of the pings and a few rows per
+    -- instance, split into dimensions below
+    select distinct instance_id, driver, license_type, version_minor from pings
+),
+
 reported as (
-    select instance_id, 'driver' as dimension, driver as value from pings where driver <> 'unreported'
+    select instance_id, 'driver' as dimension, driver as value from combinations where driver <> 'unreported'
     union all
-    select instance_id, 'license_type' as dimension, license_type as value from pings where license_type <> 'unreported'
+    select instance_id, 'license_type' as dimension, license_type as value from combinations where license_type <> 'unreported'
     union all
-    select instance_id, 'version_minor' as dimension, version_minor as value from pings
+    select instance_id, 'version_minor' as dimension, version_minor as value from combinations
 ),
 
 final as (
