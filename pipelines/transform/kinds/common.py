@@ -9,7 +9,6 @@ from sqlglot import exp
 
 from .. import sqltree
 from ..declare import Kind
-from ..groups import groups
 from ..models import Model
 from ..replaced import Replaced
 
@@ -36,14 +35,11 @@ def changes_relation(kind: Kind) -> str:
     return f"{column.db or 'main'}.{column.table}"
 
 
-def new_rows(kind: Kind, since: int, until: int | None = None) -> exp.Select:
-    """Return `select n.* from <changes relation> n where n.<load id> > since [and <= until]`."""
+def new_rows(kind: Kind, since: int) -> exp.Select:
+    """Return `select n.* from <changes relation> n where n.<load id> > since`."""
     column = changes_column(kind)
     load = exp.column(column.name, table="n", quoted=True)
-    query = sqltree.rows_of(changes_relation(kind), "n").where(exp.GT(this=load, expression=exp.Literal.number(int(since))))
-    if until is not None:
-        query = query.where(exp.LTE(this=load.copy(), expression=exp.Literal.number(int(until))))
-    return query
+    return sqltree.rows_of(changes_relation(kind), "n").where(exp.GT(this=load, expression=exp.Literal.number(int(since))))
 
 
 def scope_table(model: Model) -> str:
