@@ -75,6 +75,10 @@ def _spark_forms(node: exp.Expression) -> exp.Expression:
             raise ValueError(f"date_diff with unit {unit!r} has no Spark form here: give the model a .spark.sql")
         trunc = lambda e: exp.Anonymous(this="date_trunc", expressions=[exp.Literal.string(unit), e])  # noqa: E731
         return exp.Anonymous(this="timestampdiff", expressions=[exp.var(unit), trunc(node.expression), trunc(node.this)])
+    if isinstance(node, exp.CTE) and node.args.get("materialized") is not None:
+        # `as [not] materialized`: a DuckDB planner hint with no Spark syntax; the rows are the same without it
+        node.set("materialized", None)   # in place, so its body is still visited (transform works on a copy)
+        return node
     if isinstance(node, exp.Cast) and isinstance(node.this, (exp.Unnest, exp.Explode)):
         # cast(unnest(series) as t): Spark cannot cast a generator; cast each element, then explode
         x = exp.to_identifier("x")
