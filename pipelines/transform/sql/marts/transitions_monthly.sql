@@ -6,8 +6,7 @@
 -- instance last reported before them (int_instance_months), so it never reads the older days.
 -- model: kind = "by_date", grain = "month", restate = "all", cut = ["instance_days"]
 with instance_days as not materialized (
-    -- not materialized: read more than once below; DuckDB would otherwise keep a copy, which spills under the
-    -- 512MB cap, and reading the table twice costs less (docs/benchmark.md)
+    -- not materialized: read twice below; a kept copy spills under 512MB (why: docs/benchmark.md)
     select instance_id, "day", cast(date_trunc('month', "day") as date) as "month", driver, license_type
     from intermediate.int_instance_days
 ),
