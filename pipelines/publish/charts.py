@@ -101,9 +101,26 @@ def dates(fig: go.Figure, period: str, **kw) -> go.Figure:
     return fig
 
 
+def drawn_top(fig: go.Figure) -> float | None:
+    """Return the highest value a figure's y axis must reach (stacked bars summed per x), None when nothing is drawn."""
+    traces = [t for t in fig.data if getattr(t, "y", None) is not None and len(t.y)]
+    if not traces:
+        return None
+    stacked = fig.layout.barmode in ("stack", "relative")
+    parts = [pd.DataFrame({"x": list(t.x) if t.x is not None else range(len(t.y)),
+                           "y": pd.to_numeric(pd.Series(t.y), errors="coerce").clip(lower=0)}) for t in traces]
+    values = pd.concat(parts)
+    top = values.groupby("x")["y"].sum().max() if stacked else values["y"].max()
+    return None if pd.isna(top) else float(top)
+
+
 def whole(fig: go.Figure, top=None, **kw) -> go.Figure:
-    """Make a count axis show whole numbers from 0."""
+    """Make a count axis show whole numbers from 0: one tick per unit when the axis is short, never 0, 1, 1, 2, 2.
+
+    `top` is the axis's highest value; by default the highest value the figure draws.
+    """
     fig.update_yaxes(tickformat=",d", rangemode="tozero", **kw)
+    top = drawn_top(fig) if top is None else top
     if top is not None and not pd.isna(top) and top < 6:
         fig.update_yaxes(dtick=1, **kw)
     return fig

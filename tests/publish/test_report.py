@@ -77,6 +77,12 @@ def chart_places(dom: str) -> dict[str, str]:
     return places
 
 
+def axis_ticks(place: str) -> list[list[str]]:
+    """Return the tick labels each drawn y axis of a chart shows, bottom to top."""
+    return [re.findall(r'data-unformatted="([^"]*)"', axis)
+            for axis in re.findall(r'<g class="yaxislayer-above">(.*?)</g></g>', place)]
+
+
 def _shows(page: Path) -> int:
     """Return how many charts the page's notebook shows (ctx.show calls)."""
     return (report.NOTEBOOKS_DIR / f"{page.stem}.py").read_text().count("ctx.show(")
@@ -146,6 +152,8 @@ def test_every_chart_drew_marks_or_explains_itself_and_links_its_own_csv_offline
                 assert 'class="main-svg"' in place, f"{page.name} {name}: not rendered"
                 assert any(re.search(mark, place) for mark in MARKS), f"{page.name} {name}: no visible marks"
                 assert len(re.findall(r'class="legendtext"', place)) <= 9, f"{page.name} {name}: over 8 series"
+                for ticks in axis_ticks(place):   # a short count axis reads 0, 1, 2, never 0, 1, 1, 2, 2
+                    assert all(a != b for a, b in zip(ticks, ticks[1:])), f"{page.name} {name}: ticks {ticks}"
 
 
 def test_the_request_detector_catches_a_page_that_reaches_out(tmp_path):
