@@ -37,7 +37,7 @@ ctx.show(versions.version_lines(ctx))
 # %% [markdown]
 # ## Upgrade velocity
 # Days from each minor release until 25, 50 and 75 % of weekly active instances ran it or a newer line
-# (measured at the end of the first week that reached the share).
+# (measured at the end of the first complete week that reached the share).
 
 # %%
 ctx.show(versions.release_uptake(ctx))

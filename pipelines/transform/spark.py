@@ -136,7 +136,9 @@ def run(spark, landed: dict[str, Path], models: list[models_mod.Model] | None = 
     for model in models or models_mod.build_order():
         df = spark.sql(translate(model, defined))
         if model.kind.name != "view":
-            df = df.cache()   # tables are read by several later models: compute once, like DuckDB
+            # tables are read by several later models: computed once, like DuckDB, and their lineage cut
+            # (a mart reading marts would otherwise carry every plan under it)
+            df = df.localCheckpoint()
         df.createOrReplaceTempView(view_name(model.relation))
         if model.layer == "marts":
             marts[model.name] = df

@@ -150,6 +150,22 @@ def test_release_uptake_days_until_a_share_runs_the_line_or_newer(cfg, tmp_path)
     up = mart(cfg, "release_uptake").set_index("version")
     row = up.loc["2.24"]
     assert str(row["released_on"])[:10] == "2025-11-20" and str(row["first_seen"])[:10] == "2025-11-20"
-    # shares are measured at the week's end (sunday): 2025-11-23 is 3 days after release
-    assert (row["days_to_25pct"], row["days_to_50pct"], row["days_to_75pct"]) == (3, 10, 17)
+    # shares are measured at the week's end (sunday): 2025-11-23 is 3 days after release; the data ends on
+    # friday 2025-12-05, so the week of 2025-12-01 is in progress: its 75 % is not measured yet
+    assert (row["days_to_25pct"], row["days_to_50pct"]) == (3, 10) and pd.isna(row["days_to_75pct"])
     assert list(up.index) == ["2.24"]  # 2.25.0 was released 2025-12-18, after the data ends
+    # a ping on sunday 2025-12-07 (d, still on 2.22) ends that week: 75 % reached 17 days after release
+    run(cfg, write_lines(tmp_path / "sunday.jsonl", [ping_line("d", at="2025-12-07T10:00:00Z",
+                                                               env={"flowforge": "2.22.0"})]))
+    row = mart(cfg, "release_uptake").set_index("version").loc["2.24"]
+    assert (row["days_to_25pct"], row["days_to_50pct"], row["days_to_75pct"]) == (3, 10, 17)
+
+
+def test_source_daily_has_a_zero_for_each_day_without_pings_inside_a_sources_span(cfg, tmp_path):
+    # one source: pings on 2024-05-01 and 2024-05-04; the days between land none
+    lines = [ping_line("a", at="2024-05-01T10:00:00Z"), ping_line("b", at="2024-05-01T11:00:00Z"),
+             ping_line("a", at="2024-05-04T10:00:00Z")]
+    run(cfg, write_lines(tmp_path / "p.jsonl", lines))
+    df = mart(cfg, "source_daily")
+    assert [(str(d)[:10], n) for d, n in zip(df["day"], df["pings"])] == [
+        ("2024-05-01", 2), ("2024-05-02", 0), ("2024-05-03", 0), ("2024-05-04", 1)]

@@ -53,14 +53,26 @@ def version_lines(ctx: Context, weeks: int = 52) -> Chart:
                  rows.only(common.BREAKDOWN_CSV))
 
 
+def _known_by(uptake: pd.DataFrame, as_of: pd.Timestamp | None) -> pd.DataFrame:
+    """Return release_uptake's rows released by the as-of day, each milestone blank when reached after it."""
+    if as_of is None:
+        return uptake
+    uptake = uptake[uptake["released_on"] <= as_of].copy()
+    for pct, _ in MILESTONES:
+        column = f"days_to_{pct}pct"
+        later = uptake["released_on"] + pd.to_timedelta(uptake[column], unit="D") > as_of
+        uptake[column] = uptake[column].mask(later.fillna(False))
+    return uptake
+
+
 def _reached(ctx: Context, uptake: pd.DataFrame) -> pd.Series | None:
-    """Return the newest line that reached a milestone by the as-of day, with that milestone (selection)."""
+    """Return the newest line that reached a milestone (uptake: as `_known_by` gives it), with that milestone."""
     if ctx.as_of is None:
         return None
     for _, row in uptake.sort_values("released_on", ascending=False).iterrows():
         for pct, _ in reversed(MILESTONES):
             days = row[f"days_to_{pct}pct"]
-            if not fmt.missing(days) and row["released_on"] + pd.Timedelta(days=int(days)) <= ctx.as_of:
+            if not fmt.missing(days):
                 return pd.Series({"version": row["version"], "pct": pct, "days": days,
                                   "on": row["released_on"] + pd.Timedelta(days=int(days))})
     return None
@@ -68,9 +80,7 @@ def _reached(ctx: Context, uptake: pd.DataFrame) -> pd.Series | None:
 
 def release_uptake(ctx: Context, last: int = 16) -> Chart:
     """Days from each minor release until 25, 50 and 75 % of weekly active instances ran it or newer."""
-    uptake = marts.read("release_uptake", ctx.parquet_dir)
-    if ctx.as_of is not None:
-        uptake = uptake[uptake["released_on"] <= ctx.as_of]
+    uptake = _known_by(marts.read("release_uptake", ctx.parquet_dir), ctx.as_of)
     title = "Upgrade velocity"
     reached = _reached(ctx, uptake)
     if reached is not None:
@@ -90,7 +100,7 @@ def release_uptake(ctx: Context, last: int = 16) -> Chart:
     fig.update_xaxes(type="category")
     charts.whole(fig)
     return Chart("release_uptake", title, "Days from each minor release until 25, 50 and 75 % of weekly active "
-                 "instances ran it or a newer line; no bar: not reached", fig, Protected(df))
+                 "instances ran it or a newer line; no bar: not reached in a complete week", fig, Protected(df))
 
 
 def patch_mix(ctx: Context) -> Chart:

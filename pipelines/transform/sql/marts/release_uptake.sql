@@ -1,7 +1,8 @@
 -- release_uptake: for each minor release line X.Y (released_on = its X.Y.0 release, utc date), the
 -- first day any instance reported it (releases published inside the data's range only) and the days from release until 25/50/75% of the weekly active
 -- instances (all of them) ran X.Y or newer (a known, non-dev version); measured at the end (sunday) of the first
--- week reaching the share; null when not reached
+-- complete week (headline_weekly.complete) reaching the share; null when not reached (a week in progress has no
+-- share yet)
 -- model: kind = "table"
 with releases as (
     select * from staging.stg_flowforge_releases
@@ -32,9 +33,13 @@ known_weeks as (
     group by all
 ),
 
+complete_weeks as (
+    select week from marts.headline_weekly where complete
+),
+
 weekly_active as (
     -- every instance active that week: the denominator of every share of weekly active instances
-    select week, count(*) as active from instance_weeks group by week
+    select week, count(*) as active from instance_weeks semi join complete_weeks using (week) group by week
 ),
 
 shares as (
