@@ -142,22 +142,43 @@ def mark_spans(fig: go.Figure, spans: pd.DataFrame, drawn: pd.Series | None = No
     return fig
 
 
+def drawn_middle(fig: go.Figure):
+    """Return the middle of the x values a figure draws (dates or numbers), None when it draws none."""
+    xs = pd.concat([pd.Series(list(t.x)) for t in fig.data if getattr(t, "x", None) is not None and len(t.x)] or
+                   [pd.Series([], dtype=object)])
+    if xs.empty:
+        return None
+    xs = pd.to_datetime(xs) if not pd.api.types.is_numeric_dtype(xs) else xs
+    return xs.min() + (xs.max() - xs.min()) / 2
+
+
 def mark_days(fig: go.Figure, days: pd.DataFrame, color: str = "#6E6E6E") -> go.Figure:
-    """Draw a dotted line at each day (a release, an end of life) with its label at the top."""
+    """Draw a dotted line at each day (a release, an end of life) with its label at the top.
+
+    A label sits on the line's inner side (right of it in the left half, left of it in the right half), so
+    it never widens the axis past the data.
+    """
+    middle = drawn_middle(fig)
     for i, mark in enumerate(days.itertuples()):
         fig.add_shape(type="line", x0=mark.day, x1=mark.day, y0=0, y1=1, yref="paper",
                       line=dict(dash="dot", width=1, color=color))
+        inner = "right" if middle is not None and pd.Timestamp(mark.day) > middle else "left"
         fig.add_annotation(x=mark.day, y=1 - 0.06 * (i % 3), yref="paper", text=mark.label, showarrow=False,
-                           xanchor="left", yanchor="top", font=dict(size=10, color=color),
+                           xanchor=inner, yanchor="top", font=dict(size=10, color=color),
                            bgcolor="rgba(255,255,255,0.6)")
     return fig
 
 
 def mark_unfinished(fig: go.Figure, start, end, text: str) -> go.Figure:
-    """Shade a period whose figures are not final yet (the week in progress, removals not known yet)."""
+    """Shade a period whose figures are not final yet (the week in progress, removals not known yet).
+
+    The x axis's title says what the grey band is (a label on the plot would cover the marks under it).
+    """
     fig.add_vrect(x0=start, x1=end, fillcolor=SHADE, line_width=0, layer="below")
-    fig.add_annotation(x=end, y=0.0, yref="paper", text=text, showarrow=False, xanchor="right", yanchor="bottom",
-                       font=dict(size=10, color="gray"), bgcolor="rgba(255,255,255,0.6)")
+    title = fig.layout.xaxis.title.text
+    fig.update_xaxes(title_text=f"{title}<br>grey: {text}" if title else f"grey: {text}")
+    if title and fig.layout.legend.y is not None:   # the legend below moves down by the title's second line
+        fig.update_layout(legend_y=fig.layout.legend.y - 0.06)
     return fig
 
 
@@ -252,6 +273,12 @@ def panels(n: int, titles: list[str], columns: int = 3, height_each: int = 170) 
     fig.update_layout(height=110 + height_each * rows, showlegend=False, template=TEMPLATE,
                       margin=dict(t=40, r=12, b=40, l=48), hovermode="x unified")
     fig.update_annotations(font_size=11)
+    for i in range(n):   # the lowest panel of each column labels its dates (the column's bottom cell may be empty)
+        if i + columns >= n:
+            fig.update_xaxes(showticklabels=True, **cell(i, columns))
+    for i in range(n, rows * columns):   # an empty cell draws no axes
+        fig.update_xaxes(visible=False, **cell(i, columns))
+        fig.update_yaxes(visible=False, **cell(i, columns))
     return fig
 
 

@@ -89,7 +89,8 @@ class Context:
 
         self._write(chart.data.for_csv(), chart.name)
         if not self.chart_dir:
-            display(Markdown(f"**{chart.title}**" + (f"  \n{chart.subtitle}" if chart.subtitle else "")))
+            lines = [f"**{chart.title}**", *([chart.subtitle] if chart.subtitle else []), *chart.extra]
+            display(Markdown("  \n".join(lines)))   # the finding, what is drawn and the notes, as the report
             if chart.empty:
                 display(Markdown(f"*{chart.note}*"))
             else:

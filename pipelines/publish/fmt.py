@@ -62,6 +62,12 @@ def month(value) -> str:
     return "–" if missing(value) else f"{pd.Timestamp(value):%b %Y}"
 
 
+def listing(items: list) -> str:
+    """Join names for prose: ['a', 'b', 'c'] -> 'a, b and c'."""
+    names = [str(i) for i in items]
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
 def iso(value) -> str | None:
     """Return a day as YYYY-MM-DD (None when unknown): the as_of of figures.json."""
     return None if missing(value) else f"{pd.Timestamp(value):%Y-%m-%d}"

@@ -5,18 +5,20 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
+from html import unescape
 from pathlib import Path
 
 import jupytext
 import pytest
 
-from conftest import TEST_KEY, require
+from conftest import TEST_KEY, ping_line, require, write_lines
 from pipelines import settings as settings_mod
 from pipelines.flow import refresh
 from pipelines.publish import marts, report
@@ -180,3 +182,29 @@ def test_jupyterlab_opens_notebooks_with_the_project_kernel_and_settings(tmp_pat
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def _captions(nb, html: bool) -> list[str]:
+    """Return each chart's caption lines (finding, what is drawn, notes), from the report's HTML or JupyterLab's Markdown."""
+    found = []
+    for o in (o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])):
+        data = o.get("data", {})
+        if html and "<figcaption>" in data.get("text/html", ""):
+            found += [unescape(t) for t in re.findall(r'<p class="(?:finding|what)">(.*?)</p>', data["text/html"])]
+        elif not html and data.get("text/markdown", "").startswith("**"):
+            title, *rest = data["text/markdown"].split("  \n")
+            found += [title.strip("*"), *rest]
+    return found
+
+
+def test_jupyterlab_shows_every_caption_line_of_the_report_notes_included(tmp_path):
+    # nine instances on nine patch versions of 2.33 in one week: the patch chart draws 7 and 'other', with a note
+    lines = [ping_line(f"i-{n}", at=f"2026-03-0{d}T10:00:00Z", env={"flowforge": f"2.33.{n}"})
+             for n in range(9) for d in (2, 3)]
+    cfg = settings_mod.Settings(data_dir=tmp_path / "data", ip_hash_key=TEST_KEY)
+    refresh(cfg, [str(write_lines(tmp_path / "p.jsonl", lines))], progress=lambda m: None)
+    path = report.NOTEBOOKS_DIR / "02_version_adoption.py"
+    lab = report.execute(path, {"parquet_dir": str(cfg.parquet_dir)}, timeout=300)
+    built = report.execute(path, {"parquet_dir": str(cfg.parquet_dir), "chart_dir": str(tmp_path / "csv")}, timeout=300)
+    assert _captions(lab, html=False) == _captions(built, html=True)
+    assert [line for line in _captions(lab, html=False) if line.startswith("'other': the rest, 2 more patch versions")]

@@ -12,14 +12,28 @@ from ..context import Context
 REST = set(charts.REST)
 #: the columns a breakdown chart's CSV holds
 BREAKDOWN_CSV = ["week", "category", "instances", "share"]
-#: which alert runs mark a time series, and how (a gap or an outage in the data)
-GAP_LABELS = {("pings_per_day", "critical"): "no pings", ("pings_per_day", "warning"): "few pings",
+#: which alert runs mark a time series, and how (a gap or an outage in the data); a run's severity is its worst
+#: day's: a critical pings_per_day run has a day without pings, and maybe days with few
+GAP_LABELS = {("pings_per_day", "critical"): "no or few pings", ("pings_per_day", "warning"): "few pings",
               ("active_7d_drop", "critical"): "7-day active fell"}
 
 
 def rows_of(df: pd.DataFrame, column: str, when) -> pd.DataFrame:
     """Return the rows whose period column equals `when` (none when it is unknown)."""
     return df.iloc[0:0] if when is None else df[df[column] == pd.Timestamp(when)]
+
+
+def unfinished(fig: go.Figure, ctx: Context, period: str) -> None:
+    """Shade the week (or month) after the last complete one when the data reaches into it: its bar or point
+    (drawn at the period's first day) counts only the days so far."""
+    last = ctx.scope.week if period == "week" else ctx.scope.month
+    if last is None or ctx.as_of is None:
+        return
+    start = last + (pd.Timedelta(days=7) if period == "week" else pd.DateOffset(months=1))
+    if ctx.as_of < start:
+        return
+    half = pd.Timedelta(days=3.5 if period == "week" else 15)
+    charts.mark_unfinished(fig, start - half, start + half, f"{period} in progress")
 
 
 def gaps(ctx: Context) -> pd.DataFrame:

@@ -81,18 +81,10 @@ def active_all_core(ctx: Context) -> Chart:
     fig = charts.lines(rows, "week", "fleet", "active", ["all", "core"])
     charts.layout(fig, charts.AXIS["week"], "weekly active instances")
     charts.whole(charts.dates(fig, "week"))
-    _unfinished_week(fig, ctx)
+    common.unfinished(fig, ctx, "week")
     charts.mark_spans(fig, common.gaps(ctx), df["week"])
     return Chart("active_all_core", title, "All instances, and core: without development builds, one-day instances "
                  "and clones", fig, rows)
-
-
-def _unfinished_week(fig: go.Figure, ctx: Context) -> None:
-    """Shade the week after the last complete one when the data reaches into it."""
-    if ctx.scope.week is not None and ctx.as_of is not None and ctx.as_of.day_of_week != 6:
-        monday = ctx.scope.week + pd.Timedelta(days=7)
-        charts.mark_unfinished(fig, monday - pd.Timedelta(days=3.5), monday + pd.Timedelta(days=3.5),
-                               "week in progress")
 
 
 def fleet_changes(ctx: Context) -> Chart:
@@ -120,7 +112,7 @@ def fleet_totals(ctx: Context) -> Chart:
                        unit="")
     charts.layout(fig, charts.AXIS["week"], "summed over active instances")
     charts.whole(charts.dates(fig, "week"))
-    _unfinished_week(fig, ctx)
+    common.unfinished(fig, ctx, "week")
     return Chart("fleet_totals", title, "Summed over the week's active instances, each in its latest state that "
                  "week (instances whose pings lack a key do not count as 0)", fig, rows)
 

@@ -68,6 +68,7 @@ def _bars(ctx: Context, df: pd.DataFrame, name: str, title: str, subtitle: str, 
     fig = charts.stacked_bars(rows, "month", "category", charts.series_order(df, "category"), names=names)
     charts.layout(fig, charts.AXIS["month"], "instances changing")
     charts.whole(charts.dates(fig, "month"))
+    common.unfinished(fig, ctx, "month")
     return Chart(name, title, subtitle, fig, rows.only(CHANGES_CSV))
 
 
@@ -76,16 +77,19 @@ def changes(ctx: Context, dimension: str, what: str, name: str) -> Chart:
     df = _months(ctx, dimension)
     title = f"Instances that changed {what}"
     window = _window(ctx, df)
-    named = window[window["category"] != "other"].sort_values("changes_12m", ascending=False)
+    named = window[window["category"] != "other"].sort_values(["changes_12m", "category"], ascending=[False, True])
     if len(named) and named["dimension_changes_12m"].iloc[0] > 0:
         top = named.iloc[0]
         total = ctx.quote(figures.count(f"{dimension}_changes_12m", top["dimension_changes_12m"], top["month"], ctx.k))
         most = ctx.quote(figures.count(f"{dimension}_top_change_12m", top["changes_12m"], top["month"], ctx.k))
-        title = (f"{_period(top)}: {total} changes of {what}; the most common: {top['category']} ({most})")
+        tied = named[named["changes_12m"] == top["changes_12m"]]["category"].tolist()
+        commonest = (f"the most common: {top['category']} ({most})" if len(tied) == 1 else
+                     f"the most common: {fmt.listing(tied)} ({most} each)")
+        title = f"{_period(top)}: {total} changes of {what}; {commonest}"
     if not (df["instances"] > 0).any():
         return charts.nothing(name, title, f"No instance changed {what} in this date range.")
     return _bars(ctx, df, name, title, f"Instances whose {what} changed between two days they reported it, per "
-                 "month (UTC); the 7 commonest changes by name")
+                 "month (UTC); up to 7 commonest changes by name, the rest as 'other'")
 
 
 def trials_ended(ctx: Context) -> Chart:
