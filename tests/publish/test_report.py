@@ -226,6 +226,12 @@ def test_the_team_report_hides_nothing_and_the_public_one_hides_every_small_coun
             numbers = pd.to_numeric(cells[cells != "< 5"], errors="coerce").dropna()
             assert not ((numbers > 0) & (numbers < 5)).any(), f"{csv.name}.{column}"
     assert hidden > 0                                                          # suppressed cells are marked
+    blank = [f"{page.name} {name}" for page in sorted(folder.glob("0*.html"))   # ... and drawn, never as nothing
+             for name, place in chart_places(page.read_text()).items()
+             if "< 5" in (folder / "data" / f"{page.stem}__{name}.csv").read_text()
+             and 'class="chart-empty"' not in place
+             and not any(m in place for m in ("fewer than 5 (hidden)", "\\u003c 5", "< 5"))]
+    assert blank == []
     for entry in json.loads((folder / "figures.json").read_text()):
         if isinstance(entry["value"], (int, float)) and entry["id"] in COUNT_IDS:
             assert not 0 < entry["value"] < 5, entry

@@ -108,6 +108,8 @@ def quarantine(ctx: Context) -> Chart:
         fig.add_trace(go.Scatter(x=part["day"], y=part["rows"], name=reason, mode="markers",
                                  marker=dict(color=charts.PALETTE[i % len(charts.PALETTE)], size=5),
                                  hovertemplate=reason + ": %{y:,} rows<extra></extra>"), **charts.cell(i, 2))
+        charts.hidden_marks(fig, rows, "day", "rows", 0, reason, where=rows.rows["reason"] == reason,
+                            at=charts.cell(i, 2))
     charts.dates(fig, "day")
     fig.update_yaxes(rangemode="tozero", nticks=3)
     return Chart("quarantine_reasons", title, "Rows set aside by the loader, one dot per UTC day of their own time; "
@@ -171,11 +173,13 @@ def pings_per_day(ctx: Context) -> Chart:
         title = f"{share} of instance-days carry one ping; restarts add the rest"
     if df.empty:
         return charts.nothing("pings_per_instance_day", title, "No instance-day in this date range.")
-    df = df.rename(columns={"pings": "pings_in_the_day"})
+    # the counts as category labels (kept in their numeric order)
+    df = df.rename(columns={"pings": "pings_in_the_day"}).assign(pings_in_the_day=lambda d: d["pings_in_the_day"].astype(str))
     rows = ctx.protect(df, {"instance_days": ["share"]})
-    fig = go.Figure(go.Bar(x=rows.rows["pings_in_the_day"].astype(str), y=rows.rows["instance_days"], marker_color=charts.PALETTE[0],
+    fig = go.Figure(go.Bar(x=rows.rows["pings_in_the_day"], y=rows.rows["instance_days"], marker_color=charts.PALETTE[0],
                            customdata=rows.rows[["share"]], name="instance-days",
                            hovertemplate="%{x} pings: %{y:,} instance-days (%{customdata[0]:.2%})<extra></extra>"))
+    charts.hidden_marks(fig, rows, "pings_in_the_day", "instance_days", 1, "instance-days")   # 1: the log axis's foot
     charts.layout(fig, "pings in the day", "instance-days (log scale)")
     fig.update_layout(hovermode="closest")
     fig.update_yaxes(type="log", tickformat=",d", dtick=1)
