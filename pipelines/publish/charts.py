@@ -185,13 +185,15 @@ def mark_unfinished(fig: go.Figure, start, end, text: str) -> go.Figure:
 def hidden_marks(fig: go.Figure, rows: Protected, x: str, column: str, y, name: str, where: pd.Series | None = None,
                  at: dict | None = None, **kw) -> go.Figure:
     """Draw the hidden cells of a column (those `where` selects) as open markers at y, named '< k (hidden)' in the
-    legend; `at` places them in a panel of small multiples (cell())."""
+    legend (once a figure); `at` places them in a panel of small multiples (cell())."""
     mask = rows.any_hidden(column) if where is None else rows.any_hidden(column) & where
     if not mask.any():
         return fig
     part = rows.rows[mask]
+    label = f"fewer than {rows.k} (hidden)"
+    kw.setdefault("showlegend", not any(t.name == label for t in fig.data))
     fig.add_trace(go.Scatter(x=part[x], y=[y] * len(part) if not isinstance(y, str) else part[y], mode="markers",
-                             name=f"fewer than {rows.k} (hidden)", marker=dict(symbol="x-thin-open", size=9,
+                             name=label, marker=dict(symbol="x-thin-open", size=9,
                                                                                 color=GREY, line=dict(width=2)),
                              hovertemplate=f"{name}: < {rows.k}<extra></extra>", **kw), **(at or {}))
     return fig

@@ -134,7 +134,7 @@ def added_removed(ctx: Context, df: pd.DataFrame, period: str, name: str, subtit
                          hovertemplate="removed: %{customdata[0]:,}<extra></extra>"))
     fig.update_layout(barmode="relative", bargap=0.1)
     charts.hidden_marks(fig, rows, period, "added", 0, "added")
-    charts.hidden_marks(fig, rows, period, "removed", 0, "removed", showlegend=not rows.any_hidden("added").any())
+    charts.hidden_marks(fig, rows, period, "removed", 0, "removed")
     over_time(fig, ctx, df[period], period, f"instances per {period} (removed below 0)")
     fig.update_yaxes(tickformat=",d", rangemode="normal")
     unknown = df[df["removed"].isna()]

@@ -159,15 +159,12 @@ def feature_by_license(ctx: Context) -> Chart:
                        {"adopters": ["share"], "instances": ["share"]})
     order = week[week["license_type"] == "ALL"].sort_values("share", ascending=False)["feature"].tolist()
     fig = go.Figure()
-    marked = False
     for lic, colour in zip(licences, charts.PALETTE):
         part = rows.rows[rows.rows["license_type"] == lic].set_index("feature").reindex(order).reset_index()
         fig.add_trace(go.Bar(x=part["feature"], y=part["share"], name=lic, marker_color=colour,
                              customdata=part[["adopters", "instances"]],
                              hovertemplate=lic + ": %{y:.1%} (%{customdata[0]:,} of %{customdata[1]:,})<extra></extra>"))
-        mine = rows.rows["license_type"] == lic
-        charts.hidden_marks(fig, rows, "feature", "share", 0, lic, where=mine, showlegend=not marked)
-        marked = marked or bool((rows.any_hidden("share") & mine).any())
+        charts.hidden_marks(fig, rows, "feature", "share", 0, lic, where=rows.rows["license_type"] == lic)
     charts.layout(fig, "", "share of instances reporting it", percent=True)
     fig.update_layout(barmode="group", hovermode="closest", legend_y=-0.45, margin_b=60)
     return Chart("feature_by_license", title, "Share of each licence type's reporting instances that use a feature",
