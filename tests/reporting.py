@@ -76,6 +76,80 @@ def render(page: Path, profile: Path, *flags: str) -> tuple[str, list[str]]:
     return dom, requests
 
 
+class Browser:
+    """Headless Chromium driven over its DevTools pipe (fds 3 and 4; no extra package), network blocked: opens
+    pages at a real emulated viewport width (the window's own minimum is 500 px) and evaluates JavaScript."""
+
+    def __init__(self, profile: Path):
+        ours_in, theirs_out = os.pipe()     # Chromium writes replies on its fd 4
+        theirs_in, ours_out = os.pipe()     # and reads commands on its fd 3
+
+        def pipes():
+            os.dup2(theirs_in, 3)
+            os.dup2(theirs_out, 4)
+
+        flags = [f for f in CHROMIUM_FLAGS if not f.startswith("--virtual-time")]
+        self.proc = subprocess.Popen([chromium(), *flags, "--remote-debugging-pipe", f"--user-data-dir={profile}"],
+                                     preexec_fn=pipes, pass_fds=(3, 4), stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)
+        os.close(theirs_in), os.close(theirs_out)
+        self.reader, self.writer = os.fdopen(ours_in, "rb"), os.fdopen(ours_out, "wb")
+        self.ids, self.session, self.events = 0, None, []
+        target = self.call("Target.createTarget", url="about:blank")["targetId"]
+        self.session = self.call("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
+        self.call("Page.enable")
+
+    def call(self, method: str, **params):
+        """Send one DevTools command (to the page once attached) and return its result."""
+        self.ids += 1
+        message = {"id": self.ids, "method": method, "params": params}
+        if self.session:
+            message["sessionId"] = self.session
+        self.writer.write(json.dumps(message).encode() + b"\0")
+        self.writer.flush()
+        while True:
+            reply = self._read()
+            if reply.get("id") == self.ids:
+                if "error" in reply:
+                    raise RuntimeError(f"{method}: {reply['error']}")
+                return reply.get("result", {})
+            self.events.append(reply.get("method"))
+
+    def _read(self) -> dict:
+        """Read one NUL-terminated message from Chromium."""
+        chunks = []
+        while (byte := self.reader.read(1)) not in (b"\0", b""):
+            chunks.append(byte)
+        if not chunks:
+            raise RuntimeError("Chromium closed its DevTools pipe")
+        return json.loads(b"".join(chunks))
+
+    def open(self, page: Path, width: int, height: int = 900) -> None:
+        """Load a page at this viewport width (a phone's when under 700) and wait until every chart is drawn."""
+        self.call("Emulation.setDeviceMetricsOverride", width=width, height=height, deviceScaleFactor=1,
+                  mobile=width < 700)
+        self.events.clear()
+        self.call("Page.navigate", url=page.as_uri())
+        while "Page.loadEventFired" not in self.events:
+            self.events.append(self._read().get("method"))
+        self.evaluate("new Promise(r => setTimeout(r, 500))")
+
+    def evaluate(self, expression: str):
+        """Return the value of a JavaScript expression in the page (promises awaited)."""
+        result = self.call("Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True)
+        if "exceptionDetails" in result:
+            raise RuntimeError(f"{expression[:60]}: {result['exceptionDetails'].get('text')}")
+        return result["result"].get("value")
+
+    def close(self) -> None:
+        """Close the browser."""
+        try:
+            self.session = None
+            self.call("Browser.close")
+        finally:
+            self.proc.wait(timeout=30)
+
+
 def visible_text(page: Path) -> str:
     """Return what a page prints as text: tags dropped, scripts and styles left out, entities decoded."""
     text = page.read_text()

@@ -17,6 +17,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from . import fmt
 from .suppress import Protected
 
 TEMPLATE = "plotly_white"
@@ -27,6 +28,7 @@ CONFIG = {"displaylogo": False, "responsive": True,
 #: renderer in notebooks: JupyterLab draws the figure JSON with its own plotly (nothing heavy in outputs)
 NOTEBOOK_RENDERER = "plotly_mimetype"
 FEW_POINTS = 30          # a line with at most this many points gets markers
+SPANS_NAMED = 2          # gaps and outages named under a chart's x axis, a line each (the rest counted)
 WEEK_MS = 7 * 24 * 3600 * 1000   # a week's bar width on a date axis
 MAX_SERIES = 8
 
@@ -127,18 +129,21 @@ def whole(fig: go.Figure, top=None, **kw) -> go.Figure:
 
 
 def mark_spans(fig: go.Figure, spans: pd.DataFrame, drawn: pd.Series | None = None) -> go.Figure:
-    """Shade each span (first_day .. last_day, a label) across the plot, labelled at the top: gaps, outages.
+    """Shade each span (first_day .. last_day, a label) across the plot: gaps, outages.
 
-    With `drawn` (the plotted dates), only the spans inside them are marked (a mark never widens the axis).
+    The x axis's title names them ("orange: no or few pings 3–10 Dec 2025"): a label on the plot would
+    cover the marks under it on a narrow screen. With `drawn` (the plotted dates), only the spans inside them
+    are marked (a mark never widens the axis).
     """
     if drawn is not None and len(drawn):
         spans = spans[(spans["last_day"] >= drawn.min()) & (spans["first_day"] <= drawn.max())]
-    for i, span in enumerate(spans.itertuples()):
+    for span in spans.itertuples():
         fig.add_vrect(x0=span.first_day, x1=span.last_day + pd.Timedelta(days=1), fillcolor=GAP_SHADE, line_width=0,
                       layer="below")
-        fig.add_annotation(x=span.first_day, y=1 - 0.07 * (i % 3), yref="paper", text=span.label, showarrow=False,
-                           xanchor="left", yanchor="top", font=dict(size=10, color="#B04A00"),
-                           bgcolor="rgba(255,255,255,0.6)")
+    for span in spans.head(SPANS_NAMED).itertuples():   # one line each: a phone's axis is ~45 characters wide
+        axis_note(fig, f"orange: {span.label} {fmt.days(span.first_day, span.last_day)}")
+    if len(spans) > SPANS_NAMED:
+        axis_note(fig, f"orange: {len(spans) - SPANS_NAMED} more gaps or outages (page 05)")
     return fig
 
 
@@ -175,9 +180,14 @@ def mark_unfinished(fig: go.Figure, start, end, text: str) -> go.Figure:
     The x axis's title says what the grey band is (a label on the plot would cover the marks under it).
     """
     fig.add_vrect(x0=start, x1=end, fillcolor=SHADE, line_width=0, layer="below")
+    return axis_note(fig, f"grey: {text}")
+
+
+def axis_note(fig: go.Figure, text: str) -> go.Figure:
+    """Add a line under the x axis's title (what a shaded band means); a legend below moves down by it."""
     title = fig.layout.xaxis.title.text
-    fig.update_xaxes(title_text=f"{title}<br>grey: {text}" if title else f"grey: {text}")
-    if title and fig.layout.legend.y is not None:   # the legend below moves down by the title's second line
+    fig.update_xaxes(title_text=f"{title}<br>{text}" if title else text)
+    if title and fig.layout.legend.y is not None:
         fig.update_layout(legend_y=fig.layout.legend.y - 0.06)
     return fig
 
@@ -235,10 +245,11 @@ def share_area(rows: Protected, x: str, series: str, order: list, palette: dict 
 
 
 def stacked_bars(rows: Protected, x: str, series: str, order: list, y: str = "instances",
-                 names: dict | None = None) -> go.Figure:
-    """Bars stacked by category (at most eight), hidden cells as markers at the bar's foot."""
+                 names: dict | None = None, palette: dict | None = None) -> go.Figure:
+    """Bars stacked by category (at most eight; colours from `palette`, else in order), hidden cells as markers at the
+    bar's foot."""
     fig = go.Figure()
-    palette = colours(order)
+    palette = {**colours(order), **(palette or {})}
     for cat in order:
         part = rows.rows[rows.rows[series] == cat]
         fig.add_trace(go.Bar(x=part[x], y=part[y], name=(names or {}).get(cat, str(cat)), marker_color=palette[cat],

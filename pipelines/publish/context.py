@@ -34,6 +34,28 @@ def audience_k(audience: str | None, min_count: int | None) -> tuple[str, int]:
     return audience, (k if audience == PUBLIC else 0)
 
 
+def cell_text(column: pd.Series) -> pd.Series:
+    """Return a table column as display text: counts with thousands separators, floats to 4 digits, days as
+    YYYY-MM-DD, blanks for missing values."""
+    if pd.api.types.is_datetime64_any_dtype(column):
+        return column.dt.strftime("%Y-%m-%d %H:%M").str.removesuffix(" 00:00").fillna("")
+    if pd.api.types.is_bool_dtype(column) or not pd.api.types.is_numeric_dtype(column):
+        return column.astype(object).where(column.notna(), "").astype(str)
+    spec = "{:,}" if pd.api.types.is_integer_dtype(column) else "{:,.4g}"
+    return column.map(lambda v: "" if pd.isna(v) else spec.format(v))
+
+
+def table_html(rows: pd.DataFrame) -> str:
+    """Return a small table as HTML: headers in words ('rows read'), each cell labelled with its header, so a
+    narrow screen can show a row as a card (report.css)."""
+    heads = [html.escape(str(c).replace("_", " ")) for c in rows.columns]
+    texts = [cell_text(rows[c]).map(html.escape).tolist() for c in rows.columns]
+    body = "".join("<tr>" + "".join(f'<td data-label="{h}">{t[i]}</td>' for h, t in zip(heads, texts)) + "</tr>"
+                   for i in range(len(rows)))
+    return (f'<table class="data-table"><thead><tr>{"".join(f"<th>{h}</th>" for h in heads)}</tr></thead>'
+            f"<tbody>{body}</tbody></table>")
+
+
 class Context:
     """A notebook's parameters: the parquet set, the date range, the audience and where a report writes."""
 
@@ -123,12 +145,7 @@ class Context:
         if shown.empty:
             display(HTML(f'<p class="table-empty">{html.escape(empty)}</p>'))
             return
-        text = shown.copy()
-        for column in text.columns:   # thousands separators on counts
-            if pd.api.types.is_integer_dtype(text[column]) and not pd.api.types.is_bool_dtype(text[column]):
-                text[column] = text[column].map("{:,}".format)
-        table = text.to_html(index=False, escape=True, na_rep="", border=0, classes=["data-table"],
-                             float_format=lambda v: f"{v:,.4g}")
+        table = table_html(shown)
         extra = f'<p class="more">{html.escape(more)}</p>' if more else ""
         link = (f'<p class="chart-data"><a href="data/{html.escape(self.csv_name(name))}">Data of this table (CSV)'
                 "</a></p>" if self.chart_dir else "")

@@ -57,6 +57,16 @@ def day(value) -> str:
     return "–" if missing(value) else f"{pd.Timestamp(value):%d %b %Y}"
 
 
+def days(first, last) -> str:
+    """Format a run of UTC days for prose: '3–10 Dec 2025', '28 Nov – 3 Dec 2025', '5 Dec 2025'."""
+    a, b = pd.Timestamp(first), pd.Timestamp(last)
+    if a == b:
+        return f"{a.day} {a:%b %Y}"
+    if (a.year, a.month) == (b.year, b.month):
+        return f"{a.day}–{b.day} {b:%b %Y}"
+    return f"{a.day} {a:%b}{'' if a.year == b.year else f' {a.year}'} – {b.day} {b:%b %Y}"
+
+
 def month(value) -> str:
     """Format a month for prose: 'Nov 2026'."""
     return "–" if missing(value) else f"{pd.Timestamp(value):%b %Y}"

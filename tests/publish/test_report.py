@@ -18,7 +18,7 @@ from pipelines import settings as settings_mod
 from pipelines.locking import Busy, exclusive
 from pipelines.publish import export, marts, report
 from pipelines.tools.simulate import write_fleet
-from reporting import assert_figures_consistent, environment, render, report_cli, visible_text
+from reporting import Browser, assert_figures_consistent, environment, render, report_cli, visible_text
 
 LAST_DAY = "2026-05-31"
 NEW_KEY = "platform.counts.brandNewThing"
@@ -154,6 +154,42 @@ def test_every_chart_drew_marks_or_explains_itself_and_links_its_own_csv_offline
                 assert len(re.findall(r'class="legendtext"', place)) <= 9, f"{page.name} {name}: over 8 series"
                 for ticks in axis_ticks(place):   # a short count axis reads 0, 1, 2, never 0, 1, 1, 2, 2
                     assert all(a != b for a, b in zip(ticks, ticks[1:])), f"{page.name} {name}: ticks {ticks}"
+
+
+PHONE = 390
+#: at the emulated width: the page's own width, each table's overflow, each table cell's label against its column's
+#: header, and every chart text that lies outside the screen (a clipped axis title, label or legend entry)
+AT_PHONE_WIDTH = """({
+  page: document.documentElement.scrollWidth,
+  tables: Array.from(document.querySelectorAll('.table-wrap')).map(w => ({
+    name: w.dataset.table || w.querySelector('table').className, overflow: w.scrollWidth - w.clientWidth,
+    cards: !!w.querySelector('table.data-table'),
+    labels: Array.from(w.querySelectorAll('tbody tr:first-child td')).map(td =>
+      getComputedStyle(td, '::before').content.replace(/^"|"$/g, '')),
+    headers: Array.from(w.querySelectorAll('thead th')).map(th => th.textContent)})),
+  clipped: Array.from(document.querySelectorAll('figure.chart')).flatMap(f =>
+    Array.from(f.querySelectorAll('.main-svg text')).filter(t => t.textContent.trim() && (
+      t.getBoundingClientRect().left < 0 || t.getBoundingClientRect().right > innerWidth)).map(t =>
+      f.dataset.chart + ': ' + t.textContent))
+})"""
+
+
+def test_on_a_phone_every_page_fits_its_tables_read_as_labelled_cards_and_no_chart_text_is_cut(built, tmp_path):
+    browser = Browser(tmp_path / "phone")
+    try:
+        for page in sorted(built.glob("*.html")):
+            browser.open(page, PHONE)
+            found = browser.evaluate(AT_PHONE_WIDTH)
+            assert found["page"] <= PHONE, f"{page.name}: {found['page']} px wide"
+            assert found["clipped"] == [], f"{page.name}: cut at {PHONE} px: {found['clipped']}"
+            for table in found["tables"]:
+                assert table["overflow"] <= 0, f"{page.name} {table['name']}: scrolls {table['overflow']} px sideways"
+                if table["cards"]:
+                    assert table["labels"] == table["headers"], f"{page.name} {table['name']}: {table['labels']}"
+                assert not any("_" in h for h in table["headers"]), f"{page.name} {table['name']}: {table['headers']}"
+    finally:
+        browser.close()
+    assert any(p.name.startswith("05_") for p in built.glob("*.html"))
 
 
 def test_the_request_detector_catches_a_page_that_reaches_out(tmp_path):

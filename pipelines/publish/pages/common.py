@@ -54,6 +54,11 @@ def breakdown(ctx: Context, dimension: str) -> pd.DataFrame:
     return df[df["dimension"] == dimension].drop(columns="dimension")
 
 
+def licence_colours(ctx: Context) -> dict:
+    """Return {licence type: colour} as page 04's licence charts draw them, so a type has one colour everywhere."""
+    return charts.colours(charts.series_order(breakdown(ctx, "license_type"), "category"))
+
+
 def top_finding(ctx: Context, rows: pd.DataFrame, id_: str, what: str, prefix: str = "") -> str:
     """Return '<prefix><top category>: <share> of active instances, week of <week>' (the last complete week)."""
     week = rows_of(rows, "week", ctx.scope.week)

@@ -57,7 +57,7 @@ def growth_bands(ctx: Context) -> Chart:
                              hovertemplate="core: %{y:+.1%}<extra></extra>"))
     charts.layout(fig, charts.AXIS["week"], "growth on the week before")
     charts.dates(fig, "week")
-    fig.update_yaxes(tickformat="+.0%")
+    fig.update_yaxes(tickformat=".0%")   # 0% unsigned (a "+" on the axis read "+0%")
     fig.update_layout(barmode="overlay")
     charts.mark_spans(fig, common.gaps(ctx), df["week"])
     return Chart("growth_bands", title, "Weekly active instances against the week before; bands: "
@@ -158,10 +158,12 @@ def feature_by_license(ctx: Context) -> Chart:
     rows = ctx.protect(df[["week", "license_type", "feature", "instances", "adopters", "share"]],
                        {"adopters": ["share"], "instances": ["share"]})
     order = week[week["license_type"] == "ALL"].sort_values("share", ascending=False)["feature"].tolist()
-    fig = go.Figure()
-    for lic, colour in zip(licences, charts.PALETTE):
+    fig, colours = go.Figure(), common.licence_colours(ctx)
+    for lic in licences:
         part = rows.rows[rows.rows["license_type"] == lic].set_index("feature").reindex(order).reset_index()
-        fig.add_trace(go.Bar(x=part["feature"], y=part["share"], name=lic, marker_color=colour,
+        fig.add_trace(go.Bar(x=part["feature"], y=part["share"], name=lic, marker_color=colours[lic],
+                             text=part["share"].map(lambda v: "0 %" if v == 0 else ""), textposition="outside",
+                             textfont_size=9, cliponaxis=False,
                              customdata=part[["adopters", "instances"]],
                              hovertemplate=lic + ": %{y:.1%} (%{customdata[0]:,} of %{customdata[1]:,})<extra></extra>"))
         charts.hidden_marks(fig, rows, "feature", "share", 0, lic, where=rows.rows["license_type"] == lic)

@@ -62,10 +62,11 @@ def _period(row) -> str:
     return f"{fmt.month(row['window_start'])} – {fmt.month(row['month'])}"
 
 
-def _bars(ctx: Context, df: pd.DataFrame, name: str, title: str, subtitle: str, names=None) -> Chart:
-    """Stacked monthly bars of changes by category (top 7 and 'other')."""
+def _bars(ctx: Context, df: pd.DataFrame, name: str, title: str, subtitle: str, names=None, palette=None) -> Chart:
+    """Stacked monthly bars of changes by category (top 7 and 'other'; colours from `palette`, else in order)."""
     rows = ctx.protect(df, ["instances"])
-    fig = charts.stacked_bars(rows, "month", "category", charts.series_order(df, "category"), names=names)
+    fig = charts.stacked_bars(rows, "month", "category", charts.series_order(df, "category"), names=names,
+                              palette=palette)
     charts.layout(fig, charts.AXIS["month"], "instances changing")
     charts.whole(charts.dates(fig, "month"))
     common.unfinished(fig, ctx, "month")
@@ -106,8 +107,9 @@ def trials_ended(ctx: Context) -> Chart:
     if not (df["instances"] > 0).any():
         return charts.nothing("trials_ended", title, "No trial licence ended in this date range.")
     names = {c: f"became {c}" for c in df["category"].unique() if c != "other"}
+    licences = common.licence_colours(ctx)
     return _bars(ctx, df, "trials_ended", title, "Trial licences that ended per month (UTC), by the licence type "
-                 "they became", names)
+                 "they became", names, {c: licences[c] for c in names if c in licences})
 
 
 def conversions(ctx: Context) -> Chart:
@@ -121,4 +123,6 @@ def conversions(ctx: Context) -> Chart:
         title = f"{_period(row)}: {total} CE instances became EE"
     if not (df["instances"] > 0).any():
         return charts.nothing("ce_to_ee", title, "No CE instance became EE in this date range.")
-    return _bars(ctx, df, "ce_to_ee", title, "CE instances that became EE, per month (UTC)")
+    ee = common.licence_colours(ctx).get("EE")   # in EE's colour, as 'became EE' above
+    return _bars(ctx, df, "ce_to_ee", title, "CE instances that became EE, per month (UTC)",
+                 palette={c: ee for c in df["category"].unique()} if ee else None)

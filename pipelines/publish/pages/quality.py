@@ -110,8 +110,10 @@ def quarantine(ctx: Context) -> Chart:
                                  hovertemplate=reason + ": %{y:,} rows<extra></extra>"), **charts.cell(i, 2))
         charts.hidden_marks(fig, rows, "day", "rows", 0, reason, where=rows.rows["reason"] == reason,
                             at=charts.cell(i, 2))
-    charts.dates(fig, "day")
-    fig.update_yaxes(rangemode="tozero", nticks=3)
+        top = part["rows"].max()   # every count hidden: an axis of 0 and 1 under the marks
+        charts.whole(fig, 1 if pd.isna(top) else top, nticks=3, **charts.cell(i, 2))
+    pad = pd.Timedelta(days=3)   # the axis ends at the data (plotly's own padding ran it into the next year)
+    charts.dates(fig, "day", range=[timed["day"].min() - pad, timed["day"].max() + pad])
     return Chart("quarantine_reasons", title, "Rows set aside by the loader, one dot per UTC day of their own time; "
                  "each panel on its own scale", fig, rows)
 

@@ -29,7 +29,9 @@ def retention(ctx: Context) -> Chart:
     if df.empty:
         return common.empty("retention", title, "arrived")
     rows = ctx.protect(df, {"retained": ["share"], "cohort_size": ["share"]})
-    labels = {m: f"{fmt.month(m)} ({fmt.count(n, ctx.k)})" for m, n in zip(df["cohort_month"], df["cohort_size"])}
+    earlier = set(df.loc[df["includes_earlier"], "cohort_month"])
+    labels = {m: f"{fmt.month(m)}{'*' if m in earlier else ''} ({fmt.count(n, ctx.k)})"
+              for m, n in zip(df["cohort_month"], df["cohort_size"])}
     shown = rows.rows.assign(cohort=rows.rows["cohort_month"].map(labels))
     grid = shown.pivot(index="cohort", columns="months_since", values="share")
     order = [labels[m] for m in sorted(labels)]
@@ -42,8 +44,10 @@ def retention(ctx: Context) -> Chart:
     charts.layout(fig, "months since first seen", "cohort: month first seen (size)",
                   height=max(420, 16 * len(grid) + 160))
     fig.update_layout(hovermode="closest", showlegend=False)
+    notes = [f"* {fmt.month(m)} is the data's first month: its cohort also holds every instance already running "
+             "then, so its retention is not that of new instances" for m in sorted(earlier)]
     return Chart("retention", title, "Share of each cohort (the UTC month first seen) active in each later month; "
-                 "percent in each cell", fig, rows)
+                 "percent in each cell", fig, rows, extra=notes)
 
 
 def _minor_key(line: str) -> tuple:

@@ -308,7 +308,7 @@ def version_lag_weekly(latest: pd.DataFrame, releases: Releases) -> pd.DataFrame
 
 
 def retention_cohorts(days: pd.DataFrame) -> pd.DataFrame:
-    """Per first-seen month and months since: cohort size, instances seen that month, share."""
+    """Per first-seen month and months since: cohort size, instances seen that month, share, first month's flag."""
     m = days.assign(month=_month(days["day"]))[["instance_id", "month"]].drop_duplicates()
     cohort = m.groupby("instance_id")["month"].min().rename("cohort_month")
     m = m.join(cohort, on="instance_id")
@@ -321,7 +321,8 @@ def retention_cohorts(days: pd.DataFrame) -> pd.DataFrame:
     out["cohort_size"] = out["cohort_month"].map(sizes).astype("int64")
     out["retained"] = out.set_index(["cohort_month", "month"]).index.map(retained).fillna(0).astype("int64")
     out["share"] = out["retained"] / out["cohort_size"]
-    return out[["cohort_month", "months_since", "cohort_size", "retained", "share"]]
+    out["includes_earlier"] = out["cohort_month"] == m["month"].min()
+    return out[["cohort_month", "months_since", "cohort_size", "retained", "share", "includes_earlier"]]
 
 
 def retention_day28(days: pd.DataFrame) -> pd.DataFrame:

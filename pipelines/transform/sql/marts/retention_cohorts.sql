@@ -1,6 +1,8 @@
 -- retention_cohorts: per cohort (the utc month an instance was first seen, as its first day) and
 -- months since that month (0, 1, 2, ... up to the last month with data): the cohort's size, the
--- instances of it seen in that month (retained) and share = retained / cohort_size.
+-- instances of it seen in that month (retained) and share = retained / cohort_size. includes_earlier
+-- marks the data's first month: its cohort also holds every instance already running when the data
+-- starts, so its retention is not that of new instances.
 -- model: kind = "table", time_column = "cohort_month"
 with instance_months as (
     select instance_id, "month" from intermediate.int_instance_months
@@ -8,6 +10,10 @@ with instance_months as (
 
 cohorts as (
     select instance_id, min("month") as cohort_month from instance_months group by instance_id
+),
+
+first_month as (
+    select min("month") as first_month from instance_months
 ),
 
 sizes as (
@@ -39,8 +45,10 @@ final as (
              + extract(month from g."month") - extract(month from g.cohort_month) as bigint) as months_since,
         g.cohort_size,
         coalesce(r.retained, 0) as retained,
-        coalesce(r.retained, 0) / g.cohort_size as share
+        coalesce(r.retained, 0) / g.cohort_size as share,
+        g.cohort_month = f.first_month as includes_earlier
     from grid g
+    cross join first_month f
     left join retained r using (cohort_month, "month")
 )
 
