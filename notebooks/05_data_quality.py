@@ -69,6 +69,13 @@ ctx.table(keys, "new_payload_keys", more=more,
 
 # %%
 ctx.show(quality.quarantine(ctx))
+
+# %% [markdown]
+# ### Quarantined rows without a time in the data
+# Rows with no readable time, by the UTC day they were loaded, and rows whose own time lies outside the
+# data, by that day.
+
+# %%
 ctx.table(quality.quarantine_untimed(ctx), "quarantine_no_time", empty="Every quarantined row had a readable time.")
 
 # %% [markdown]

@@ -31,6 +31,7 @@ FEW_POINTS = 30          # a line with at most this many points gets markers
 SPANS_NAMED = 2          # gaps and outages named under a chart's x axis, a line each (the rest counted)
 WEEK_MS = 7 * 24 * 3600 * 1000   # a week's bar width on a date axis
 MAX_SERIES = 8
+TICK_STANDOFF = 6        # px between the x axis and its labels: the first date clears the y axis's "0" on a phone
 
 #: Okabe-Ito: distinguishable with the common colour-vision deficiencies, on light and dark pages
 PALETTE = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#56B4E9", "#CC79A7", "#F0E442"]
@@ -38,12 +39,15 @@ GREY, LIGHT_GREY = "#8C8C8C", "#BDBDBD"
 #: categories that stand for a rest or an absence: greys, after the named ones
 REST = {"other": GREY, "other lines": GREY, "unknown": LIGHT_GREY, "unreported": LIGHT_GREY}
 SHADE = "rgba(140, 140, 140, 0.18)"
-GAP_SHADE = "rgba(213, 94, 0, 0.12)"
+#: gaps and outages: a yellow highlight, a hue no count or share on the pages means (the palette's yellow is its
+#: last colour), named in words under the axis
+GAP_SHADE, GAP_NAME = "rgba(240, 228, 66, 0.45)", "yellow"
+GAP_MIN_WIDTH = 0.012    # of the drawn dates' range: a one-day outage stays visible at 390 px
 #: FlowFuse's growth bands, best first (names from the growth_bands mart; colours from the palette)
 BAND_COLOURS = {"exceptional": "#0072B2", "strong": "#56B4E9", "sustainable": "#009E73", "okay": "#E69F00",
                 "not acceptable": "#D55E00"}
 AXIS = {"day": "day (UTC)", "week": "week (UTC, starting Monday)", "month": "month (UTC)"}
-HOVER = {"day": "%d %b %Y", "week": "week of %d %b %Y", "month": "%b %Y"}
+HOVER = {"day": "%-d %b %Y", "week": "week of %-d %b %Y", "month": "%b %Y"}
 
 
 @dataclass
@@ -92,6 +96,7 @@ def layout(fig: go.Figure, x: str, y: str, percent: bool = False, height: int = 
     fig.update_layout(template=TEMPLATE, xaxis_title=x, yaxis_title=y, hovermode="x unified", height=height,
                       legend=dict(orientation="h", yanchor="top", y=-0.22, xanchor="left", x=0, title_text=""),
                       margin=dict(t=24, r=12, b=40, l=56), colorway=PALETTE)
+    fig.update_xaxes(ticklabelstandoff=TICK_STANDOFF)
     if percent:
         fig.update_yaxes(tickformat=".0%", rangemode="tozero")
     return fig
@@ -131,19 +136,22 @@ def whole(fig: go.Figure, top=None, **kw) -> go.Figure:
 def mark_spans(fig: go.Figure, spans: pd.DataFrame, drawn: pd.Series | None = None) -> go.Figure:
     """Shade each span (first_day .. last_day, a label) across the plot: gaps, outages.
 
-    The x axis's title names them ("orange: no or few pings 3–10 Dec 2025"): a label on the plot would
+    The x axis's title names them ("yellow: no or few pings 3–10 Dec 2025"): a label on the plot would
     cover the marks under it on a narrow screen. With `drawn` (the plotted dates), only the spans inside them
-    are marked (a mark never widens the axis).
+    are marked (a mark never widens the axis), each at least GAP_MIN_WIDTH of their range wide.
     """
+    least = pd.Timedelta(0)
     if drawn is not None and len(drawn):
         spans = spans[(spans["last_day"] >= drawn.min()) & (spans["first_day"] <= drawn.max())]
+        least = (pd.Timestamp(drawn.max()) - pd.Timestamp(drawn.min())) * GAP_MIN_WIDTH
     for span in spans.itertuples():
-        fig.add_vrect(x0=span.first_day, x1=span.last_day + pd.Timedelta(days=1), fillcolor=GAP_SHADE, line_width=0,
-                      layer="below")
+        start, end = pd.Timestamp(span.first_day), pd.Timestamp(span.last_day) + pd.Timedelta(days=1)
+        widen = max(least - (end - start), pd.Timedelta(0)) / 2
+        fig.add_vrect(x0=start - widen, x1=end + widen, fillcolor=GAP_SHADE, line_width=0, layer="below")
     for span in spans.head(SPANS_NAMED).itertuples():   # one line each: a phone's axis is ~45 characters wide
-        axis_note(fig, f"orange: {span.label} {fmt.days(span.first_day, span.last_day)}")
+        axis_note(fig, f"{GAP_NAME}: {span.label} {fmt.days(span.first_day, span.last_day)}")
     if len(spans) > SPANS_NAMED:
-        axis_note(fig, f"orange: {len(spans) - SPANS_NAMED} more gaps or outages (page 05)")
+        axis_note(fig, f"{GAP_NAME}: {len(spans) - SPANS_NAMED} more gaps or outages (page 05)")
     return fig
 
 
@@ -217,22 +225,25 @@ def series_order(df: pd.DataFrame, series: str, rank: str | None = "category_ran
 
 
 def lines(rows: Protected, x: str, series: str, y: str, order: list, unit: str = "instances",
-          palette: dict | None = None) -> go.Figure:
-    """One line per series (at most eight), hidden cells as markers near 0."""
+          palette: dict | None = None, dashes: dict | None = None) -> go.Figure:
+    """One line per series (at most eight; colours from `palette`, else in order; `dashes` tells apart series of
+    one colour), hidden cells as markers near 0."""
     fig = go.Figure()
-    palette = palette or colours(order)
+    palette = {**colours(order), **(palette or {})}
     for cat in order:
         part = rows.rows[rows.rows[series] == cat].sort_values(x)
         fig.add_trace(go.Scatter(x=part[x], y=part[y], name=str(cat), mode=mode(len(part)),
-                                 line=dict(color=palette[cat]), marker=dict(size=5),
+                                 line=dict(color=palette[cat], dash=(dashes or {}).get(cat, "solid")),
+                                 marker=dict(size=5),
                                  hovertemplate=f"%{{fullData.name}}: %{{y:,}} {unit}<extra></extra>"))
     return hidden_marks(fig, rows, x, y, rows.k / 2, "a series") if rows.k else fig
 
 
 def share_area(rows: Protected, x: str, series: str, order: list, palette: dict | None = None) -> go.Figure:
-    """100 % stacked areas of shares by category (counts in the hover); hidden cells marked along the top."""
+    """100 % stacked areas of shares by category, stacked in `order` (colours from `palette`, else in order; counts
+    in the hover); hidden cells marked along the top."""
     fig = go.Figure()
-    palette = palette or colours(order)
+    palette = {**colours(order), **(palette or {})}
     for cat in order:
         part = rows.rows[rows.rows[series] == cat].sort_values(x)
         fig.add_trace(go.Scatter(
@@ -245,14 +256,16 @@ def share_area(rows: Protected, x: str, series: str, order: list, palette: dict 
 
 
 def stacked_bars(rows: Protected, x: str, series: str, order: list, y: str = "instances",
-                 names: dict | None = None, palette: dict | None = None) -> go.Figure:
-    """Bars stacked by category (at most eight; colours from `palette`, else in order), hidden cells as markers at the
-    bar's foot."""
+                 names: dict | None = None, palette: dict | None = None, patterns: dict | None = None) -> go.Figure:
+    """Bars stacked by category (at most eight; colours from `palette`, else in order; `patterns` tells apart
+    categories of one colour), hidden cells as markers at the bar's foot."""
     fig = go.Figure()
     palette = {**colours(order), **(palette or {})}
     for cat in order:
         part = rows.rows[rows.rows[series] == cat]
         fig.add_trace(go.Bar(x=part[x], y=part[y], name=(names or {}).get(cat, str(cat)), marker_color=palette[cat],
+                             marker_pattern=dict(shape=(patterns or {}).get(cat, ""), fgcolor="white", size=6,
+                                                 solidity=0.35),
                              hovertemplate="%{fullData.name}: %{y:,}<extra></extra>"))
     fig.update_layout(barmode="stack", hovermode="closest")
     return hidden_marks(fig, rows, x, y, 0, "a category") if rows.k else fig
@@ -288,6 +301,7 @@ def panels(n: int, titles: list[str], columns: int = 3, height_each: int = 170) 
     fig.update_layout(height=110 + height_each * rows, showlegend=False, template=TEMPLATE,
                       margin=dict(t=40, r=12, b=40, l=48), hovermode="x unified")
     fig.update_annotations(font_size=11)
+    fig.update_xaxes(ticklabelstandoff=TICK_STANDOFF)
     for i in range(n):   # the lowest panel of each column labels its dates (the column's bottom cell may be empty)
         if i + columns >= n:
             fig.update_xaxes(showticklabels=True, **cell(i, columns))

@@ -45,15 +45,27 @@ def cell_text(column: pd.Series) -> pd.Series:
     return column.map(lambda v: "" if pd.isna(v) else spec.format(v))
 
 
+#: a cell of a count column: '1,234', '12.5', a hidden count '< 5', or blank
+NUMBER_TEXT = r"(< ?)?[0-9][0-9,]*(\.[0-9]+)?|"
+
+
+def numeric(texts: pd.Series) -> bool:
+    """Return True when a column's display texts are all numbers (hidden counts and blanks allowed), not all blank."""
+    texts = texts.astype(str).str.strip()
+    return bool((texts != "").any() and texts.str.fullmatch(NUMBER_TEXT).all())
+
+
 def table_html(rows: pd.DataFrame) -> str:
-    """Return a small table as HTML: headers in words ('rows read'), each cell labelled with its header, so a
-    narrow screen can show a row as a card (report.css)."""
+    """Return a small table as HTML: headers in words ('rows read'), number columns right-aligned (class num),
+    each cell labelled with its header, so a narrow screen can show a row as a card (report.css)."""
     heads = [html.escape(str(c).replace("_", " ")) for c in rows.columns]
-    texts = [cell_text(rows[c]).map(html.escape).tolist() for c in rows.columns]
-    body = "".join("<tr>" + "".join(f'<td data-label="{h}">{t[i]}</td>' for h, t in zip(heads, texts)) + "</tr>"
-                   for i in range(len(rows)))
-    return (f'<table class="data-table"><thead><tr>{"".join(f"<th>{h}</th>" for h in heads)}</tr></thead>'
-            f"<tbody>{body}</tbody></table>")
+    texts = [cell_text(rows[c]) for c in rows.columns]
+    kinds = [' class="num"' if numeric(t) else "" for t in texts]
+    texts = [t.map(html.escape).tolist() for t in texts]
+    body = "".join("<tr>" + "".join(f'<td{k} data-label="{h}">{t[i]}</td>' for h, t, k in zip(heads, texts, kinds))
+                   + "</tr>" for i in range(len(rows)))
+    return (f'<table class="data-table"><thead><tr>{"".join(f"<th{k}>{h}</th>" for h, k in zip(heads, kinds))}'
+            f"</tr></thead><tbody>{body}</tbody></table>")
 
 
 class Context:

@@ -53,8 +53,11 @@ def points(value) -> str:
 
 
 def day(value) -> str:
-    """Format a UTC day for prose: '23 Nov 2026'."""
-    return "–" if missing(value) else f"{pd.Timestamp(value):%d %b %Y}"
+    """Format a UTC day for prose: '23 Nov 2026', '5 Dec 2026' (as `days`)."""
+    if missing(value):
+        return "–"
+    value = pd.Timestamp(value)
+    return f"{value.day} {value:%b %Y}"
 
 
 def days(first, last) -> str:
@@ -76,6 +79,11 @@ def listing(items: list) -> str:
     """Join names for prose: ['a', 'b', 'c'] -> 'a, b and c'."""
     names = [str(i) for i in items]
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def sentence(text: str) -> str:
+    """Return text with its first letter capitalised, to open a sentence."""
+    return text[:1].upper() + text[1:]
 
 
 def iso(value) -> str | None:

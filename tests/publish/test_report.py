@@ -192,6 +192,62 @@ def test_on_a_phone_every_page_fits_its_tables_read_as_labelled_cards_and_no_cha
     assert any(p.name.startswith("05_") for p in built.glob("*.html"))
 
 
+#: every drawn trace's name and colour (an area's fill, else its line's, else its marker's) by chart
+TRACE_COLOURS = """Object.fromEntries(Array.from(document.querySelectorAll('figure.chart')).map(f => {
+  const plot = f.querySelector('.js-plotly-plot');
+  return [f.dataset.chart, plot ? plot.data.map(t => [t.name, t.fillcolor || (t.line && t.line.color) ||
+    (t.marker && typeof t.marker.color === 'string' ? t.marker.color : null)]) : []];
+}))"""
+
+
+def _colours(browser: Browser, page: Path) -> dict[str, dict[str, str]]:
+    """Return {chart: {trace name: colour}} as Chromium draws a page."""
+    browser.open(page, 1400)
+    return {chart: dict(traces) for chart, traces in browser.evaluate(TRACE_COLOURS).items()}
+
+
+def test_a_minor_line_a_licence_type_and_a_driver_keep_one_colour_on_every_chart(built, tmp_path):
+    browser = Browser(tmp_path / "colours")
+    try:
+        versions = _colours(browser, built / "02_version_adoption.html")
+        lag = _colours(browser, built / "07_retention_and_upgrades.html")["version_lag"]
+        licences = _colours(browser, built / "04_license_types.html")
+        drivers = _colours(browser, built / "03_driver_mix.html")
+    finally:
+        browser.close()
+    lines = {n: c for n, c in versions["version_lines"].items() if re.fullmatch(r"\d+\.\d+", n)}
+    newest = max(lines, key=lambda n: tuple(map(int, n.split("."))))
+    assert lag["newest line"] == lines[newest]                       # page 07 draws the newest line as page 02
+    patches = {n: c for n, c in versions["patch_mix"].items() if re.fullmatch(r"\d+\.\d+\.\d+", n)}
+    assert len(patches) >= 3 and {n: lines[n.rsplit(".", 1)[0]] for n in patches} == patches
+    if "dev builds" in versions["version_lines"]:
+        assert versions["dev_builds"]["development builds"] == versions["version_lines"]["dev builds"] == \
+            lag["dev builds"]
+    share = licences["license_share"]
+    assert share and all(licences["license_counts"][t] == c for t, c in share.items())
+    became = {n.removeprefix("became "): c for n, c in licences["trials_ended"].items() if n.startswith("became ")}
+    assert became and all(share[t] == c for t, c in became.items() if t in share)
+    assert set(licences["ce_to_ee"].values()) - {None} <= {share["EE"]}
+    went_to = {n: n.split(" → ")[1] for n in drivers["driver_changes"] if " → " in n}
+    assert went_to and all(drivers["driver_changes"][n] == drivers["driver_share"][d] for n, d in went_to.items()
+                           if d in drivers["driver_share"])
+
+
+def test_tables_right_align_their_number_columns(built):
+    page = (built / "05_data_quality.html").read_text()
+    sources = page[page.index('data-table="sources"'):]
+    sources = sources[:sources.index("</table>")]
+    heads = {h: bool(k) for k, h in re.findall(r'<th( class="num")?>([^<]+)</th>', sources)}
+    assert heads == {"source": False, "items": True, "items in trouble": True, "rows read": True, "loaded": True,
+                     "duplicates": True, "quarantined": True, "pending": True, "last loaded utc": False}
+
+
+def test_the_growth_bands_caption_says_which_band_holds_each_bound(built):
+    text = visible_text(built / "06_growth_and_adoption.html")
+    assert ("bands: ≥ 6 % exceptional, 4 to under 6 % strong, 2 to under 4 % sustainable, over 1 to under 2 % okay, "
+            "≤ 1 % not acceptable") in text
+
+
 def test_the_request_detector_catches_a_page_that_reaches_out(tmp_path):
     page = tmp_path / "leaky.html"
     page.write_text('<html><body><img src="http://example.invalid/pixel.png"></body></html>')

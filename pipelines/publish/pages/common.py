@@ -54,9 +54,53 @@ def breakdown(ctx: Context, dimension: str) -> pd.DataFrame:
     return df[df["dimension"] == dimension].drop(columns="dimension")
 
 
+def category_colours(ctx: Context, dimension: str) -> dict:
+    """Return {category: colour} of a breakdown dimension as its share and count charts draw them."""
+    return charts.colours(charts.series_order(breakdown(ctx, dimension), "category"))
+
+
 def licence_colours(ctx: Context) -> dict:
     """Return {licence type: colour} as page 04's licence charts draw them, so a type has one colour everywhere."""
-    return charts.colours(charts.series_order(breakdown(ctx, "license_type"), "category"))
+    return category_colours(ctx, "license_type")
+
+
+#: bar patterns telling apart changes to one value by where they came from (the first: solid)
+PATTERNS = ("", "/", "x", ".", "\\", "+", "-", "|")
+
+
+def change_styles(ctx: Context, dimension: str, changes: list) -> tuple[dict, dict]:
+    """Return ({'a → b': b's colour}, {'a → b': a pattern for a}) for changes between a dimension's values: a change
+    in the colour of the value it went to (as that value's own charts draw it), its pattern by the value it left."""
+    values = category_colours(ctx, dimension)
+    pairs = {c: c.split(" → ", 1) for c in changes if " → " in c}
+    extra = charts.colours([v for _, v in pairs.values() if v not in values])   # not named on the breakdown charts
+    sources = list(dict.fromkeys([*values, *sorted({a for a, _ in pairs.values()} - set(values))]))
+    return ({c: values.get(b, extra.get(b)) for c, (_, b) in pairs.items()},
+            {c: PATTERNS[sources.index(a) % len(PATTERNS)] for c, (a, _) in pairs.items()})
+
+
+def line_colours(ctx: Context) -> dict:
+    """Return {minor line: colour}, newest line first in the palette (as version_lag's 'newest line', '1 behind'
+    ...), so a line has one colour on every chart of pages 02 and 07."""
+    return charts.colours(charts.series_order(breakdown(ctx, "version_line"), "category"))
+
+
+#: a patch version's dash by its place in its minor line, newest first (the line gives the colour)
+PATCH_DASHES = ("solid", "dash", "dot", "dashdot")
+
+
+def patch_styles(ctx: Context, versions: list) -> tuple[list, dict, dict]:
+    """Return the patch versions newest first (the rest last), {version: its minor line's colour} and {version: dash,
+    the line's newest solid}."""
+    lines = line_colours(ctx)
+    minor = {v: v.rsplit(".", 1)[0] for v in versions if v not in REST and v.count(".") == 2}
+    ranked = sorted(minor, key=lambda v: tuple(int(p) if p.isdigit() else -1 for p in v.split(".")), reverse=True)
+    dashes, seen = {}, {}
+    for version in ranked:
+        place = seen[minor[version]] = seen.get(minor[version], -1) + 1
+        dashes[version] = PATCH_DASHES[place % len(PATCH_DASHES)]
+    order = ranked + [v for v in versions if v not in minor]
+    return order, {v: lines[m] for v, m in minor.items() if m in lines}, dashes
 
 
 def top_finding(ctx: Context, rows: pd.DataFrame, id_: str, what: str, prefix: str = "") -> str:

@@ -14,10 +14,21 @@ WINDOWS = (("active_1d", "seen that day"), ("active_7d", "seen in 7 days"), ("ac
 SIZES = (("users", "users"), ("projects", "hosted (projects)"), ("devices", "remote (devices)"))
 
 
+def active_title(ctx: Context) -> str:
+    """Return '904 instances seen in the 7 days to 5 Dec 2026, +0.3 % on the 7 days before' (headline_daily)."""
+    found = figures.daily(ctx.scope)
+    if not found:
+        return "Active instances"
+    title = f"{ctx.quote(found['active_7d'])} instances seen in the 7 days to {fmt.day(found['active_7d'].as_of)}"
+    if found["active_7d_change"].value is None:
+        return title
+    return f"{title}, {ctx.quote(found['active_7d_change'])} on the 7 days before"
+
+
 def active_instances(ctx: Context) -> Chart:
-    """Active instances per day over 1, 7 and 28-day windows; the title states last week's growth."""
+    """Active instances per day over 1, 7 and 28-day windows; the title: the 7-day figure as of the last day."""
     df = ctx.mart("active_daily")
-    title = common.growth_title(ctx)
+    title = active_title(ctx)
     if df.empty:
         return common.empty("active_instances", title, "sent a ping")
     rows = ctx.protect(df, [c for c, _ in WINDOWS])
@@ -58,8 +69,9 @@ def fleet_size(ctx: Context) -> Chart:
             fig.add_trace(go.Scatter(x=part["week"], y=part[stat], name=stat, mode=charts.mode(len(part)),
                                      line=dict(color=colour), hovertemplate=stat + ": %{y:,.1f}<extra></extra>"),
                           **charts.cell(i))
+        top = part[["median", "p90"]].max().max()   # from just under 0: a median of 0 stays visible over the axis
+        fig.update_yaxes(range=[-0.04 * (top if top > 0 else 1), 1.06 * (top if top > 0 else 1)], **charts.cell(i))
     charts.dates(fig, "week")
-    fig.update_yaxes(rangemode="tozero")
     return Chart("fleet_size", title, "Per week and instance: the median (blue) and the 90th percentile (orange) "
                  "of its latest reported count", fig, rows)
 
@@ -75,6 +87,7 @@ def platform(ctx: Context, dimension: str, what: str, name: str, prefix: str = "
     fig = charts.share_area(rows, "week", "category", order)
     charts.layout(fig, charts.AXIS["week"], "share of weekly active instances", percent=True)
     charts.dates(fig, "week")
+    common.unfinished(fig, ctx, "week")
     return Chart(name, title, f"{what}: share of each week's active instances", fig,
                  rows.only(common.BREAKDOWN_CSV), extra=common.rest_note(ctx, df, "values"))
 

@@ -18,13 +18,17 @@ DAYS_DRAWN = 180
 
 
 def _bands_text(bands: pd.DataFrame) -> str:
-    """Return the bands as prose from the growth_bands mart: '≥ 6 % exceptional, 4–6 % strong, ...'."""
+    """Return the bands as prose from the growth_bands mart, each bound as it includes or not: '≥ 6 % exceptional,
+    4 to under 6 % strong, ..., over 1 to under 2 % okay, ≤ 1 % not acceptable'."""
     def bound(row) -> str:
+        def pct(value) -> str:
+            return f"{value * 100:g}"
         if fmt.missing(row.low):
-            return f"≤ {row.high * 100:g} %"
+            return f"{'≤' if row.high_inclusive else '<'} {pct(row.high)} %"
         if fmt.missing(row.high):
-            return f"≥ {row.low * 100:g} %"
-        return f"{row.low * 100:g}–{row.high * 100:g} %"
+            return f"{'≥' if row.low_inclusive else '>'} {pct(row.low)} %"
+        return (f"{'' if row.low_inclusive else 'over '}{pct(row.low)} to {'' if row.high_inclusive else 'under '}"
+                f"{pct(row.high)} %")
     return ", ".join(f"{bound(r)} {r.band}" for r in bands.sort_values("band_rank").itertuples())
 
 
@@ -114,7 +118,16 @@ def fleet_totals(ctx: Context) -> Chart:
     charts.whole(charts.dates(fig, "week"))
     common.unfinished(fig, ctx, "week")
     return Chart("fleet_totals", title, "Summed over the week's active instances, each in its latest state that "
-                 "week (instances whose pings lack a key do not count as 0)", fig, rows)
+                 "week (instances whose pings lack a key do not count as 0)", fig, rows, extra=late_starts(df, "series"))
+
+
+def late_starts(df: pd.DataFrame, series: str) -> list[str]:
+    """Return a sentence per week in which series start after the chart's first week: no instance sent them before."""
+    firsts = df.groupby(series, sort=False)["week"].min()
+    late = firsts[firsts > firsts.min()]
+    return [f"{fmt.sentence(fmt.listing(list(names.index)))} start{'s' if len(names) == 1 else ''} in the week of {fmt.day(week)}: "
+            f"no instance reported {'it' if len(names) == 1 else 'them'} before (newer FlowForge versions send "
+            f"{'it' if len(names) == 1 else 'them'})." for week, names in late.groupby(late)]
 
 
 def feature_adoption(ctx: Context) -> Chart:
@@ -141,9 +154,11 @@ def feature_adoption(ctx: Context) -> Chart:
         charts.hidden_marks(fig, rows, "week", "share", 0, feature, where=rows.rows["feature"] == feature,
                             at=charts.cell(i))
     charts.dates(fig, "week")
-    fig.update_yaxes(tickformat=".0%", rangemode="tozero")
+    fig.update_yaxes(tickformat=".0%", range=[0, 1.05], tickvals=[0, 0.5, 1], showticklabels=False)
+    fig.update_yaxes(showticklabels=True, col=1)   # one scale, 0–100 %: the left column labels it for its row
     return Chart("feature_adoption", title, "Per feature (most used first): the share of the week's active instances "
-                 "reporting it that use it", fig, rows)
+                 "reporting it that use it, every panel 0–100 %; a line starts when instances first reported the "
+                 "feature", fig, rows)
 
 
 def feature_by_license(ctx: Context) -> Chart:

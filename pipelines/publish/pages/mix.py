@@ -23,6 +23,7 @@ def shares(ctx: Context, dimension: str, what: str, name: str) -> Chart:
     fig = charts.share_area(rows, "week", "category", charts.series_order(df, "category"))
     charts.layout(fig, charts.AXIS["week"], "share of weekly active instances", percent=True)
     charts.dates(fig, "week")
+    common.unfinished(fig, ctx, "week")
     return Chart(name, title, f"{what}: share of each week's active instances", fig,
                  rows.only(common.BREAKDOWN_CSV), extra=common.rest_note(ctx, df, "values"))
 
@@ -42,6 +43,7 @@ def counts(ctx: Context, dimension: str, what: str, name: str) -> Chart:
     fig = charts.lines(rows, "week", "category", "instances", charts.series_order(df, "category"))
     charts.layout(fig, charts.AXIS["week"], "weekly active instances")
     charts.whole(charts.dates(fig, "week"))
+    common.unfinished(fig, ctx, "week")
     return Chart(name, title, f"Weekly active instances per {what.lower()}", fig, rows.only(common.BREAKDOWN_CSV),
                  extra=common.rest_note(ctx, df, "values"))
 
@@ -62,11 +64,12 @@ def _period(row) -> str:
     return f"{fmt.month(row['window_start'])} – {fmt.month(row['month'])}"
 
 
-def _bars(ctx: Context, df: pd.DataFrame, name: str, title: str, subtitle: str, names=None, palette=None) -> Chart:
+def _bars(ctx: Context, df: pd.DataFrame, name: str, title: str, subtitle: str, names=None, palette=None,
+          patterns=None) -> Chart:
     """Stacked monthly bars of changes by category (top 7 and 'other'; colours from `palette`, else in order)."""
     rows = ctx.protect(df, ["instances"])
     fig = charts.stacked_bars(rows, "month", "category", charts.series_order(df, "category"), names=names,
-                              palette=palette)
+                              palette=palette, patterns=patterns)
     charts.layout(fig, charts.AXIS["month"], "instances changing")
     charts.whole(charts.dates(fig, "month"))
     common.unfinished(fig, ctx, "month")
@@ -89,8 +92,10 @@ def changes(ctx: Context, dimension: str, what: str, name: str) -> Chart:
         title = f"{_period(top)}: {total} changes of {what}; {commonest}"
     if not (df["instances"] > 0).any():
         return charts.nothing(name, title, f"No instance changed {what} in this date range.")
+    palette, patterns = common.change_styles(ctx, dimension, df["category"].unique().tolist())
     return _bars(ctx, df, name, title, f"Instances whose {what} changed between two days they reported it, per "
-                 "month (UTC); up to 7 commonest changes by name, the rest as 'other'")
+                 f"month (UTC); up to 7 commonest changes by name, the rest as 'other'; a change in the colour of the "
+                 f"{what} it went to (as above), its pattern by the one it left", palette=palette, patterns=patterns)
 
 
 def trials_ended(ctx: Context) -> Chart:

@@ -112,18 +112,22 @@ def quarantine(ctx: Context) -> Chart:
                             at=charts.cell(i, 2))
         top = part["rows"].max()   # every count hidden: an axis of 0 and 1 under the marks
         charts.whole(fig, 1 if pd.isna(top) else top, nticks=3, **charts.cell(i, 2))
-    pad = pd.Timedelta(days=3)   # the axis ends at the data (plotly's own padding ran it into the next year)
-    charts.dates(fig, "day", range=[timed["day"].min() - pad, timed["day"].max() + pad])
+    first, last = timed["day"].min(), timed["day"].max()
+    pad = max(pd.Timedelta(days=14), (last - first) * 0.02)   # dots clear of the 0 and the axis's ends; plotly's
+    charts.dates(fig, "day", range=[first - pad, last + pad])  # own padding ran the axis into the next year
     return Chart("quarantine_reasons", title, "Rows set aside by the loader, one dot per UTC day of their own time; "
                  "each panel on its own scale", fig, rows)
 
 
 def quarantine_untimed(ctx: Context) -> Protected:
-    """Quarantined rows with no readable time (or one outside the data), by the day they were loaded."""
+    """Quarantined rows the panels leave out: with no readable time (by the UTC day they were loaded), or with one
+    outside the data (by that day); `day_is` says which."""
     df = ctx.mart("quarantine_daily")
     apart = df[~(df["timed"] & _in_range(ctx, df))].sort_values(["day", "reason"], ascending=[False, True])
-    apart = apart.assign(loaded_or_dated=apart["day"].dt.strftime("%Y-%m-%d"))
-    return ctx.protect(apart[["loaded_or_dated", "reason", "rows"]], ["rows"])
+    apart = apart.assign(day=apart["day"].dt.strftime("%Y-%m-%d"),
+                         day_is=apart["timed"].map({True: "its own time, outside the data",
+                                                    False: "loaded (no readable time)"}))
+    return ctx.protect(apart[["day", "day_is", "reason", "rows"]], ["rows"])
 
 
 def rows_per_source(ctx: Context) -> Chart:

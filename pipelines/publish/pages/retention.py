@@ -39,6 +39,9 @@ def retention(ctx: Context) -> Chart:
     hidden = (rows.any_hidden("share").set_axis(shown.index).groupby([shown["cohort"], shown["months_since"]]).any()
               .unstack().reindex(order)) if ctx.k else None
     text = grid.map(lambda v: "" if pd.isna(v) else f"{v * 100:.0f}")
+    partial = _month_in_progress(ctx, shown)
+    for cohort, since in partial:   # the month in progress: italic, its count so far
+        text.loc[cohort, since] = f"<i>{text.loc[cohort, since]}</i>" if text.loc[cohort, since] else ""
     fig = charts.heatmap(grid, hidden, text, ctx.k, "Blues", "retained", "%{y}, month %{x}: %{z:.1%} active<extra></extra>",
                          zmax=1, bar_format=".0%")
     charts.layout(fig, "months since first seen", "cohort: month first seen (size)",
@@ -46,8 +49,21 @@ def retention(ctx: Context) -> Chart:
     fig.update_layout(hovermode="closest", showlegend=False)
     notes = [f"* {fmt.month(m)} is the data's first month: its cohort also holds every instance already running "
              "then, so its retention is not that of new instances" for m in sorted(earlier)]
+    if partial:
+        notes.append(f"Italic: {fmt.month(ctx.as_of)}, the month in progress, counted to {fmt.day(ctx.as_of)}.")
     return Chart("retention", title, "Share of each cohort (the UTC month first seen) active in each later month; "
                  "percent in each cell", fig, rows, extra=notes)
+
+
+def _month_in_progress(ctx: Context, shown: pd.DataFrame) -> list[tuple]:
+    """Return the (cohort label, months since) cells whose month is after the last complete one (figures.Scope)."""
+    last = ctx.scope.month
+    if last is None or ctx.as_of is None:
+        return []
+    cohort = pd.to_datetime(shown["cohort_month"])
+    month = cohort.dt.year * 12 + cohort.dt.month - 1 + shown["months_since"]   # the cell's month, counted
+    cells = shown[month > last.year * 12 + last.month - 1]
+    return list(zip(cells["cohort"], cells["months_since"]))
 
 
 def _minor_key(line: str) -> tuple:
@@ -102,5 +118,6 @@ def version_lag(ctx: Context) -> Chart:
     fig = charts.share_area(rows, "week", "category", charts.series_order(df, "category"))
     charts.layout(fig, charts.AXIS["week"], "share of weekly active instances", percent=True)
     charts.dates(fig, "week")
+    common.unfinished(fig, ctx, "week")
     return Chart("version_lag", title, "Minor lines behind the newest one released by the week's Sunday", fig,
                  rows.only(common.BREAKDOWN_CSV))

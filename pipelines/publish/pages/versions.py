@@ -40,9 +40,10 @@ def version_lines(ctx: Context, weeks: int = 52) -> Chart:
     df = df[df["week"] > df["week"].max() - pd.Timedelta(weeks=weeks)]
     rows = ctx.protect(df, {"instances": ["share"]})
     order = _line_order(df)
-    fig = charts.share_area(rows, "week", "category", order)
+    fig = charts.share_area(rows, "week", "category", order, common.line_colours(ctx))
     charts.layout(fig, charts.AXIS["week"], "share of weekly active instances", percent=True)
     charts.dates(fig, "week")
+    common.unfinished(fig, ctx, "week")
     releases = marts.reference("flowforge_releases")
     firsts = releases[releases["version"].str.endswith(".0")
                       & releases["released_on"].between(df["week"].min(), df["week"].max() + pd.Timedelta(days=6))]
@@ -116,10 +117,13 @@ def patch_mix(ctx: Context) -> Chart:
         version = ctx.quote(figures.label("top_patch_version", top["category"], top["week"]))
         count = ctx.quote(figures.count("top_patch_instances", top["instances"], top["week"], ctx.k))
         title = f"{version} is the most run patch version: {count} instances, week of {fmt.day(top['week'])}"
-    fig = charts.lines(rows, "week", "category", "instances", charts.series_order(df, "category"))
+    order, palette, dashes = common.patch_styles(ctx, charts.series_order(df, "category"))
+    fig = charts.lines(rows, "week", "category", "instances", order, palette=palette, dashes=dashes)
     charts.layout(fig, charts.AXIS["week"], "weekly active instances")
     charts.whole(charts.dates(fig, "week"))
-    return Chart("patch_mix", title, "Instances per week on each patch version of the 3 newest minor lines", fig,
+    common.unfinished(fig, ctx, "week")
+    return Chart("patch_mix", title, "Instances per week on each patch version of the 3 newest minor lines, in "
+                 "its minor line's colour (as in the minor lines chart), the line's newest patch solid", fig,
                  rows.only(common.BREAKDOWN_CSV), extra=common.rest_note(ctx, df, "patch versions"))
 
 
@@ -137,11 +141,13 @@ def dev_builds(ctx: Context) -> Chart:
         share = ctx.quote(figures.share("dev_build_share", week["share"].iloc[0], week["week"].iloc[0],
                                         week["instances"].iloc[0], ctx.k))
         title = f"{count} instances ({share}) ran development builds in the week of {fmt.day(week['week'].iloc[0])}"
-    fig = go.Figure(go.Bar(x=rows.rows["week"], y=rows.rows["instances"], marker_color=charts.PALETTE[5],
-                           name="development builds", customdata=rows.rows[["share"]],
+    colour = common.line_colours(ctx)["dev builds"]   # as in the minor lines chart
+    fig = go.Figure(go.Bar(x=rows.rows["week"], y=rows.rows["instances"], name="development builds",
+                           marker_color=colour, customdata=rows.rows[["share"]],
                            hovertemplate="%{y:,} instances (%{customdata[0]:.1%})<extra></extra>"))
     charts.hidden_marks(fig, rows, "week", "instances", 0, "development builds")
     charts.layout(fig, charts.AXIS["week"], "weekly active instances")
     charts.whole(charts.dates(fig, "week"))
+    common.unfinished(fig, ctx, "week")
     return Chart("dev_builds", title, "Instances whose version carries a pre-release suffix such as -git", fig,
                  rows.only(common.BREAKDOWN_CSV))
