@@ -9,6 +9,7 @@ index, figures.json (every figure quoted, with its id, page, value, text and as-
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import re
@@ -57,21 +58,38 @@ def inject(nb: nbformat.NotebookNode, params: dict) -> nbformat.NotebookNode:
     raise ValueError("the notebook has no cell tagged `parameters`")
 
 
-def execute(path: Path, params: dict, timeout: int) -> nbformat.NotebookNode:
-    """Read a percent script, inject parameters, run it in a fresh python3 kernel and return it."""
+#: a notebook's kernel is started up to this many times: jupyter_client picks free ports, then the kernel binds
+#: them, and another process (a second report, a test) may take one in between; the kernel then dies at once
+KERNEL_STARTS = 3
+START_FAILURES = ("Kernel died before replying to kernel_info", "Kernel didn't respond in")
+
+
+def execute(path: Path, params: dict, timeout: int, kernel: str = "python3") -> nbformat.NotebookNode:
+    """Read a percent script, inject parameters, run it in a fresh kernel and return it (a kernel that dies
+    before it answers is started again, up to KERNEL_STARTS times)."""
     import jupytext
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
 
-    nb = inject(jupytext.read(path), params)
-    # the kernel only talks to this process over loopback; keep its start-up warnings out of cron mail
-    try:
-        NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=False,
-                       extra_arguments=["--IPKernelApp.log_level=ERROR"],
-                       resources={"metadata": {"path": str(path.parent)}}).execute()
-    except CellExecutionError as exc:   # one line for the terminal; the chained traceback goes to the log
-        raise RuntimeError(f"{path.name}: a cell failed: {exc.ename}: {exc.evalue}") from exc
-    return nb
+    attempt = 0
+    while True:
+        attempt += 1
+        nb = inject(jupytext.read(path), params)
+        # the kernel only talks to this process over loopback; keep its start-up warnings out of cron mail
+        client = NotebookClient(nb, timeout=timeout, kernel_name=kernel, allow_errors=False,
+                                extra_arguments=["--IPKernelApp.log_level=ERROR"],
+                                resources={"metadata": {"path": str(path.parent)}})
+        try:
+            client.execute()
+            return nb
+        except CellExecutionError as exc:   # one line for the terminal; the chained traceback goes to the log
+            raise RuntimeError(f"{path.name}: a cell failed: {exc.ename}: {exc.evalue}") from exc
+        except RuntimeError as exc:
+            # nbclient leaves the clean-up of a kernel that never started registered: at exit it would print a
+            # traceback
+            atexit.unregister(client._cleanup_kernel)
+            if attempt == KERNEL_STARTS or not str(exc).startswith(START_FAILURES):
+                raise RuntimeError(f"{path.name}: {exc} ({attempt} kernel starts)") from exc
 
 
 def _title(nb: nbformat.NotebookNode, fallback: str) -> str:

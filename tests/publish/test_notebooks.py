@@ -208,3 +208,33 @@ def test_jupyterlab_shows_every_caption_line_of_the_report_notes_included(tmp_pa
     built = report.execute(path, {"parquet_dir": str(cfg.parquet_dir), "chart_dir": str(tmp_path / "csv")}, timeout=300)
     assert _captions(lab, html=False) == _captions(built, html=True)
     assert [line for line in _captions(lab, html=False) if line.startswith("'other': the rest, 2 more patch versions")]
+
+
+def _kernel(base: Path, name: str, shell: str) -> None:
+    """Write a kernelspec `name` under base/kernels whose start is this shell line ($0: the connection file)."""
+    spec = base / "kernels" / name
+    spec.mkdir(parents=True)
+    (spec / "kernel.json").write_text(json.dumps({"argv": ["sh", "-c", shell, "{connection_file}"],
+                                                  "display_name": name, "language": "python"}))
+
+
+def test_a_kernel_that_dies_at_start_is_started_again_and_one_that_never_starts_fails_in_one_line(tmp_path,
+                                                                                                  monkeypatch):
+    script = tmp_path / "tiny.py"
+    script.write_text('# %% tags=["parameters"]\nx = 1\n\n# %%\nprint(x + 1)\n')
+    first, starts = tmp_path / "first-start", tmp_path / "starts"
+    # dies at its first start, as a kernel whose port another process took; a real kernel after that
+    _kernel(tmp_path, "flaky", f'if [ -e {first} ]; then exec {sys.executable} -m ipykernel_launcher -f "$0"; '
+                               f'else touch {first}; exit 1; fi')
+    _kernel(tmp_path, "dead", f"echo start >> {starts}; exit 1")
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path))
+    run = subprocess.run([sys.executable, "-c", "import sys; from pathlib import Path; from pipelines.publish import "
+                          "report; nb = report.execute(Path(sys.argv[1]), {'x': 41}, timeout=120, kernel='flaky'); "
+                          "print(nb.cells[-1].outputs[0]['text'], end='')", str(script)],
+                         capture_output=True, text=True, timeout=300, env={**os.environ, "JUPYTER_PATH": str(tmp_path)})
+    assert first.exists() and run.returncode == 0 and run.stdout == "42\n", run.stderr
+    assert "Traceback" not in run.stderr and "Exception ignored" not in run.stderr, run.stderr   # nothing at exit
+    with pytest.raises(RuntimeError, match=r"^tiny.py: Kernel died before replying to kernel_info \(3 kernel starts\)$"):
+        report.execute(script, {"x": 41}, timeout=120, kernel="dead")
+    assert starts.read_text().split() == ["start"] * report.KERNEL_STARTS
+

@@ -35,6 +35,20 @@ def test_bench_runs_every_step_and_writes_json_and_table(tmp_path):
     assert "Per statement, the full refresh" in table
 
 
+def test_a_run_that_would_fill_the_disk_stops_before_its_first_step_with_one_line(tmp_path, capsys):
+    out, work = tmp_path / "bench.json", tmp_path / "work"
+    status = main(["bench", "--rows", "20000", "--rows", "10000000000000", "--out", str(out), "--work-dir",
+                   str(work), "--keep-fleets", "--skip-collector", "--skip-report", "--profile-rows", "0"])
+    said = capsys.readouterr().err.strip().splitlines()
+    assert status == 1 and len(said) == 1 and "GB free" in said[0] and "--keep-fleets" in said[0], said
+    assert not out.exists() and list(work.iterdir()) == []          # nothing simulated, nothing written
+    kept = bench.disk_needed([20000, 40000], work, keep=True)       # fleets kept already need no room
+    (work / "fleet-40000").mkdir()
+    (work / "fleet-40000" / bench.FLEET_FILE).write_text("{}")
+    assert bench.disk_needed([20000, 40000], work, keep=True) == kept - 40000 * bench.FLEET_BYTES
+    assert bench.disk_needed([20000, 40000], work, keep=False) == 40000 * (bench.FLEET_BYTES + bench.WORK_BYTES)
+
+
 def test_a_kept_fleet_is_reused_by_the_next_run(tmp_path):
     work, said = tmp_path / "work", []
     first = bench.bench_size(20000, work, _env(tmp_path), 0, said.append, keep=True)

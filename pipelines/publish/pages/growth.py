@@ -174,15 +174,19 @@ def feature_by_license(ctx: Context) -> Chart:
                        {"adopters": ["share"], "instances": ["share"]})
     order = week[week["license_type"] == "ALL"].sort_values("share", ascending=False)["feature"].tolist()
     fig, colours = go.Figure(), common.licence_colours(ctx)
+    active = named.set_index("category")["instances"]   # the week's active instances per type, as on page 04
     for lic in licences:
         part = rows.rows[rows.rows["license_type"] == lic].set_index("feature").reindex(order).reset_index()
-        fig.add_trace(go.Bar(x=part["feature"], y=part["share"], name=lic, marker_color=colours[lic],
+        name = f"{lic} ({fmt.count(active[lic], ctx.k)} active)"
+        fig.add_trace(go.Bar(x=part["feature"], y=part["share"], name=name, marker_color=colours[lic],
                              text=part["share"].map(lambda v: "0 %" if v == 0 else ""), textposition="outside",
                              textfont_size=9, cliponaxis=False,
                              customdata=part[["adopters", "instances"]],
                              hovertemplate=lic + ": %{y:.1%} (%{customdata[0]:,} of %{customdata[1]:,})<extra></extra>"))
         charts.hidden_marks(fig, rows, "feature", "share", 0, lic, where=rows.rows["license_type"] == lic)
     charts.layout(fig, "", "share of instances reporting it", percent=True)
-    fig.update_layout(barmode="group", hovermode="closest", legend_y=-0.45, margin_b=60)
+    # the legend above the bars, under the tool bar: the feature names below keep their room
+    fig.update_layout(barmode="group", hovermode="closest", legend=dict(y=1.02, yanchor="bottom"), margin_t=72)
+    fig.update_xaxes(automargin=True)
     return Chart("feature_by_license", title, "Share of each licence type's reporting instances that use a feature",
                  fig, rows)
