@@ -82,7 +82,7 @@ def change_styles(ctx: Context, dimension: str, changes: list) -> tuple[dict, di
 def line_colours(ctx: Context) -> dict:
     """Return {minor line: colour}, newest line first in the palette (as version_lag's 'newest line', '1 behind'
     ...), so a line has one colour on every chart of pages 02 and 07."""
-    return charts.colours(charts.series_order(breakdown(ctx, "version_line"), "category"))
+    return category_colours(ctx, "version_line")
 
 
 #: a patch version's dash by its place in its minor line, newest first (the line gives the colour)

@@ -69,8 +69,9 @@ def fleet_size(ctx: Context) -> Chart:
             fig.add_trace(go.Scatter(x=part["week"], y=part[stat], name=stat, mode=charts.mode(len(part)),
                                      line=dict(color=colour), hovertemplate=stat + ": %{y:,.1f}<extra></extra>"),
                           **charts.cell(i))
-        top = part[["median", "p90"]].max().max()   # from just under 0: a median of 0 stays visible over the axis
-        fig.update_yaxes(range=[-0.04 * (top if top > 0 else 1), 1.06 * (top if top > 0 else 1)], **charts.cell(i))
+        top = part[["median", "p90"]].max().max()
+        top = top if top > 0 else 1                  # from just under 0: a median of 0 stays visible over the axis
+        fig.update_yaxes(range=[-0.04 * top, 1.06 * top], **charts.cell(i))
     charts.dates(fig, "week")
     return Chart("fleet_size", title, "Per week and instance: the median (blue) and the 90th percentile (orange) "
                  "of its latest reported count", fig, rows)

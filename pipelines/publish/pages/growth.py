@@ -125,9 +125,12 @@ def late_starts(df: pd.DataFrame, series: str) -> list[str]:
     """Return a sentence per week in which series start after the chart's first week: no instance sent them before."""
     firsts = df.groupby(series, sort=False)["week"].min()
     late = firsts[firsts > firsts.min()]
-    return [f"{fmt.sentence(fmt.listing(list(names.index)))} start{'s' if len(names) == 1 else ''} in the week of {fmt.day(week)}: "
-            f"no instance reported {'it' if len(names) == 1 else 'them'} before (newer FlowForge versions send "
-            f"{'it' if len(names) == 1 else 'them'})." for week, names in late.groupby(late)]
+    said = []
+    for week, names in late.groupby(late):
+        one, it = len(names) == 1, "it" if len(names) == 1 else "them"
+        said.append(f"{fmt.sentence(fmt.listing(list(names.index)))} start{'s' if one else ''} in the week of "
+                    f"{fmt.day(week)}: no instance reported {it} before (newer FlowForge versions send {it}).")
+    return said
 
 
 def feature_adoption(ctx: Context) -> Chart:
