@@ -16,7 +16,7 @@ end = None          # last UTC day to show; every figure describes it (None: the
 parquet_dir = None  # marts folder (None: the settings' parquet_dir: the demo's, or your sources')
 audience = None     # "team" (every count) or "public" (counts under min_count hidden); None: the settings
 min_count = None    # k of the public audience (None: the settings, default 5)
-chart_dir = None    # None in JupyterLab; `make report` sets it: charts then render as report HTML, each with its CSV here
+chart_dir = None    # None in JupyterLab; `make report` sets it (charts as report HTML, their CSV here)
 
 # %%
 from pipelines.publish.context import Context

@@ -38,7 +38,9 @@ PALETTE = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#56B4E9", "#CC79A7", "#F
 GREY, LIGHT_GREY = "#8C8C8C", "#BDBDBD"
 #: categories that stand for a rest or an absence: greys, after the named ones
 REST = {"other": GREY, "other lines": GREY, "unknown": LIGHT_GREY, "unreported": LIGHT_GREY}
-SHADE = "rgba(140, 140, 140, 0.18)"
+#: what is not final yet (the week in progress, removals not known yet): a grey band under the marks, at least
+#: UNFINISHED_MIN_WIDTH of the drawn dates wide so one week shows on a chart of years (and in a phone's panel)
+SHADE, UNFINISHED_MIN_WIDTH = "rgba(140, 140, 140, 0.32)", 0.03
 #: gaps and outages: a yellow highlight, a hue no count or share on the pages means (the palette's yellow is its
 #: last colour), named in words under the axis
 GAP_SHADE, GAP_NAME = "rgba(240, 228, 66, 0.45)", "yellow"
@@ -155,14 +157,20 @@ def mark_spans(fig: go.Figure, spans: pd.DataFrame, drawn: pd.Series | None = No
     return fig
 
 
-def drawn_middle(fig: go.Figure):
-    """Return the middle of the x values a figure draws (dates or numbers), None when it draws none."""
+def drawn_range(fig: go.Figure) -> tuple | None:
+    """Return the (lowest, highest) x value a figure draws (dates or numbers), None when it draws none."""
     xs = pd.concat([pd.Series(list(t.x)) for t in fig.data if getattr(t, "x", None) is not None and len(t.x)] or
                    [pd.Series([], dtype=object)])
     if xs.empty:
         return None
     xs = pd.to_datetime(xs) if not pd.api.types.is_numeric_dtype(xs) else xs
-    return xs.min() + (xs.max() - xs.min()) / 2
+    return xs.min(), xs.max()
+
+
+def drawn_middle(fig: go.Figure):
+    """Return the middle of the x values a figure draws (dates or numbers), None when it draws none."""
+    drawn = drawn_range(fig)
+    return None if drawn is None else drawn[0] + (drawn[1] - drawn[0]) / 2
 
 
 def mark_days(fig: go.Figure, days: pd.DataFrame, color: str = "#6E6E6E") -> go.Figure:
@@ -182,13 +190,23 @@ def mark_days(fig: go.Figure, days: pd.DataFrame, color: str = "#6E6E6E") -> go.
     return fig
 
 
-def mark_unfinished(fig: go.Figure, start, end, text: str) -> go.Figure:
+def mark_unfinished(fig: go.Figure, start, end, text: str, panels: int = 0, over: bool = False) -> go.Figure:
     """Shade a period whose figures are not final yet (the week in progress, removals not known yet).
 
-    The x axis's title says what the grey band is (a label on the plot would cover the marks under it).
+    The x axis's title says what the grey band is (a label on the plot would cover the marks under it). Small
+    multiples (`panels`, as many as panels() drew) get the band in each panel and no note: the caller says it.
+    A band is at least UNFINISHED_MIN_WIDTH of the drawn dates wide, widened to the right (past the data, never
+    over a final period), with a dotted edge (a grey series such as "other" has none). `over` lays it over the
+    marks, greying them (a share area fills the plot: a band under it would not show); otherwise under them.
     """
-    fig.add_vrect(x0=start, x1=end, fillcolor=SHADE, line_width=0, layer="below")
-    return axis_note(fig, f"grey: {text}")
+    drawn = drawn_range(fig)
+    if drawn is not None:
+        least = (pd.Timestamp(drawn[1]) - pd.Timestamp(drawn[0])) * UNFINISHED_MIN_WIDTH
+        end = max(pd.Timestamp(end), pd.Timestamp(start) + least)
+    for at in [cell(i) for i in range(panels)] or [{}]:
+        fig.add_vrect(x0=start, x1=end, fillcolor=SHADE, layer="above" if over else "below",
+                      line=dict(width=1, dash="dot", color=GREY), **at)   # a dotted edge: not a grey series
+    return fig if panels else axis_note(fig, f"grey: {text}")
 
 
 def axis_note(fig: go.Figure, text: str) -> go.Figure:

@@ -81,6 +81,7 @@ class Context:
         self.chart_dir = Path(chart_dir) if chart_dir else None
         self.scope = figures.Scope(self.parquet_dir, end, self.k)
         self.quoted: list[dict] = []
+        self._marts: dict[str, pd.DataFrame] = {}            # each mart read once a page
         pio.renderers.default = charts.NOTEBOOK_RENDERER
 
     @property
@@ -89,12 +90,14 @@ class Context:
         return self.scope.as_of
 
     def mart(self, name: str) -> pd.DataFrame:
-        """Return a mart cut to the notebook's date range."""
-        return marts.read(name, self.parquet_dir, self.start, self.end)
+        """Return a mart cut to the notebook's date range (read once; each call gets its own copy)."""
+        if name not in self._marts:
+            self._marts[name] = marts.read(name, self.parquet_dir, self.start, self.end)
+        return self._marts[name].copy()
 
     def mart_optional(self, name: str) -> pd.DataFrame | None:
         """Return a mart cut to the date range, or None when this parquet set lacks it."""
-        return marts.read_optional(name, self.parquet_dir, self.start, self.end)
+        return self.mart(name) if marts.exists(name, self.parquet_dir) else None
 
     def protect(self, df: pd.DataFrame, counts, rows: pd.Series | None = None) -> Protected:
         """Hide the counts under k (public audience) and what reveals them; see suppress.protect."""

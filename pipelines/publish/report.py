@@ -88,7 +88,9 @@ def execute(path: Path, params: dict, timeout: int, kernel: str = "python3") -> 
             # nbclient leaves the clean-up of a kernel that never started registered: at exit it would print a
             # traceback
             atexit.unregister(client._cleanup_kernel)
-            if attempt == KERNEL_STARTS or not str(exc).startswith(START_FAILURES):
+            if not str(exc).startswith(START_FAILURES):   # a kernel that died mid-cell: no start to count
+                raise RuntimeError(f"{path.name}: {exc}") from exc
+            if attempt == KERNEL_STARTS:
                 raise RuntimeError(f"{path.name}: {exc} ({attempt} kernel starts)") from exc
 
 

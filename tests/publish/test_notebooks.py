@@ -16,12 +16,13 @@ from html import unescape
 from pathlib import Path
 
 import jupytext
+import pandas as pd
 import pytest
 
 from conftest import TEST_KEY, ping_line, require, write_lines
 from pipelines import settings as settings_mod
 from pipelines.flow import refresh
-from pipelines.publish import marts, report
+from pipelines.publish import charts, marts, report
 from pipelines.publish.context import Context
 from pipelines.settings import PROJECT_ROOT
 from pipelines.tools.simulate import write_fleet
@@ -70,6 +71,41 @@ def test_notebooks_name_the_project_kernel_and_have_a_parameters_cell():
 def test_notebook_reads_every_mart_from_one_resolved_set(parquet):
     ctx = Context("t", parquet)
     assert ctx.parquet_dir == marts.resolve(parquet) and not ctx.parquet_dir.is_symlink()
+
+
+def _charts(ctx: Context) -> list:
+    """Return every chart the notebooks show, built in this process from their own ctx.show(...) calls."""
+    from pipelines.publish.pages import fleet, growth, mix, quality, retention, versions
+
+    pages = {"fleet": fleet, "growth": growth, "mix": mix, "quality": quality, "retention": retention,
+             "versions": versions}
+    calls = [m.group(1) for p in report.notebooks() for m in re.finditer(r"^ctx\.show\((.*)\)$", p.read_text(), re.M)]
+    assert len(calls) >= 25
+    return [eval(call, {**pages, "ctx": ctx}) for call in calls]
+
+
+def test_every_weekly_chart_that_reaches_the_week_in_progress_shades_it_in_each_panel_and_says_so(parquet):
+    ctx = Context("t", parquet)
+    week = pd.Timestamp("2026-03-30")   # the fleet ends on Tuesday 31 Mar 2026: the week of Monday 30 Mar is in progress
+    assert ctx.as_of == pd.Timestamp("2026-03-31")
+    note = "Grey: the week of 30 Mar 2026, the week in progress, counted to 31 Mar 2026."
+    checked = []
+    for chart in _charts(ctx):
+        fig = chart.figure
+        if fig is None or fig.layout.xaxis.hoverformat != charts.HOVER["week"]:
+            continue
+        reaching = {t.xaxis or "x" for t in fig.data if t.x is not None and len(t.x) and pd.Timestamp(max(t.x)) >= week}
+        if not reaching:
+            continue
+        bands = {s.xref for s in fig.layout.shapes
+                 if s.fillcolor == charts.SHADE and pd.Timestamp(s.x0) < week < pd.Timestamp(s.x1)}
+        assert reaching <= bands, (chart.name, reaching, bands)          # every panel drawing the week shades it
+        said = re.search(r"grey: (removals not known yet, the last )?week in progress", fig.layout.xaxis.title.text or "") \
+            or note in chart.extra
+        assert said, (chart.name, fig.layout.xaxis.title.text, chart.extra)
+        checked.append(chart.name)
+    assert {"added_and_removed", "fleet_size", "feature_adoption", "version_lines", "patch_mix", "driver_share", "license_counts",
+            "active_all_core", "version_lag"} <= set(checked), checked
 
 
 def _plot_values(outputs: list, html: bool) -> list:
@@ -237,4 +273,8 @@ def test_a_kernel_that_dies_at_start_is_started_again_and_one_that_never_starts_
     with pytest.raises(RuntimeError, match=r"^tiny.py: Kernel died before replying to kernel_info \(3 kernel starts\)$"):
         report.execute(script, {"x": 41}, timeout=120, kernel="dead")
     assert starts.read_text().split() == ["start"] * report.KERNEL_STARTS
+    dies = tmp_path / "dies.py"   # a kernel that dies in a cell was started once: no count of starts
+    dies.write_text('# %% tags=["parameters"]\nx = 1\n\n# %%\nimport os\nos._exit(1)\n')
+    with pytest.raises(RuntimeError, match=r"^dies.py: Kernel died[^(]*$"):
+        report.execute(dies, {"x": 41}, timeout=120)
 

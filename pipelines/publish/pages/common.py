@@ -23,17 +23,36 @@ def rows_of(df: pd.DataFrame, column: str, when) -> pd.DataFrame:
     return df.iloc[0:0] if when is None else df[df[column] == pd.Timestamp(when)]
 
 
-def unfinished(fig: go.Figure, ctx: Context, period: str) -> None:
-    """Shade the week (or month) after the last complete one when the data reaches into it: its bar or point
-    (drawn at the period's first day) counts only the days so far."""
-    last = ctx.scope.week if period == "week" else ctx.scope.month
+def in_progress(ctx: Context, period: str) -> pd.Timestamp | None:
+    """Return the first day of the week (or month) after the last complete one when the data reaches into it
+    (its bar or point, drawn at that day, counts only the days so far), else None (and for days)."""
+    last = {"week": ctx.scope.week, "month": ctx.scope.month}.get(period)
     if last is None or ctx.as_of is None:
-        return
+        return None
     start = last + (pd.Timedelta(days=7) if period == "week" else pd.DateOffset(months=1))
-    if ctx.as_of < start:
-        return
+    return start if ctx.as_of >= start else None
+
+
+def unfinished(fig: go.Figure, ctx: Context, period: str, panels: int = 0) -> list[str]:
+    """Shade the week (or month) in progress. Small multiples (`panels`) are shaded in each panel, and the
+    sentence saying so is returned for the chart's notes (otherwise the axis says it: [])."""
+    start = in_progress(ctx, period)
+    if start is None:
+        return []
     half = pd.Timedelta(days=3.5 if period == "week" else 15)
-    charts.mark_unfinished(fig, start - half, start + half, f"{period} in progress")
+    charts.mark_unfinished(fig, start - half, start + half, f"{period} in progress", panels, over=True)
+    what = f"the week of {fmt.day(start)}" if period == "week" else fmt.month(start)
+    return [f"Grey: {what}, the {period} in progress, counted to {fmt.day(ctx.as_of)}."] if panels else []
+
+
+def dated(fig: go.Figure, ctx: Context, period: str, whole: bool = False) -> go.Figure:
+    """Finish a chart over weeks or months: dates labelled by the period, counts as whole numbers when `whole`,
+    the period in progress shaded."""
+    charts.dates(fig, period)
+    if whole:
+        charts.whole(fig)
+    unfinished(fig, ctx, period)
+    return fig
 
 
 def gaps(ctx: Context) -> pd.DataFrame:
@@ -187,7 +206,12 @@ def added_removed(ctx: Context, df: pd.DataFrame, period: str, name: str, subtit
     over_time(fig, ctx, df[period], period, f"instances per {period} (removed below 0)")
     fig.update_yaxes(tickformat=",d", rangemode="normal")
     unknown = df[df["removed"].isna()]
-    if len(unknown):
+    if len(unknown):   # the period in progress, when drawn, is among them: one band says both
         half = pd.Timedelta(days=3.5 if period == "week" else 0.5)
-        charts.mark_unfinished(fig, unknown[period].min() - half, unknown[period].max() + half, "removals not known yet")
+        current = in_progress(ctx, period)
+        also = f", the last {period} in progress" if current is not None and current in set(unknown[period]) else ""
+        charts.mark_unfinished(fig, unknown[period].min() - half, unknown[period].max() + half,
+                               "removals not known yet" + also)
+    else:
+        unfinished(fig, ctx, period)
     return Chart(name, title, subtitle, fig, rows)

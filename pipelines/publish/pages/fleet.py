@@ -74,7 +74,7 @@ def fleet_size(ctx: Context) -> Chart:
         fig.update_yaxes(range=[-0.04 * top, 1.06 * top], **charts.cell(i))
     charts.dates(fig, "week")
     return Chart("fleet_size", title, "Per week and instance: the median (blue) and the 90th percentile (orange) "
-                 "of its latest reported count", fig, rows)
+                 "of its latest reported count", fig, rows, extra=common.unfinished(fig, ctx, "week", len(SIZES)))
 
 
 def platform(ctx: Context, dimension: str, what: str, name: str, prefix: str = "") -> Chart:
@@ -87,8 +87,7 @@ def platform(ctx: Context, dimension: str, what: str, name: str, prefix: str = "
     order = charts.series_order(df, "category")
     fig = charts.share_area(rows, "week", "category", order)
     charts.layout(fig, charts.AXIS["week"], "share of weekly active instances", percent=True)
-    charts.dates(fig, "week")
-    common.unfinished(fig, ctx, "week")
+    common.dated(fig, ctx, "week")
     return Chart(name, title, f"{what}: share of each week's active instances", fig,
                  rows.only(common.BREAKDOWN_CSV), extra=common.rest_note(ctx, df, "values"))
 

@@ -84,8 +84,7 @@ def active_all_core(ctx: Context) -> Chart:
     rows = ctx.protect(long, ["active"])
     fig = charts.lines(rows, "week", "fleet", "active", ["all", "core"])
     charts.layout(fig, charts.AXIS["week"], "weekly active instances")
-    charts.whole(charts.dates(fig, "week"))
-    common.unfinished(fig, ctx, "week")
+    common.dated(fig, ctx, "week", whole=True)
     charts.mark_spans(fig, common.gaps(ctx), df["week"])
     return Chart("active_all_core", title, "All instances, and core: without development builds, one-day instances "
                  "and clones", fig, rows)
@@ -115,8 +114,7 @@ def fleet_totals(ctx: Context) -> Chart:
     fig = charts.lines(rows, "week", "series", "total", [TOTALS[m] for m in TOTALS if TOTALS[m] in set(df["series"])],
                        unit="")
     charts.layout(fig, charts.AXIS["week"], "summed over active instances")
-    charts.whole(charts.dates(fig, "week"))
-    common.unfinished(fig, ctx, "week")
+    common.dated(fig, ctx, "week", whole=True)
     return Chart("fleet_totals", title, "Summed over the week's active instances, each in its latest state that "
                  "week (instances whose pings lack a key do not count as 0)", fig, rows, extra=late_starts(df, "series"))
 
@@ -161,7 +159,7 @@ def feature_adoption(ctx: Context) -> Chart:
     fig.update_yaxes(showticklabels=True, col=1)   # one scale, 0–100 %: the left column labels it for its row
     return Chart("feature_adoption", title, "Per feature (most used first): the share of the week's active instances "
                  "reporting it that use it, every panel 0–100 %; a line starts when instances first reported the "
-                 "feature", fig, rows)
+                 "feature", fig, rows, extra=common.unfinished(fig, ctx, "week", len(features)))
 
 
 def feature_by_license(ctx: Context) -> Chart:

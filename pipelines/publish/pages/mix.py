@@ -22,8 +22,7 @@ def shares(ctx: Context, dimension: str, what: str, name: str) -> Chart:
     title = common.top_finding(ctx, df, f"{dimension}_top_share", what)
     fig = charts.share_area(rows, "week", "category", charts.series_order(df, "category"))
     charts.layout(fig, charts.AXIS["week"], "share of weekly active instances", percent=True)
-    charts.dates(fig, "week")
-    common.unfinished(fig, ctx, "week")
+    common.dated(fig, ctx, "week")
     return Chart(name, title, f"{what}: share of each week's active instances", fig,
                  rows.only(common.BREAKDOWN_CSV), extra=common.rest_note(ctx, df, "values"))
 
@@ -42,8 +41,7 @@ def counts(ctx: Context, dimension: str, what: str, name: str) -> Chart:
         title = f"{top['category']}: {count} instances, week of {fmt.day(top['week'])}"
     fig = charts.lines(rows, "week", "category", "instances", charts.series_order(df, "category"))
     charts.layout(fig, charts.AXIS["week"], "weekly active instances")
-    charts.whole(charts.dates(fig, "week"))
-    common.unfinished(fig, ctx, "week")
+    common.dated(fig, ctx, "week", whole=True)
     return Chart(name, title, f"Weekly active instances per {what.lower()}", fig, rows.only(common.BREAKDOWN_CSV),
                  extra=common.rest_note(ctx, df, "values"))
 
@@ -71,8 +69,7 @@ def _bars(ctx: Context, df: pd.DataFrame, name: str, title: str, subtitle: str, 
     fig = charts.stacked_bars(rows, "month", "category", charts.series_order(df, "category"), names=names,
                               palette=palette, patterns=patterns)
     charts.layout(fig, charts.AXIS["month"], "instances changing")
-    charts.whole(charts.dates(fig, "month"))
-    common.unfinished(fig, ctx, "month")
+    common.dated(fig, ctx, "month", whole=True)
     return Chart(name, title, subtitle, fig, rows.only(CHANGES_CSV))
 
 

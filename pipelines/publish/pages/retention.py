@@ -117,7 +117,6 @@ def version_lag(ctx: Context) -> Chart:
     rows = ctx.protect(df, {"instances": ["share"]})
     fig = charts.share_area(rows, "week", "category", charts.series_order(df, "category"))
     charts.layout(fig, charts.AXIS["week"], "share of weekly active instances", percent=True)
-    charts.dates(fig, "week")
-    common.unfinished(fig, ctx, "week")
+    common.dated(fig, ctx, "week")
     return Chart("version_lag", title, "Minor lines behind the newest one released by the week's Sunday", fig,
                  rows.only(common.BREAKDOWN_CSV))

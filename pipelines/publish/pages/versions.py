@@ -42,8 +42,7 @@ def version_lines(ctx: Context, weeks: int = 52) -> Chart:
     order = _line_order(df)
     fig = charts.share_area(rows, "week", "category", order, common.line_colours(ctx))
     charts.layout(fig, charts.AXIS["week"], "share of weekly active instances", percent=True)
-    charts.dates(fig, "week")
-    common.unfinished(fig, ctx, "week")
+    common.dated(fig, ctx, "week")
     releases = marts.reference("flowforge_releases")
     firsts = releases[releases["version"].str.endswith(".0")
                       & releases["released_on"].between(df["week"].min(), df["week"].max() + pd.Timedelta(days=6))]
@@ -120,8 +119,7 @@ def patch_mix(ctx: Context) -> Chart:
     order, palette, dashes = common.patch_styles(ctx, charts.series_order(df, "category"))
     fig = charts.lines(rows, "week", "category", "instances", order, palette=palette, dashes=dashes)
     charts.layout(fig, charts.AXIS["week"], "weekly active instances")
-    charts.whole(charts.dates(fig, "week"))
-    common.unfinished(fig, ctx, "week")
+    common.dated(fig, ctx, "week", whole=True)
     return Chart("patch_mix", title, "Instances per week on each patch version of the 3 newest minor lines, in "
                  "its minor line's colour (as in the minor lines chart), the line's newest patch solid", fig,
                  rows.only(common.BREAKDOWN_CSV), extra=common.rest_note(ctx, df, "patch versions"))
@@ -147,7 +145,6 @@ def dev_builds(ctx: Context) -> Chart:
                            hovertemplate="%{y:,} instances (%{customdata[0]:.1%})<extra></extra>"))
     charts.hidden_marks(fig, rows, "week", "instances", 0, "development builds")
     charts.layout(fig, charts.AXIS["week"], "weekly active instances")
-    charts.whole(charts.dates(fig, "week"))
-    common.unfinished(fig, ctx, "week")
+    common.dated(fig, ctx, "week", whole=True)
     return Chart("dev_builds", title, "Instances whose version carries a pre-release suffix such as -git", fig,
                  rows.only(common.BREAKDOWN_CSV))
