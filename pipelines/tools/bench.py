@@ -474,6 +474,14 @@ TARGETS = {"collector_vs_bare": 2.0, "landing_copy": 1.5, "full_copy": 2.5, "pan
            "nothing_new_s": 2.0, "linear": 0.9, "peak_rss_mb": 1024, "largest_rows": 64_000_000}
 
 
+def _shown(value: float, target: float, digits: int = 2) -> str:
+    """Return the value to `digits` decimals, more when fewer would round it onto its target (0.897, not 0.90
+    against 0.9: a missed target never reads as its own bound)."""
+    while digits < 6 and value != target and round(value, digits) == target:
+        digits += 1
+    return f"{value:.{digits}f}"
+
+
 def _mark(value, ok: bool) -> str:
     """Return a value with a check mark when it meets its target."""
     return f"{value} {'✓' if ok else '✗'}" if value not in (None, "-") else "-"
@@ -501,7 +509,7 @@ def _ratios(r: dict, base: float | None) -> tuple:
 
 def _rate(rows_per_s: int | None, lin: float | None) -> str:
     """Return the rows/s cell: the rate and its ratio to the smallest size, marked; '-' when unmeasured."""
-    return f"{rows_per_s:,} ({_mark(f'{lin:.2f}', lin >= TARGETS['linear'])})" if rows_per_s and lin else "-"
+    return f"{rows_per_s:,} ({_mark(_shown(lin, TARGETS['linear']), lin >= TARGETS['linear'])})" if rows_per_s and lin else "-"
 
 
 def _peak(r: dict) -> str:
@@ -533,10 +541,10 @@ def markdown(results: dict) -> str:
             f" {_mark(nothing, nothing is not None and nothing < TARGETS['nothing_new_s'] and not r.get('nothing_new_wrote_parquet'))} |"
             f" {r['duckdb_copy_s']} | {r['pandas_s'] if r['pandas_s'] is not None else 'skipped'} |"
             f" {_peak(r)} |"
-            f" {_mark(f'{lc:.2f}', lc <= TARGETS['landing_copy']) if lc else '-'} |"
-            f" {_mark(f'{fc:.2f}', fc <= TARGETS['full_copy']) if fc else '-'} |"
-            f" {_mark(f'{pf:.1f}', pf >= TARGETS['pandas_full']) if pf else '-'} |"
-            f" {_mark(f'{inc:.3f}', inc <= TARGETS['incr_full']) if inc else '-'} |"
+            f" {_mark(_shown(lc, TARGETS['landing_copy']), lc <= TARGETS['landing_copy']) if lc else '-'} |"
+            f" {_mark(_shown(fc, TARGETS['full_copy']), fc <= TARGETS['full_copy']) if fc else '-'} |"
+            f" {_mark(_shown(pf, TARGETS['pandas_full'], 1), pf >= TARGETS['pandas_full']) if pf else '-'} |"
+            f" {_mark(_shown(inc, TARGETS['incr_full'], 3), inc <= TARGETS['incr_full']) if inc else '-'} |"
         )
     big = [r for r in sizes if r.get("requested", r["rows"]) >= TARGETS["largest_rows"]]
     if big:
@@ -592,7 +600,7 @@ def collector_line(c: dict) -> str:
             f" p99 {c['p99_ms']} ms ({how}; statuses {c['statuses']}; {c.get('stored', 0):,} lines on disk).")
     if c.get("bare_server_cpu_us_per_ping"):
         ratio_ok = c["cpu_per_ping_vs_bare"] <= TARGETS["collector_vs_bare"]
-        ratio = _mark(f"{c['cpu_per_ping_vs_bare']:.2f}×", ratio_ok)
+        ratio = _mark(_shown(c["cpu_per_ping_vs_bare"], TARGETS["collector_vs_bare"]) + "×", ratio_ok)
         line += (f" The same stack answering a bare endpoint (uvicorn + starlette, nothing stored), same wrk run:"
                  f" {c['bare_per_second']:,} pings/s at {c['bare_server_cpu_us_per_ping']} µs of server CPU per ping;"
                  f" the collector's CPU per acknowledged ping is {ratio} that (target ≤ {TARGETS['collector_vs_bare']}×).")

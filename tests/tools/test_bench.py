@@ -106,3 +106,15 @@ def test_the_table_marks_a_failed_step_and_says_whether_the_largest_size_complet
     assert cells[3] == "37,000 (1.00 ✓)" and cells[5] == "-" and cells[12] == "-" and cells[8] == "850.0 ✓", cells
     copy_only = bench.markdown({"machine": "m", "when": "w", "sizes": [{**size, "failed": ["duckdb_copy"]}]})
     assert "completes ✓" in copy_only and "✗ failed: duckdb_copy" in copy_only
+
+
+def test_a_missed_target_never_reads_as_its_own_bound():
+    small = {"requested": 1_000_000, "rows": 935_675, "full_refresh_s": 17.2, "incremental_s": 0.517, "nothing_new_s": 0.8,
+             "duckdb_copy_s": 6.88, "pandas_s": 136.9, "peak_rss_mb": 600.0, "rows_per_s": 54_400,
+             "full_stages": {"landing_s": 10.33}, "nothing_new_wrote_parquet": False, "failed": []}
+    big = {**small, "requested": 16_000_000, "rows": 14_896_965, "rows_per_s": 48_791}   # 0.8969 of the 1M rate
+    table = bench.markdown({"machine": "m", "when": "w", "sizes": [small, big]})
+    cells = [[c.strip() for c in line.split("|")] for line in table.splitlines() if line.startswith(("| 935", "| 14,"))]
+    assert cells[1][3] == "48,791 (0.897 ✗)", cells[1]
+    # 1.5015, 2.5000, 7.959 and 0.03006 against 1.5, 2.5, 8 and 0.03: the bound itself is met, the rest say their side
+    assert cells[0][9:13] == ["1.501 ✗", "2.50 ✓", "7.96 ✗", "0.0301 ✗"], cells[0]
