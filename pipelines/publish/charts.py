@@ -38,7 +38,7 @@ PALETTE = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#56B4E9", "#CC79A7", "#F
 GREY, LIGHT_GREY = "#8C8C8C", "#BDBDBD"
 #: categories that stand for a rest or an absence: greys, after the named ones
 REST = {"other": GREY, "other lines": GREY, "unknown": LIGHT_GREY, "unreported": LIGHT_GREY}
-#: what is not final yet (the week in progress, removals not known yet): a grey band under the marks, at least
+#: what is not final yet (the week in progress, removals not known yet): a grey band with a dotted edge, at least
 #: UNFINISHED_MIN_WIDTH of the drawn dates wide so one week shows on a chart of years (and in a phone's panel)
 SHADE, UNFINISHED_MIN_WIDTH = "rgba(140, 140, 140, 0.32)", 0.03
 #: gaps and outages: a yellow highlight, a hue no count or share on the pages means (the palette's yellow is its

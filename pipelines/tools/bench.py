@@ -482,6 +482,15 @@ def _shown(value: float, target: float, digits: int = 2) -> str:
     return f"{value:.{digits}f}"
 
 
+def _judged(value: float | None, key: str, digits: int = 2, least: bool = False, unit: str = "") -> str:
+    """Return a ratio shown against its target TARGETS[key] (a bound from above, or from below when `least`) and
+    marked met or missed; '-' when unmeasured."""
+    if not value:
+        return "-"
+    target = TARGETS[key]
+    return _mark(_shown(value, target, digits) + unit, value >= target if least else value <= target)
+
+
 def _mark(value, ok: bool) -> str:
     """Return a value with a check mark when it meets its target."""
     return f"{value} {'✓' if ok else '✗'}" if value not in (None, "-") else "-"
@@ -509,7 +518,7 @@ def _ratios(r: dict, base: float | None) -> tuple:
 
 def _rate(rows_per_s: int | None, lin: float | None) -> str:
     """Return the rows/s cell: the rate and its ratio to the smallest size, marked; '-' when unmeasured."""
-    return f"{rows_per_s:,} ({_mark(_shown(lin, TARGETS['linear']), lin >= TARGETS['linear'])})" if rows_per_s and lin else "-"
+    return f"{rows_per_s:,} ({_judged(lin, 'linear', least=True)})" if rows_per_s and lin else "-"
 
 
 def _peak(r: dict) -> str:
@@ -541,10 +550,10 @@ def markdown(results: dict) -> str:
             f" {_mark(nothing, nothing is not None and nothing < TARGETS['nothing_new_s'] and not r.get('nothing_new_wrote_parquet'))} |"
             f" {r['duckdb_copy_s']} | {r['pandas_s'] if r['pandas_s'] is not None else 'skipped'} |"
             f" {_peak(r)} |"
-            f" {_mark(_shown(lc, TARGETS['landing_copy']), lc <= TARGETS['landing_copy']) if lc else '-'} |"
-            f" {_mark(_shown(fc, TARGETS['full_copy']), fc <= TARGETS['full_copy']) if fc else '-'} |"
-            f" {_mark(_shown(pf, TARGETS['pandas_full'], 1), pf >= TARGETS['pandas_full']) if pf else '-'} |"
-            f" {_mark(_shown(inc, TARGETS['incr_full'], 3), inc <= TARGETS['incr_full']) if inc else '-'} |"
+            f" {_judged(lc, 'landing_copy')} |"
+            f" {_judged(fc, 'full_copy')} |"
+            f" {_judged(pf, 'pandas_full', 1, least=True)} |"
+            f" {_judged(inc, 'incr_full', 3)} |"
         )
     big = [r for r in sizes if r.get("requested", r["rows"]) >= TARGETS["largest_rows"]]
     if big:
@@ -599,8 +608,7 @@ def collector_line(c: dict) -> str:
     line = (f"Collector on loopback: {c['per_second']:,} acknowledged (fsynced) pings/s, p50 {c['p50_ms']} ms,"
             f" p99 {c['p99_ms']} ms ({how}; statuses {c['statuses']}; {c.get('stored', 0):,} lines on disk).")
     if c.get("bare_server_cpu_us_per_ping"):
-        ratio_ok = c["cpu_per_ping_vs_bare"] <= TARGETS["collector_vs_bare"]
-        ratio = _mark(_shown(c["cpu_per_ping_vs_bare"], TARGETS["collector_vs_bare"]) + "×", ratio_ok)
+        ratio = _judged(c["cpu_per_ping_vs_bare"], "collector_vs_bare", unit="×")
         line += (f" The same stack answering a bare endpoint (uvicorn + starlette, nothing stored), same wrk run:"
                  f" {c['bare_per_second']:,} pings/s at {c['bare_server_cpu_us_per_ping']} µs of server CPU per ping;"
                  f" the collector's CPU per acknowledged ping is {ratio} that (target ≤ {TARGETS['collector_vs_bare']}×).")

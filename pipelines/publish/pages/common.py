@@ -23,6 +23,10 @@ def rows_of(df: pd.DataFrame, column: str, when) -> pd.DataFrame:
     return df.iloc[0:0] if when is None else df[df[column] == pd.Timestamp(when)]
 
 
+#: half a period in days: a band around a point drawn at a period's first day covers the period's bar
+HALF = {"day": 0.5, "week": 3.5, "month": 15}
+
+
 def in_progress(ctx: Context, period: str) -> pd.Timestamp | None:
     """Return the first day of the week (or month) after the last complete one when the data reaches into it
     (its bar or point, drawn at that day, counts only the days so far), else None (and for days)."""
@@ -39,7 +43,7 @@ def unfinished(fig: go.Figure, ctx: Context, period: str, panels: int = 0) -> li
     start = in_progress(ctx, period)
     if start is None:
         return []
-    half = pd.Timedelta(days=3.5 if period == "week" else 15)
+    half = pd.Timedelta(days=HALF[period])
     charts.mark_unfinished(fig, start - half, start + half, f"{period} in progress", panels, over=True)
     what = f"the week of {fmt.day(start)}" if period == "week" else fmt.month(start)
     return [f"Grey: {what}, the {period} in progress, counted to {fmt.day(ctx.as_of)}."] if panels else []
@@ -207,7 +211,7 @@ def added_removed(ctx: Context, df: pd.DataFrame, period: str, name: str, subtit
     fig.update_yaxes(tickformat=",d", rangemode="normal")
     unknown = df[df["removed"].isna()]
     if len(unknown):   # the period in progress, when drawn, is among them: one band says both
-        half = pd.Timedelta(days=3.5 if period == "week" else 0.5)
+        half = pd.Timedelta(days=HALF[period])
         current = in_progress(ctx, period)
         also = f", the last {period} in progress" if current is not None and current in set(unknown[period]) else ""
         charts.mark_unfinished(fig, unknown[period].min() - half, unknown[period].max() + half,

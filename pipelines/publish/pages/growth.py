@@ -125,7 +125,8 @@ def late_starts(df: pd.DataFrame, series: str) -> list[str]:
     late = firsts[firsts > firsts.min()]
     said = []
     for week, names in late.groupby(late):
-        one, it = len(names) == 1, "it" if len(names) == 1 else "them"
+        one = len(names) == 1
+        it = "it" if one else "them"
         said.append(f"{fmt.sentence(fmt.listing(list(names.index)))} start{'s' if one else ''} in the week of "
                     f"{fmt.day(week)}: no instance reported {it} before (newer FlowForge versions send {it}).")
     return said
