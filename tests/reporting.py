@@ -191,10 +191,21 @@ def truth_figures(truth: Path, as_of: str) -> dict[str, object]:
     week = weekly[pd.to_datetime(weekly["week"]) == monday].iloc[0]
     changes = pd.read_parquet(truth / "fleet_changes_daily.parquet")
     changes = changes[(pd.to_datetime(changes["day"]) <= day) & changes["removed_90d"].notna()].iloc[-1]
-    return {"active_1d": int(row["active_1d"]), "active_7d": int(row["active_7d"]),
-            "active_28d": int(row["active_28d"]), "weekly_active": int(week["weekly_active"]),
-            "newest_line": week["newest_line"], "newest_line_share": float(week["newest_line_share"]),
-            "added": int(changes["added_90d"]), "removed": int(changes["removed_90d"])}
+    # the last complete month: as_of's own when as_of is its last day
+    month = (day + pd.Timedelta(days=1)).replace(day=1) - pd.DateOffset(months=1)
+    paths = pd.read_parquet(truth / "upgrade_paths_12m.parquet")
+    paths = paths[pd.to_datetime(paths["month"]) == month]
+    found = {"active_1d": int(row["active_1d"]), "active_7d": int(row["active_7d"]),
+             "active_28d": int(row["active_28d"]), "weekly_active": int(week["weekly_active"]),
+             "newest_line": week["newest_line"], "newest_line_share": float(week["newest_line_share"]),
+             "added": int(changes["added_90d"]), "removed": int(changes["removed_90d"]),
+             "upgrades_12m": int((paths["changes"] * (paths["direction"] == "up")).sum()),
+             "downgrades_12m": int((paths["changes"] * (paths["direction"] == "down")).sum())}
+    newest = sorted(set(paths["from_minor"]) | set(paths["to_minor"]), key=lambda v: tuple(map(int, v.split("."))))
+    if len(newest) > 16:   # the chart draws the 16 newest lines and says what their cells add up to
+        drawn = paths["from_minor"].isin(newest[-16:]) & paths["to_minor"].isin(newest[-16:])
+        found["upgrade_paths_drawn_changes_12m"] = int(paths.loc[drawn, "changes"].sum())
+    return found
 
 
 def assert_equal_truth(found: dict, truth: dict) -> None:

@@ -11,10 +11,13 @@ colour-blind-safe palette (Okabe-Ito), legends below the plot so a chart fits a 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
+from plotly.colors import sample_colorscale
 from plotly.subplots import make_subplots
 
 from . import fmt
@@ -45,9 +48,10 @@ SHADE, UNFINISHED_MIN_WIDTH = "rgba(140, 140, 140, 0.32)", 0.03
 #: last colour), named in words under the axis
 GAP_SHADE, GAP_NAME = "rgba(240, 228, 66, 0.45)", "yellow"
 GAP_MIN_WIDTH = 0.012    # of the drawn dates' range: a one-day outage stays visible at 390 px
-#: FlowFuse's growth bands, best first (names from the growth_bands mart; colours from the palette)
+#: FlowFuse's growth bands, best first (names from the growth_bands mart; colours from the palette, but "not
+#: acceptable" a dark red: the palette's vermilion sat too close to okay's orange, so it differs in lightness too)
 BAND_COLOURS = {"exceptional": "#0072B2", "strong": "#56B4E9", "sustainable": "#009E73", "okay": "#E69F00",
-                "not acceptable": "#D55E00"}
+                "not acceptable": "#A50F15"}
 AXIS = {"day": "day (UTC)", "week": "week (UTC, starting Monday)", "month": "month (UTC)"}
 HOVER = {"day": "%-d %b %Y", "week": "week of %-d %b %Y", "month": "%b %Y"}
 
@@ -293,11 +297,11 @@ def heatmap(grid: pd.DataFrame, hidden: pd.DataFrame | None, text: pd.DataFrame,
             bar_title: str, hover: str, zmax=None, bar_format: str = ",d") -> go.Figure:
     """A grid of values with its text in each cell; hidden cells drawn grey with '< k'."""
     fig = go.Figure(go.Heatmap(z=grid.values, x=[str(c) for c in grid.columns], y=[str(i) for i in grid.index],
-                               zmin=0, zmax=zmax, colorscale=colorscale, text=text.values, texttemplate="%{text}",
-                               textfont_size=9, xgap=1, ygap=1, colorbar=dict(title=bar_title, orientation="h",
-                                                                                y=-0.25, thickness=10,
-                                                                                tickformat=bar_format),
+                               zmin=0, zmax=zmax, colorscale=colorscale, xgap=1, ygap=1,
+                               colorbar=dict(title=bar_title, orientation="h", y=-0.25, thickness=10,
+                                             tickformat=bar_format),
                                hovertemplate=hover))
+    fig.add_trace(cell_text(grid, text, fig.data[0].colorscale, zmax))
     if hidden is not None and hidden.values.any():
         mask = hidden.astype(bool)
         fig.add_trace(go.Heatmap(z=mask.where(mask).astype(float).values, x=[str(c) for c in grid.columns],
@@ -306,9 +310,36 @@ def heatmap(grid: pd.DataFrame, hidden: pd.DataFrame | None, text: pd.DataFrame,
                                  texttemplate="%{text}", textfont_size=9, xgap=1, ygap=1,
                                  hovertemplate=f"%{{y}} → %{{x}}: fewer than {k}<extra></extra>"))
     fig.update_layout(hovermode="closest")
-    fig.update_xaxes(type="category")
-    fig.update_yaxes(type="category", autorange="reversed")
+    # the cells' extent, first row on top: the text trace would otherwise pad the axes like a scatter's
+    fig.update_xaxes(type="category", range=[-0.5, len(grid.columns) - 0.5])
+    fig.update_yaxes(type="category", range=[len(grid.index) - 0.5, -0.5])
     return fig
+
+
+#: cell text darker than this relative luminance (WCAG) is white, else near-black: whichever contrasts more
+DARK_TEXT, LIGHT_TEXT, TEXT_SWITCH = "#1a1a1a", "#ffffff", 0.2
+
+
+def luminance(colours: list[str]) -> np.ndarray:
+    """Return the WCAG relative luminance of 'rgb(r, g, b)' colours."""
+    rgb = np.array([[float(c) for c in re.findall(r"[\d.]+", colour)[:3]] for colour in colours]) / 255
+    linear = np.where(rgb <= 0.03928, rgb / 12.92, ((rgb + 0.055) / 1.055) ** 2.4)
+    return linear @ np.array([0.2126, 0.7152, 0.0722])
+
+
+def cell_text(grid: pd.DataFrame, text: pd.DataFrame, colorscale, zmax=None) -> go.Scatter:
+    """Return a heatmap's cell text as a text trace, each cell's text near-black or white by its cell's colour
+    (plotly's own choice left mid-tone cells low in contrast)."""
+    ys, xs = np.nonzero((text.values != "") & pd.notna(grid.values))
+    font = []
+    if len(ys):
+        top = zmax if zmax is not None else np.nanmax(grid.values.astype(float))   # plotly's zmax: the highest
+        scale = [[position, colour] for position, colour in colorscale]   # plotly resolved the name to tuples
+        colours = sample_colorscale(scale, list(np.clip(grid.values[ys, xs].astype(float) / (top or 1), 0, 1)))
+        font = list(np.where(luminance(colours) > TEXT_SWITCH, DARK_TEXT, LIGHT_TEXT))
+    return go.Scatter(x=[str(grid.columns[i]) for i in xs], y=[str(grid.index[i]) for i in ys],
+                      text=list(text.values[ys, xs]), mode="text", textfont=dict(size=9, color=font),
+                      hoverinfo="skip", showlegend=False)
 
 
 def panels(n: int, titles: list[str], columns: int = 3, height_each: int = 170) -> go.Figure:

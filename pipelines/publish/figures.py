@@ -114,12 +114,12 @@ class Scope:
 
     @cached_property
     def month(self) -> pd.Timestamp | None:
-        """Return the first day of the last complete month on or before the as-of day."""
+        """Return the first day of the last complete month on or before the as-of day (the as-of day's own month
+        when it is that month's last day)."""
         if self.as_of is None:
             return None
         next_day = self.as_of + pd.Timedelta(days=1)
-        first = next_day.to_period("M").to_timestamp()
-        return first if next_day == first else (first - pd.DateOffset(months=1))
+        return next_day.to_period("M").to_timestamp() - pd.DateOffset(months=1)
 
 
 def daily(scope: Scope) -> dict[str, Figure]:

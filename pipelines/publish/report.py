@@ -10,6 +10,7 @@ index, figures.json (every figure quoted, with its id, page, value, text and as-
 from __future__ import annotations
 
 import atexit
+import copy
 import json
 import os
 import re
@@ -71,10 +72,11 @@ def execute(path: Path, params: dict, timeout: int, kernel: str = "python3") -> 
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
 
+    script = inject(jupytext.read(path), params)
     attempt = 0
     while True:
         attempt += 1
-        nb = inject(jupytext.read(path), params)
+        nb = copy.deepcopy(script)   # a run fills the cells' outputs: each start begins from the script
         # the kernel only talks to this process over loopback; keep its start-up warnings out of cron mail
         client = NotebookClient(nb, timeout=timeout, kernel_name=kernel, allow_errors=False,
                                 extra_arguments=["--IPKernelApp.log_level=ERROR"],

@@ -3,6 +3,7 @@ JupyterLab lists and opens them as notebooks, with the project's kernel and sett
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import re
@@ -16,6 +17,7 @@ from html import unescape
 from pathlib import Path
 
 import jupytext
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -81,14 +83,23 @@ def _charts(ctx: Context) -> list:
              "versions": versions}
     calls = [m.group(1) for p in report.notebooks() for m in re.finditer(r"^ctx\.show\((.*)\)$", p.read_text(), re.M)]
     assert len(calls) >= 25
-    return [eval(call, {**pages, "ctx": ctx}) for call in calls]
+    return [_call(call, pages, ctx) for call in calls]
+
+
+def _call(text: str, pages: dict, ctx: Context):
+    """Return what a notebook's `page.chart(ctx, "literal", ...)` call returns, made without eval."""
+    node = ast.parse(text, mode="eval").body
+    assert isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute), text
+    args = [ctx if isinstance(a, ast.Name) and a.id == "ctx" else ast.literal_eval(a) for a in node.args]
+    kwargs = {k.arg: ast.literal_eval(k.value) for k in node.keywords}
+    return getattr(pages[node.func.value.id], node.func.attr)(*args, **kwargs)
 
 
 def test_every_weekly_chart_that_reaches_the_week_in_progress_shades_it_in_each_panel_and_says_so(parquet):
     ctx = Context("t", parquet)
     week = pd.Timestamp("2026-03-30")   # the fleet ends on Tuesday 31 Mar 2026: the week of Monday 30 Mar is in progress
     assert ctx.as_of == pd.Timestamp("2026-03-31")
-    note = "Grey: the week of 30 Mar 2026, the week in progress, counted to 31 Mar 2026."
+    note = "Grey: the week of 30 Mar 2026 is in progress, counted to 31 Mar 2026."
     checked = []
     for chart in _charts(ctx):
         fig = chart.figure
@@ -106,6 +117,19 @@ def test_every_weekly_chart_that_reaches_the_week_in_progress_shades_it_in_each_
         checked.append(chart.name)
     assert {"added_and_removed", "fleet_size", "feature_adoption", "version_lines", "patch_mix", "driver_share", "license_counts",
             "active_all_core", "version_lag"} <= set(checked), checked
+
+
+def test_the_upgrade_paths_cells_add_up_to_the_changes_the_chart_states(parquet):
+    from pipelines.publish.pages import retention
+
+    ctx = Context("t", parquet)
+    assert ctx.as_of == pd.Timestamp("2026-03-31") and ctx.scope.month == pd.Timestamp("2026-03-01")   # complete
+    chart = retention.upgrade_paths(ctx)
+    cells = int(np.nansum(np.array(chart.figure.data[0].z, dtype=float)))
+    ups, downs = (int(n.replace(",", "")) for n in
+                  re.search(r"([\d,]+) upgrades .* and ([\d,]+) downgrades", chart.title).groups())
+    said = re.search(r"their cells add up to ([\d,]+) changes", " ".join(chart.extra))   # older lines not drawn
+    assert cells == (int(said.group(1).replace(",", "")) if said else ups + downs) > 0
 
 
 def _plot_values(outputs: list, html: bool) -> list:

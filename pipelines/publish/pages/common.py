@@ -46,7 +46,7 @@ def unfinished(fig: go.Figure, ctx: Context, period: str, panels: int = 0) -> li
     half = pd.Timedelta(days=HALF[period])
     charts.mark_unfinished(fig, start - half, start + half, f"{period} in progress", panels, over=True)
     what = f"the week of {fmt.day(start)}" if period == "week" else fmt.month(start)
-    return [f"Grey: {what}, the {period} in progress, counted to {fmt.day(ctx.as_of)}."] if panels else []
+    return [f"Grey: {what} is in progress, counted to {fmt.day(ctx.as_of)}."] if panels else []
 
 
 def dated(fig: go.Figure, ctx: Context, period: str, whole: bool = False) -> go.Figure:

@@ -11,9 +11,6 @@ from ..charts import Chart
 from ..context import Context
 from . import common, versions
 
-LINES = 16
-
-
 def retention(ctx: Context) -> Chart:
     """Share of each monthly cohort active N months after it was first seen."""
     df = ctx.mart("retention_cohorts")
@@ -50,7 +47,7 @@ def retention(ctx: Context) -> Chart:
     notes = [f"* {fmt.month(m)} is the data's first month: its cohort also holds every instance already running "
              "then, so its retention is not that of new instances" for m in sorted(earlier)]
     if partial:
-        notes.append(f"Italic: {fmt.month(ctx.as_of)}, the month in progress, counted to {fmt.day(ctx.as_of)}.")
+        notes.append(f"Italic: {fmt.month(ctx.as_of)} is in progress, counted to {fmt.day(ctx.as_of)}.")
     return Chart("retention", title, "Share of each cohort (the UTC month first seen) active in each later month; "
                  "percent in each cell", fig, rows, extra=notes)
 
@@ -87,10 +84,10 @@ def upgrade_paths(ctx: Context) -> Chart:
                                        ctx.k, digits=0))
     title = f"{period}: {ups} upgrades ({skipping} skip a line) and {downs} downgrades between minor lines"
     rows = ctx.protect(df[["month", "window_start", "from_minor", "to_minor", "direction", "minors_skipped",
-                           "changes"]], ["changes"])
-    lines = sorted(set(df["from_minor"]) | set(df["to_minor"]), key=_minor_key)
-    drawn = lines[-LINES:]
-    part = rows.rows[rows.rows["from_minor"].isin(drawn) & rows.rows["to_minor"].isin(drawn)]
+                           "changes", "drawn"]], ["changes"])
+    newest = pd.concat([df.loc[df["from_drawn"], "from_minor"], df.loc[df["to_drawn"], "to_minor"]])
+    drawn = sorted(set(newest), key=_minor_key)   # the newest lines (the mart's rule), oldest first
+    part = rows.rows[rows.rows["drawn"]]
     grid = part.pivot(index="from_minor", columns="to_minor", values="changes").reindex(index=drawn, columns=drawn)
     hidden = None
     if ctx.k:
@@ -102,8 +99,11 @@ def upgrade_paths(ctx: Context) -> Chart:
                          "%{y} → %{x}: %{z:,} changes<extra></extra>")
     charts.layout(fig, "to minor line", "from minor line", height=620)
     fig.update_layout(showlegend=False)
-    extra = [f"{len(lines) - len(drawn):,} older lines are not drawn; their changes are in the CSV."] \
-        if len(lines) > len(drawn) else []
+    extra = []
+    if row["lines_not_drawn"]:
+        cells = ctx.quote(figures.count("upgrade_paths_drawn_changes_12m", row["drawn_changes"], row["month"], ctx.k))
+        extra = [f"The {len(drawn)} newest lines are drawn: their cells add up to {cells} changes. The rest involve "
+                 f"one of {int(row['lines_not_drawn']):,} older lines and are in the CSV."]
     return Chart("upgrade_paths", title, f"Changes of minor line between consecutive days an instance was seen, "
                  f"{period}: upgrades right of the diagonal, downgrades left of it", fig, rows, extra=extra)
 
