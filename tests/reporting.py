@@ -199,12 +199,9 @@ def truth_figures(truth: Path, as_of: str) -> dict[str, object]:
              "active_28d": int(row["active_28d"]), "weekly_active": int(week["weekly_active"]),
              "newest_line": week["newest_line"], "newest_line_share": float(week["newest_line_share"]),
              "added": int(changes["added_90d"]), "removed": int(changes["removed_90d"]),
-             "upgrades_12m": int((paths["changes"] * (paths["direction"] == "up")).sum()),
-             "downgrades_12m": int((paths["changes"] * (paths["direction"] == "down")).sum())}
-    newest = sorted(set(paths["from_minor"]) | set(paths["to_minor"]), key=lambda v: tuple(map(int, v.split("."))))
-    if len(newest) > 16:   # the chart draws the 16 newest lines and says what their cells add up to
-        drawn = paths["from_minor"].isin(newest[-16:]) & paths["to_minor"].isin(newest[-16:])
-        found["upgrade_paths_drawn_changes_12m"] = int(paths.loc[drawn, "changes"].sum())
+             "upgrades_12m": int(paths["upgrades"].iloc[0]), "downgrades_12m": int(paths["downgrades"].iloc[0])}
+    if paths["lines_not_drawn"].iloc[0] > 0:   # the chart says what its drawn cells add up to
+        found["upgrade_paths_drawn_changes_12m"] = int(paths["drawn_changes"].iloc[0])
     return found
 
 

@@ -296,6 +296,7 @@ def stacked_bars(rows: Protected, x: str, series: str, order: list, y: str = "in
 def heatmap(grid: pd.DataFrame, hidden: pd.DataFrame | None, text: pd.DataFrame, k: int, colorscale: str,
             bar_title: str, hover: str, zmax=None, bar_format: str = ",d") -> go.Figure:
     """A grid of values with its text in each cell; hidden cells drawn grey with '< k'."""
+    grid = grid.astype("float64")   # a public audience's counts are nullable integers: NA becomes NaN
     fig = go.Figure(go.Heatmap(z=grid.values, x=[str(c) for c in grid.columns], y=[str(i) for i in grid.index],
                                zmin=0, zmax=zmax, colorscale=colorscale, xgap=1, ygap=1,
                                colorbar=dict(title=bar_title, orientation="h", y=-0.25, thickness=10,
@@ -316,8 +317,11 @@ def heatmap(grid: pd.DataFrame, hidden: pd.DataFrame | None, text: pd.DataFrame,
     return fig
 
 
-#: cell text darker than this relative luminance (WCAG) is white, else near-black: whichever contrasts more
+#: a cell darker than this relative luminance (WCAG) gets white text, a lighter one near-black: whichever
+#: contrasts more (against #1a1a1a and white the two contrasts are equal at 0.2)
 DARK_TEXT, LIGHT_TEXT, TEXT_SWITCH = "#1a1a1a", "#ffffff", 0.2
+#: the meta of a heatmap's text trace: report.js hides it on a phone, where the numbers would overlap
+CELL_TEXT = "cell-text"
 
 
 def luminance(colours: list[str]) -> np.ndarray:
@@ -328,18 +332,18 @@ def luminance(colours: list[str]) -> np.ndarray:
 
 
 def cell_text(grid: pd.DataFrame, text: pd.DataFrame, colorscale, zmax=None) -> go.Scatter:
-    """Return a heatmap's cell text as a text trace, each cell's text near-black or white by its cell's colour
-    (plotly's own choice left mid-tone cells low in contrast)."""
-    ys, xs = np.nonzero((text.values != "") & pd.notna(grid.values))
+    """Return a float grid's cell text as a text trace, near-black or white by each cell's colour."""
+    values = grid.to_numpy(dtype=float)
+    ys, xs = np.nonzero((text.values != "") & ~np.isnan(values))
     font = []
     if len(ys):
-        top = zmax if zmax is not None else np.nanmax(grid.values.astype(float))   # plotly's zmax: the highest
+        top = zmax if zmax is not None else np.nanmax(values)   # plotly's own zmax: the highest value
         scale = [[position, colour] for position, colour in colorscale]   # plotly resolved the name to tuples
-        colours = sample_colorscale(scale, list(np.clip(grid.values[ys, xs].astype(float) / (top or 1), 0, 1)))
+        colours = sample_colorscale(scale, list(np.clip(values[ys, xs] / (top or 1), 0, 1)))
         font = list(np.where(luminance(colours) > TEXT_SWITCH, DARK_TEXT, LIGHT_TEXT))
     return go.Scatter(x=[str(grid.columns[i]) for i in xs], y=[str(grid.index[i]) for i in ys],
                       text=list(text.values[ys, xs]), mode="text", textfont=dict(size=9, color=font),
-                      hoverinfo="skip", showlegend=False)
+                      hoverinfo="skip", showlegend=False, meta=CELL_TEXT)
 
 
 def panels(n: int, titles: list[str], columns: int = 3, height_each: int = 170) -> go.Figure:

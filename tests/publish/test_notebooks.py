@@ -119,6 +119,12 @@ def test_every_weekly_chart_that_reaches_the_week_in_progress_shades_it_in_each_
             "active_all_core", "version_lag"} <= set(checked), checked
 
 
+def test_every_chart_of_the_notebooks_builds_for_the_public_audience_with_counts_hidden(parquet):
+    built = _charts(Context("t", parquet, audience="public", min_count=5))
+    assert all(c.figure is not None or c.note for c in built)
+    assert any(c.data.hidden.values.any() for c in built if c.figure is not None)   # some count was hidden
+
+
 def test_the_upgrade_paths_cells_add_up_to_the_changes_the_chart_states(parquet):
     from pipelines.publish.pages import retention
 

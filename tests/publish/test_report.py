@@ -170,18 +170,25 @@ AT_PHONE_WIDTH = """({
   clipped: Array.from(document.querySelectorAll('figure.chart')).flatMap(f =>
     Array.from(f.querySelectorAll('.main-svg text')).filter(t => t.textContent.trim() && (
       t.getBoundingClientRect().left < 0 || t.getBoundingClientRect().right > innerWidth)).map(t =>
-      f.dataset.chart + ': ' + t.textContent))
+      f.dataset.chart + ': ' + t.textContent)),
+  cell_text: Array.from(document.querySelectorAll('figure.chart')).flatMap(f => {
+    const plot = f.querySelector('.js-plotly-plot');
+    return plot ? plot.data.filter(t => t.meta === 'cell-text').map(t => [f.dataset.chart, t.visible !== false]) : [];
+  })
 })"""
 
 
 def test_on_a_phone_every_page_fits_its_tables_read_as_labelled_cards_and_no_chart_text_is_cut(built, tmp_path):
     browser = Browser(tmp_path / "phone")
+    heatmaps = set()   # charts whose cell numbers are left to the hover on a phone
     try:
         for page in sorted(built.glob("*.html")):
             browser.open(page, PHONE)
             found = browser.evaluate(AT_PHONE_WIDTH)
             assert found["page"] <= PHONE, f"{page.name}: {found['page']} px wide"
             assert found["clipped"] == [], f"{page.name}: cut at {PHONE} px: {found['clipped']}"
+            heatmaps.update(name for name, _ in found["cell_text"])
+            assert not [name for name, shown in found["cell_text"] if shown], f"{page.name}: cell numbers overlap"
             for table in found["tables"]:
                 assert table["overflow"] <= 0, f"{page.name} {table['name']}: scrolls {table['overflow']} px sideways"
                 if table["cards"]:
@@ -190,6 +197,7 @@ def test_on_a_phone_every_page_fits_its_tables_read_as_labelled_cards_and_no_cha
     finally:
         browser.close()
     assert any(p.name.startswith("05_") for p in built.glob("*.html"))
+    assert {"retention", "upgrade_paths"} <= heatmaps
 
 
 #: every drawn trace's name and colour (an area's fill, else its line's, else its marker's) by chart

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import re
-
 import pandas as pd
 
 from .. import charts, figures, fmt
 from ..charts import Chart
 from ..context import Context
 from . import common, versions
+
 
 def retention(ctx: Context) -> Chart:
     """Share of each monthly cohort active N months after it was first seen."""
@@ -63,12 +62,6 @@ def _month_in_progress(ctx: Context, shown: pd.DataFrame) -> list[tuple]:
     return list(zip(cells["cohort"], cells["months_since"]))
 
 
-def _minor_key(line: str) -> tuple:
-    """Sort key of 'X.Y' lines (numeric)."""
-    m = re.match(r"^(\d+)\.(\d+)$", str(line))
-    return (int(m.group(1)), int(m.group(2))) if m else (-1, -1)
-
-
 def upgrade_paths(ctx: Context) -> Chart:
     """Changes between minor lines in the 12 months to the last complete month (downgrades left of the diagonal)."""
     df = common.rows_of(ctx.mart("upgrade_paths_12m"), "month", ctx.scope.month)
@@ -85,27 +78,35 @@ def upgrade_paths(ctx: Context) -> Chart:
     title = f"{period}: {ups} upgrades ({skipping} skip a line) and {downs} downgrades between minor lines"
     rows = ctx.protect(df[["month", "window_start", "from_minor", "to_minor", "direction", "minors_skipped",
                            "changes", "drawn"]], ["changes"])
-    newest = pd.concat([df.loc[df["from_drawn"], "from_minor"], df.loc[df["to_drawn"], "to_minor"]])
-    drawn = sorted(set(newest), key=_minor_key)   # the newest lines (the mart's rule), oldest first
+    ends = [df[[f"{end}_minor", f"{end}_rank", f"{end}_drawn"]].set_axis(["line", "rank", "drawn"], axis=1)
+            for end in ("from", "to")]
+    lines = pd.concat(ends).query("drawn").drop_duplicates("line")
+    drawn = lines.sort_values("rank", ascending=False)["line"].tolist()   # the mart's newest lines, oldest first
     part = rows.rows[rows.rows["drawn"]]
     grid = part.pivot(index="from_minor", columns="to_minor", values="changes").reindex(index=drawn, columns=drawn)
-    hidden = None
-    if ctx.k:
-        mask = rows.any_hidden("changes")[part.index]
-        hidden = part.assign(h=mask).pivot(index="from_minor", columns="to_minor", values="h").reindex(
-            index=drawn, columns=drawn).fillna(False)
+    mask = rows.any_hidden("changes")[part.index] if ctx.k else None
+    hidden = None if mask is None else part.assign(h=mask).pivot(
+        index="from_minor", columns="to_minor", values="h").reindex(index=drawn, columns=drawn).fillna(False)
     text = grid.map(lambda v: "" if pd.isna(v) else f"{int(v):,}")
     fig = charts.heatmap(grid, hidden, text, ctx.k, "Oranges", "changes",
                          "%{y} → %{x}: %{z:,} changes<extra></extra>")
     charts.layout(fig, "to minor line", "from minor line", height=620)
     fig.update_layout(showlegend=False)
-    extra = []
-    if row["lines_not_drawn"]:
-        cells = ctx.quote(figures.count("upgrade_paths_drawn_changes_12m", row["drawn_changes"], row["month"], ctx.k))
-        extra = [f"The {len(drawn)} newest lines are drawn: their cells add up to {cells} changes. The rest involve "
-                 f"one of {int(row['lines_not_drawn']):,} older lines and are in the CSV."]
+    extra = [_older_lines(ctx, row, len(drawn), mask is not None and mask.any())] if row["lines_not_drawn"] else []
     return Chart("upgrade_paths", title, f"Changes of minor line between consecutive days an instance was seen, "
                  f"{period}: upgrades right of the diagonal, downgrades left of it", fig, rows, extra=extra)
+
+
+def _older_lines(ctx: Context, row: pd.Series, drawn: int, hidden: bool) -> str:
+    """Return the note on the lines older than those drawn: what the drawn cells add up to (left out when a
+    drawn cell is hidden: the sum would give it away)."""
+    older = int(row["lines_not_drawn"])
+    rest = f"one of {older:,} older lines" if older > 1 else "an older line"
+    if hidden:
+        return f"The {drawn} newest lines are drawn; changes that involve {rest} are in the CSV."
+    cells = ctx.quote(figures.count("upgrade_paths_drawn_changes_12m", row["drawn_changes"], row["month"], ctx.k))
+    return f"The {drawn} newest lines are drawn: their cells add up to {cells} changes. The rest involve {rest} " \
+           "and are in the CSV."
 
 
 def version_lag(ctx: Context) -> Chart:

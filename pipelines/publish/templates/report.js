@@ -31,6 +31,10 @@
     var narrow = window.innerWidth < 700;
     document.querySelectorAll(".js-plotly-plot").forEach(function (el) {
       (el.data || []).forEach(function (trace, i) {
+        if (trace.meta === "cell-text") {   // a heatmap's numbers, drawn as their own text trace
+          if (trace.visible !== !narrow) { window.Plotly.restyle(el, {visible: !narrow}, [i]); }
+          return;
+        }
         if (trace.type !== "heatmap") { return; }
         if (trace.fullTexttemplate === undefined) { trace.fullTexttemplate = trace.texttemplate; }
         var wanted = narrow ? "" : trace.fullTexttemplate;

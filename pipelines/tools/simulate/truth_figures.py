@@ -261,8 +261,7 @@ DRAWN_LINES = 16
 
 
 def upgrade_paths_12m(paths: pd.DataFrame, days: pd.DataFrame) -> pd.DataFrame:
-    """Per month, the minor-line changes of the 12 months to it, with the month's upgrade totals and which
-    changes the chart draws (both lines among the 16 newest)."""
+    """Per month, the minor-line changes of the 12 months to it, its upgrade totals and the changes drawn."""
     months = _spine_months(days)
     frames = []
     for i, month in enumerate(months):
@@ -274,10 +273,10 @@ def upgrade_paths_12m(paths: pd.DataFrame, days: pd.DataFrame) -> pd.DataFrame:
         ups = g.loc[g["direction"] == "up", "changes"].sum()
         skipping = g.loc[(g["direction"] == "up") & (g["minors_skipped"] > 0), "changes"].sum()
         newest = sorted(set(g["from_minor"]) | set(g["to_minor"]),
-                        key=lambda line: tuple(int(p) for p in line.split(".")), reverse=True)
+                        key=lambda line: (*(int(p) for p in line.split(".")), line), reverse=True)
         rank = {line: n for n, line in enumerate(newest, start=1)}
-        g["from_drawn"] = g["from_minor"].map(rank) <= DRAWN_LINES
-        g["to_drawn"] = g["to_minor"].map(rank) <= DRAWN_LINES
+        g["from_rank"], g["to_rank"] = g["from_minor"].map(rank), g["to_minor"].map(rank)
+        g["from_drawn"], g["to_drawn"] = g["from_rank"] <= DRAWN_LINES, g["to_rank"] <= DRAWN_LINES
         g["drawn"] = g["from_drawn"] & g["to_drawn"]
         frames.append(g.assign(month=month, window_start=months[max(0, i - 11)], upgrades=ups,
                                downgrades=g.loc[g["direction"] == "down", "changes"].sum(),
@@ -286,10 +285,10 @@ def upgrade_paths_12m(paths: pd.DataFrame, days: pd.DataFrame) -> pd.DataFrame:
                                lines_not_drawn=max(0, len(newest) - DRAWN_LINES)))
     out = pd.concat(frames, ignore_index=True).astype(
         {"changes": "int64", "upgrades": "int64", "downgrades": "int64", "skipping_share": "float64",
-         "from_drawn": "bool", "to_drawn": "bool", "drawn": "bool", "drawn_changes": "int64",
-         "lines_not_drawn": "int64"})
+         "from_rank": "int64", "to_rank": "int64", "from_drawn": "bool", "to_drawn": "bool", "drawn": "bool",
+         "drawn_changes": "int64", "lines_not_drawn": "int64"})
     return out[["month", "window_start", "from_minor", "to_minor", "direction", "minors_skipped", "changes",
-                "upgrades", "downgrades", "skipping_share", "from_drawn", "to_drawn", "drawn",
+                "upgrades", "downgrades", "skipping_share", "from_rank", "to_rank", "from_drawn", "to_drawn", "drawn",
                 "drawn_changes", "lines_not_drawn"]]
 
 

@@ -4,9 +4,10 @@
 -- months: an instance making the same change twice counts twice), direction ('up' or 'down') and the
 -- minor lines released in between; and, the same on every row of the month, the upgrades and
 -- downgrades of those 12 months and skipping_share, the share of the upgrades that skip a line.
--- the chart draws the 16 newest minor lines with a change in the 12 months (from_drawn, to_drawn:
--- the line is one of them); drawn marks a change between two of them, drawn_changes sums those (what
--- the drawn cells add up to) and lines_not_drawn counts the older lines left to the csv.
+-- the chart draws the 16 newest minor lines with a change in the 12 months (from_rank, to_rank: 1 is
+-- the newest; from_drawn, to_drawn: the line is one of the 16); drawn marks a change between two of
+-- them, drawn_changes sums those (what the drawn cells add up to) and lines_not_drawn counts the older
+-- lines, left to the csv.
 -- model: kind = "table", time_column = "month"
 with paths as (
     select
@@ -53,22 +54,35 @@ window_lines as (
 ),
 
 ranked_lines as (
-    -- 1 is the newest line (numeric major, then minor) with a change in the month's 12 months
+    -- line_rank 1 is the newest line with a change in the month's 12 months (numeric major, then minor,
+    -- then the text descending: '2.7' before '2.07'); the chart draws the 16 newest
     select
         "month",
         line,
-        row_number() over (
-            partition by "month"
-            order by cast(split_part(line, '.', 1) as integer) desc, cast(split_part(line, '.', 2) as integer) desc
-        ) as line_rank
-    from window_lines
+        line_rank,
+        line_rank <= 16 as is_drawn
+    from (
+        select
+            "month",
+            line,
+            row_number() over (
+                partition by "month"
+                order by cast(split_part(line, '.', 1) as integer) desc,
+                         cast(split_part(line, '.', 2) as integer) desc,
+                         line desc
+            ) as line_rank
+        from window_lines
+    )
 ),
 
 ranked as (
     select
         w.*,
-        f.line_rank <= 16 as from_drawn,   -- the chart draws the 16 newest lines
-        t.line_rank <= 16 as to_drawn
+        f.line_rank as from_rank,
+        t.line_rank as to_rank,
+        f.is_drawn as from_drawn,
+        t.is_drawn as to_drawn,
+        f.is_drawn and t.is_drawn as drawn
     from windowed w
     join ranked_lines f on f."month" = w."month" and f.line = w.from_minor
     join ranked_lines t on t."month" = w."month" and t.line = w.to_minor
@@ -80,13 +94,13 @@ summary as (
         sum(changes) filter (where direction = 'up') as upgrades,
         sum(changes) filter (where direction = 'down') as downgrades,
         sum(changes) filter (where direction = 'up' and minors_skipped > 0) as skipping,
-        sum(changes) filter (where from_drawn and to_drawn) as drawn_changes
+        sum(changes) filter (where drawn) as drawn_changes
     from ranked
     group by "month"
 ),
 
 line_counts as (
-    select "month", count(*) filter (where line_rank > 16) as lines_not_drawn from ranked_lines group by "month"
+    select "month", count(*) filter (where not is_drawn) as lines_not_drawn from ranked_lines group by "month"
 ),
 
 final as (
@@ -101,11 +115,13 @@ final as (
         cast(coalesce(s.upgrades, 0) as bigint) as upgrades,          -- in the 12 months
         cast(coalesce(s.downgrades, 0) as bigint) as downgrades,
         case when s.upgrades > 0 then coalesce(s.skipping, 0) / s.upgrades end as skipping_share,
+        cast(w.from_rank as bigint) as from_rank,                     -- from_minor's line_rank (1: newest)
+        cast(w.to_rank as bigint) as to_rank,                         -- to_minor's line_rank
         w.from_drawn,                                                 -- from_minor is one of the 16 newest
-        w.to_drawn,
-        w.from_drawn and w.to_drawn as drawn,                         -- the chart draws this change
-        cast(coalesce(s.drawn_changes, 0) as bigint) as drawn_changes,
-        cast(l.lines_not_drawn as bigint) as lines_not_drawn
+        w.to_drawn,                                                   -- to_minor is one of the 16 newest
+        w.drawn,                                                      -- the chart draws this change
+        cast(coalesce(s.drawn_changes, 0) as bigint) as drawn_changes, -- changes in the drawn cells
+        cast(l.lines_not_drawn as bigint) as lines_not_drawn          -- minor lines older than the 16
     from ranked w
     join summary s using ("month")
     join line_counts l using ("month")
