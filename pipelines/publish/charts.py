@@ -299,7 +299,8 @@ def heatmap(grid: pd.DataFrame, hidden: pd.DataFrame | None, text: pd.DataFrame,
     grid = grid.astype("float64")   # a public audience's counts are nullable integers: NA becomes NaN
     fig = go.Figure(go.Heatmap(z=grid.values, x=[str(c) for c in grid.columns], y=[str(i) for i in grid.index],
                                zmin=0, zmax=zmax, colorscale=colorscale, xgap=1, ygap=1,
-                               colorbar=dict(title=bar_title, orientation="h", y=-0.25, thickness=10,
+                               colorbar=dict(title=bar_title, orientation="h", yref="container", y=0,
+                                             yanchor="bottom", thickness=10,
                                              tickformat=bar_format),
                                hovertemplate=hover))
     fig.add_trace(cell_text(grid, text, fig.data[0].colorscale, zmax))

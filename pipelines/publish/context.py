@@ -92,7 +92,7 @@ class Context:
     def mart(self, name: str) -> pd.DataFrame:
         """Return a mart cut to the notebook's date range (read once; each call gets its own copy)."""
         if name not in self._marts:
-            self._marts[name] = marts.read(name, self.parquet_dir, self.start, self.end)
+            self._marts[name] = marts.read(name, self.parquet_dir, self.start, self.end, whole=self.scope.cut_short)
         return self._marts[name].copy()
 
     def mart_optional(self, name: str) -> pd.DataFrame | None:

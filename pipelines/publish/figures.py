@@ -78,13 +78,19 @@ class Scope:
 
     def read(self, name: str) -> pd.DataFrame:
         """Return a mart's rows up to the range's end (a figure describes the end, whatever the start)."""
-        return marts.read(name, self.folder, None, self.end)
+        return marts.read(name, self.folder, None, self.end, whole=self.cut_short)
 
     @cached_property
     def freshness(self) -> dict:
         """Return data_freshness's one row (first_day, last_day, last_ping_at, instances)."""
         df = marts.read("data_freshness", self.folder)
         return df.iloc[0].to_dict() if len(df) else {}
+
+    @cached_property
+    def cut_short(self) -> bool:
+        """True when the range ends before the data's last day: no week or month is in progress at its end."""
+        last = self.freshness.get("last_day")
+        return bool(self.end) and not fmt.missing(last) and pd.Timestamp(self.end) < pd.Timestamp(last)
 
     @cached_property
     def as_of(self) -> pd.Timestamp | None:

@@ -15,6 +15,7 @@ import pandas as pd
 
 from .. import settings as settings_mod
 
+
 def time_column(name: str) -> str | None:
     """Return the date column a mart declares its rows are placed in time by (None: not time-based)."""
     from ..transform.models import build_order
@@ -58,9 +59,14 @@ def exists(name: str, folder: str | Path | None = None) -> bool:
     return (parquet_dir(folder) / f"{name}.parquet").exists()
 
 
+#: the period a row's time column starts (a day's row is a day: no cut needed)
+PERIODS = {"week": pd.DateOffset(weeks=1), "month": pd.DateOffset(months=1), "cohort_month": pd.DateOffset(months=1)}
+
+
 def read(name: str, folder: str | Path | None = None, start: str | date | None = None,
-         end: str | date | None = None) -> pd.DataFrame:
-    """Return one mart as a DataFrame, its rows cut to [start, end] (UTC dates) when time-based."""
+         end: str | date | None = None, whole: bool = False) -> pd.DataFrame:
+    """Return one mart as a DataFrame, its rows cut to [start, end] (UTC dates) when time-based; `whole` also
+    drops the weeks and months that run past `end` (a range ending before the data: they count later days)."""
     path = parquet_dir(folder) / f"{name}.parquet"
     if not path.exists():
         raise FileNotFoundError(f"mart {name} not found at {path}: run `make refresh` (or set PINGS_PARQUET_DIR)")
@@ -73,6 +79,8 @@ def read(name: str, folder: str | Path | None = None, start: str | date | None =
             df = df[df[col] >= pd.Timestamp(start)]
         if end:
             df = df[df[col] <= pd.Timestamp(end)]
+            if whole and col in PERIODS:
+                df = df[df[col] + PERIODS[col] <= pd.Timestamp(end) + pd.Timedelta(days=1)]
     return df.reset_index(drop=True)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from conftest import TEST_KEY, ping_line, write_lines
@@ -50,6 +51,31 @@ def test_a_ranged_report_states_its_range_everywhere_keeps_the_whole_report_and_
     entries = {e["id"]: e for e in figures_of(ranged) if e["page"] == "index.html"}
     assert entries["active_1d"]["as_of"] == END and entries["weekly_active"]["as_of"] == "2025-06-23"
     assert_equal_truth(found, truth_figures(base / "fleet" / "truth", END))
+    assert_no_period_runs_past(ranged / "data", pd.Timestamp(END))
+    cohorts = pd.read_parquet(base / "fleet" / "truth" / "retention_day28.parquet")
+    whole = cohorts[(pd.to_datetime(cohorts["whole_from"]) <= pd.Timestamp(END)) & (cohorts["eligible"] > 0)]
+    quoted = next(e for e in figures_of(ranged) if e["id"] == "retained_day_28_share")
+    assert quoted["as_of"] == str(whole["cohort_month"].max())[:10]   # a cohort every member of which was 28 days old
+
+
+def assert_no_period_runs_past(data: Path, end: pd.Timestamp) -> None:
+    """Assert no chart CSV of a range ending before the data holds a week or month that runs past its end (its
+    count would take in days after it): every week's Sunday, month's and retention cell's last day by the end."""
+    checked = set()
+    for path in data.glob("*.csv"):
+        df = pd.read_csv(path)
+        for column, last in (("week", lambda d: d + pd.Timedelta(days=6)),
+                             ("month", lambda d: d + pd.offsets.MonthEnd(0))):
+            if column in df and len(df):
+                assert last(pd.to_datetime(df[column])).max() <= end, (path.name, column)
+                checked.add(path.name)
+        if {"cohort_month", "months_since"} <= set(df.columns) and len(df):
+            cells = [pd.Timestamp(m) + pd.DateOffset(months=int(n)) + pd.offsets.MonthEnd(0)
+                     for m, n in zip(df["cohort_month"], df["months_since"])]
+            assert max(cells) <= end, path.name
+            checked.add(path.name)
+    assert {"06_growth_and_adoption__growth_bands.csv", "07_retention_and_upgrades__retention.csv",
+            "02_version_adoption__version_lines.csv", "04_license_types__trials_ended.csv"} <= checked, checked
 
 
 def test_a_configured_source_after_the_demo_leaves_the_demo_alone_and_shows_no_banner(tmp_path, monkeypatch):

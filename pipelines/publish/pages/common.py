@@ -31,7 +31,7 @@ def in_progress(ctx: Context, period: str) -> pd.Timestamp | None:
     """Return the first day of the week (or month) after the last complete one when the data reaches into it
     (its bar or point, drawn at that day, counts only the days so far), else None (and for days)."""
     last = {"week": ctx.scope.week, "month": ctx.scope.month}.get(period)
-    if last is None or ctx.as_of is None:
+    if last is None or ctx.as_of is None or ctx.scope.cut_short:   # a range cut short shows whole periods only
         return None
     start = last + (pd.Timedelta(days=7) if period == "week" else pd.DateOffset(months=1))
     return start if ctx.as_of >= start else None

@@ -15,13 +15,16 @@ def retention(ctx: Context) -> Chart:
     df = ctx.mart("retention_cohorts")
     day28 = ctx.mart("retention_day28")
     title = "Retention by monthly cohort"
-    whole = day28[(day28["eligible"] == day28["cohort_size"]) & (day28["eligible"] > 0)]
+    whole = day28[(day28["whole_from"] <= ctx.as_of) & (day28["eligible"] > 0)] if ctx.as_of is not None else day28[:0]
     if len(whole):
         row = whole.sort_values("cohort_month").iloc[-1]
         share = ctx.quote(figures.share("retained_day_28_share", row["share"], row["cohort_month"],
                                         row["retained_day_28"], ctx.k, digits=0))
         title = (f"{share} of the instances first seen in {fmt.month(row['cohort_month'])} were seen again 28 days "
                  "or more after their first ping")
+    later = _after_last_month(ctx, df)
+    if ctx.scope.cut_short:   # the range ends before the data: a later month's cells count days after its end
+        df, later = df[~later], later[~later]
     if df.empty:
         return common.empty("retention", title, "arrived")
     rows = ctx.protect(df, {"retained": ["share"], "cohort_size": ["share"]})
@@ -35,7 +38,8 @@ def retention(ctx: Context) -> Chart:
     hidden = (rows.any_hidden("share").set_axis(shown.index).groupby([shown["cohort"], shown["months_since"]]).any()
               .unstack().reindex(order)) if ctx.k else None
     text = grid.map(lambda v: "" if pd.isna(v) else f"{v * 100:.0f}")
-    partial = _month_in_progress(ctx, shown)
+    cells = shown[later.to_numpy()]
+    partial = list(zip(cells["cohort"], cells["months_since"]))
     for cohort, since in partial:   # the month in progress: italic, its count so far
         text.loc[cohort, since] = f"<i>{text.loc[cohort, since]}</i>" if text.loc[cohort, since] else ""
     fig = charts.heatmap(grid, hidden, text, ctx.k, "Blues", "retained", "%{y}, month %{x}: %{z:.1%} active<extra></extra>",
@@ -47,19 +51,21 @@ def retention(ctx: Context) -> Chart:
              "then, so its retention is not that of new instances" for m in sorted(earlier)]
     if partial:
         notes.append(f"Italic: {fmt.month(ctx.as_of)} is in progress, counted to {fmt.day(ctx.as_of)}.")
+    if ctx.scope.cut_short and len(whole):
+        notes.append(f"'Seen again' counts pings up to {fmt.day(ctx.scope.freshness['last_day'])}, after this "
+                     "range's end too.")
     return Chart("retention", title, "Share of each cohort (the UTC month first seen) active in each later month; "
                  "percent in each cell", fig, rows, extra=notes)
 
 
-def _month_in_progress(ctx: Context, shown: pd.DataFrame) -> list[tuple]:
-    """Return the (cohort label, months since) cells whose month is after the last complete one (figures.Scope)."""
+def _after_last_month(ctx: Context, df: pd.DataFrame) -> pd.Series:
+    """Return which retention cells lie in a month after the last complete one (figures.Scope)."""
     last = ctx.scope.month
     if last is None or ctx.as_of is None:
-        return []
-    cohort = pd.to_datetime(shown["cohort_month"])
-    month = cohort.dt.year * 12 + cohort.dt.month - 1 + shown["months_since"]   # the cell's month, counted
-    cells = shown[month > last.year * 12 + last.month - 1]
-    return list(zip(cells["cohort"], cells["months_since"]))
+        return pd.Series(False, index=df.index)
+    cohort = pd.to_datetime(df["cohort_month"])
+    month = cohort.dt.year * 12 + cohort.dt.month - 1 + df["months_since"]   # the cell's month, counted
+    return month > last.year * 12 + last.month - 1
 
 
 def upgrade_paths(ctx: Context) -> Chart:
@@ -67,6 +73,10 @@ def upgrade_paths(ctx: Context) -> Chart:
     df = common.rows_of(ctx.mart("upgrade_paths_12m"), "month", ctx.scope.month)
     title = "Upgrade paths between minor lines"
     if df.empty:
+        first = ctx.scope.freshness.get("first_day")
+        if ctx.scope.month is None or fmt.missing(first) or ctx.scope.month < pd.Timestamp(first).replace(day=1):
+            return charts.nothing("upgrade_paths", title, "No month of the data is complete yet: this chart counts "
+                                  "the changes of whole months.")
         return charts.nothing("upgrade_paths", title, "No instance changed minor line in the 12 months to the end of "
                               "this date range.")
     row = df.iloc[0]

@@ -326,16 +326,17 @@ def retention_cohorts(days: pd.DataFrame) -> pd.DataFrame:
 
 
 def retention_day28(days: pd.DataFrame) -> pd.DataFrame:
-    """Per first-seen month: size, eligible (first seen 28+ days before the end), seen again 28+ days later."""
+    """Per first-seen month: size, eligible, seen again 28+ days later, the day its last arrival is eligible."""
     data_end = days["day"].max()
     life = days.groupby("instance_id")["day"].agg(["min", "max"])
     life["cohort_month"] = _month(life["min"])
     life["eligible"] = life["min"] + pd.Timedelta(days=28) <= data_end
     life["retained"] = life["max"] >= life["min"] + pd.Timedelta(days=28)
     out = life.groupby("cohort_month").agg(cohort_size=("min", "size"), eligible=("eligible", "sum"),
-                                           retained_day_28=("retained", "sum")).reset_index()
+                                           retained_day_28=("retained", "sum"), last_first=("min", "max")).reset_index()
     out = out.astype({"eligible": "int64", "retained_day_28": "int64"})
     out["share"] = (out["retained_day_28"] / out["eligible"]).where(out["eligible"] > 0)
+    out["whole_from"] = out.pop("last_first") + pd.Timedelta(days=28)
     return out
 
 
@@ -447,7 +448,8 @@ def compute(pings: pd.DataFrame, releases: Releases, quarantined: list[dict]) ->
 
 
 #: columns the marts hold as DATE (utc days), and as TIMESTAMP (utc, microseconds)
-DATE_COLUMNS = {"day", "week", "month", "cohort_month", "first_day", "last_day", "checked_day", "window_start"}
+DATE_COLUMNS = {"day", "week", "month", "cohort_month", "first_day", "last_day", "checked_day", "window_start",
+                "whole_from"}
 TIMESTAMP_COLUMNS = {"last_seen", "first_seen", "last_ping_at"}
 
 
@@ -455,10 +457,13 @@ def to_arrow(df: pd.DataFrame) -> pa.Table:
     """Return a truth table typed as the marts are: dates as DATE, times as TIMESTAMP(us)."""
     table = pa.Table.from_pandas(df, preserve_index=False)
     for i, name in enumerate(table.column_names):
+        column = table.column(i)
+        if name in DATE_COLUMNS | TIMESTAMP_COLUMNS and column.null_count == len(column):
+            column = pa.nulls(len(column), pa.timestamp("ms"))   # no value (an empty table): pandas made it float
         if name in DATE_COLUMNS:
-            table = table.set_column(i, name, pc.cast(table.column(i), pa.timestamp("ms")).cast(pa.date32()))
+            table = table.set_column(i, name, pc.cast(column, pa.timestamp("ms")).cast(pa.date32()))
         elif name in TIMESTAMP_COLUMNS:
-            table = table.set_column(i, name, table.column(i).cast(pa.timestamp("us")))
+            table = table.set_column(i, name, column.cast(pa.timestamp("us")))
         elif pa.types.is_large_string(table.column(i).type):
             table = table.set_column(i, name, table.column(i).cast(pa.string()))
     return table.replace_schema_metadata(None)
