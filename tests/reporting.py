@@ -202,7 +202,8 @@ def truth_figures(truth: Path, as_of: str) -> dict[str, object]:
              "upgrades_12m": int(paths["upgrades"].iloc[0]), "downgrades_12m": int(paths["downgrades"].iloc[0])}
     cohorts = pd.read_parquet(truth / "retention_day28.parquet")
     cohorts = cohorts[(pd.to_datetime(cohorts["whole_from"]) <= day) & (cohorts["eligible"] > 0)]
-    found["retained_day_28_share"] = float(cohorts.sort_values("cohort_month")["share"].iloc[-1])
+    if len(cohorts):   # the latest cohort every member of which was 28 days old by the day
+        found["retained_day_28_share"] = float(cohorts.sort_values("cohort_month")["share"].iloc[-1])
     if paths["lines_not_drawn"].iloc[0] > 0:   # the chart says what its drawn cells add up to
         found["upgrade_paths_drawn_changes_12m"] = int(paths["drawn_changes"].iloc[0])
     return found

@@ -89,8 +89,10 @@ class Scope:
     @cached_property
     def cut_short(self) -> bool:
         """True when the range ends before the data's last day: no week or month is in progress at its end."""
+        if not self.end:
+            return False
         last = self.freshness.get("last_day")
-        return bool(self.end) and not fmt.missing(last) and pd.Timestamp(self.end) < pd.Timestamp(last)
+        return not fmt.missing(last) and pd.Timestamp(self.end) < pd.Timestamp(last)
 
     @cached_property
     def as_of(self) -> pd.Timestamp | None:

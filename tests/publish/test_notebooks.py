@@ -26,6 +26,7 @@ from pipelines import settings as settings_mod
 from pipelines.flow import refresh
 from pipelines.publish import charts, marts, report
 from pipelines.publish.context import Context
+from pipelines.publish.pages import retention
 from pipelines.settings import PROJECT_ROOT
 from pipelines.tools.simulate import write_fleet
 
@@ -125,9 +126,26 @@ def test_every_chart_of_the_notebooks_builds_for_the_public_audience_with_counts
     assert any(c.data.hidden.values.any() for c in built if c.figure is not None)   # some count was hidden
 
 
-def test_the_upgrade_paths_cells_add_up_to_the_changes_the_chart_states(parquet):
-    from pipelines.publish.pages import retention
+def test_a_range_that_ends_before_the_data_reads_whole_weeks_and_months_and_shows_nothing_in_progress(parquet):
+    end = "2026-02-11"   # a Wednesday in mid-February; the data runs to 31 Mar 2026
+    ctx = Context("t", parquet, end=end)
+    assert ctx.scope.cut_short and ctx.as_of == pd.Timestamp(end)
+    assert not Context("t", parquet).scope.cut_short and not Context("t", parquet, end="2026-03-31").scope.cut_short
+    for mart, column, last, partial in (("fleet_totals_weekly", "week", "2026-02-02", "2026-02-09"),
+                                        ("upgrade_paths_12m", "month", "2026-01-01", "2026-02-01"),
+                                        ("retention_cohorts", "cohort_month", "2026-01-01", "2026-02-01")):
+        assert ctx.mart(mart)[column].max() == pd.Timestamp(last), mart                 # whole periods only
+        assert marts.read(mart, parquet, None, end)[column].max() == pd.Timestamp(partial), mart   # not whole=
+    for chart in _charts(ctx):
+        fig = chart.figure
+        axes = [] if fig is None else [fig.layout.xaxis.title.text or ""]
+        text = " ".join([chart.title, chart.subtitle, chart.note or "", *chart.extra, *axes]).lower()
+        assert "in progress" not in text and "counted to" not in text, (chart.name, text)
+        assert "<i>" not in str([] if fig is None else [t.text for t in fig.data if t.text is not None]), chart.name
+    assert "after this range's end too" in " ".join(retention.retention(ctx).extra)
 
+
+def test_the_upgrade_paths_cells_add_up_to_the_changes_the_chart_states(parquet):
     ctx = Context("t", parquet)
     assert ctx.as_of == pd.Timestamp("2026-03-31") and ctx.scope.month == pd.Timestamp("2026-03-01")   # complete
     chart = retention.upgrade_paths(ctx)

@@ -10,7 +10,9 @@ from pathlib import Path
 import duckdb
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.dataset as ds
+import pyarrow.parquet as pq
 import pytest
 
 from conftest import MART_KEYS, mart, ping_line, query, run, write_lines
@@ -308,3 +310,12 @@ def test_the_fleet_has_what_every_answer_needs(fleet):
     lag = _truth(fleet, "version_lag_weekly")
     assert set(lag["lag"]) >= {"0", "dev"} and (lag["lag"].str.isdigit() & (lag["lag"].str.len() > 1)).any()
     assert (fleet / "SIMULATED").read_text().strip()
+
+
+def test_a_fleet_shorter_than_a_month_writes_its_truth_with_empty_tables_typed(tmp_path):
+    write_fleet(tmp_path / "f", instances=60, start="2025-08-20", end="2025-08-29", seed=5,
+                key=b"test-secret-key-0123456789", formats=("pinglog",))
+    tables = {p.stem: pq.read_table(p) for p in (tmp_path / "f" / "truth").glob("*.parquet")}
+    assert any(t.num_rows == 0 for t in tables.values())   # a table with no row: its date columns typed all the same
+    assert all(t.schema.field(c).type == pa.date32() for t in tables.values() for c in ("day", "month", "window_start")
+               if c in t.schema.names)

@@ -191,6 +191,13 @@ def over_time(fig: go.Figure, ctx: Context, drawn: pd.Series, period: str, y_lab
     return charts.mark_spans(fig, gaps(ctx), drawn)
 
 
+def later_pings(ctx: Context, what: str) -> list[str]:
+    """Return the note that `what` (a figure that waits for later pings) counts pings after a range cut short."""
+    if not ctx.scope.cut_short:
+        return []
+    return [f"{what} counts pings up to {fmt.day(ctx.scope.freshness['last_day'])}, after this range's end too."]
+
+
 def added_removed(ctx: Context, df: pd.DataFrame, period: str, name: str, subtitle: str) -> Chart:
     """Bars of instances added (up) and removed (down) per day or week; removals not known yet shaded."""
     title = changes_title(ctx)
@@ -218,4 +225,4 @@ def added_removed(ctx: Context, df: pd.DataFrame, period: str, name: str, subtit
                                "removals not known yet" + also)
     else:
         unfinished(fig, ctx, period)
-    return Chart(name, title, subtitle, fig, rows)
+    return Chart(name, title, subtitle, fig, rows, extra=later_pings(ctx, "'Removed' (then silent 28 days)"))

@@ -105,7 +105,8 @@ def trials_ended(ctx: Context) -> Chart:
         total = ctx.quote(figures.count("trials_ended_12m", top["dimension_changes_12m"], top["month"], ctx.k))
         share = ctx.quote(figures.share("trial_top_outcome_share", top["share_12m"], top["month"], top["changes_12m"],
                                         ctx.k, digits=0))
-        trials = "trial" if top["dimension_changes_12m"] == 1 else "trials"
+        one = top["dimension_changes_12m"] == 1 and not fmt.hidden(top["dimension_changes_12m"], ctx.k)
+        trials = "trial" if one else "trials"   # a hidden count keeps the plural: '1' would show through
         title = f"{_period(top)}: {total} {trials} ended; {share} of them became {top['category']}"
     if not (df["instances"] > 0).any():
         return charts.nothing("trials_ended", title, "No trial licence ended in this date range.")

@@ -56,7 +56,7 @@ def alerts(ctx: Context, days: int = 90) -> tuple[Protected, str | None]:
     cols = ["state", "check", "subject", "first_day", "last_day", "days", "severity", "value", "expected"]
     if runs is None or runs.empty or ctx.as_of is None:
         return Protected(pd.DataFrame(columns=cols)), None
-    recent = runs[runs["last_day"] > ctx.as_of - pd.Timedelta(days=days)]
+    recent = runs[(runs["last_day"] > ctx.as_of - pd.Timedelta(days=days)) & (runs["first_day"] <= ctx.as_of)]
     recent = recent.sort_values(["is_open", "last_day", "rank_in_check"], ascending=[False, False, True])
     shown = recent.head(TABLE_ROWS).assign(
         state=lambda d: d["is_open"].map({True: "open", False: "ended"}),

@@ -51,9 +51,8 @@ def retention(ctx: Context) -> Chart:
              "then, so its retention is not that of new instances" for m in sorted(earlier)]
     if partial:
         notes.append(f"Italic: {fmt.month(ctx.as_of)} is in progress, counted to {fmt.day(ctx.as_of)}.")
-    if ctx.scope.cut_short and len(whole):
-        notes.append(f"'Seen again' counts pings up to {fmt.day(ctx.scope.freshness['last_day'])}, after this "
-                     "range's end too.")
+    if len(whole):
+        notes += common.later_pings(ctx, "'Seen again'")
     return Chart("retention", title, "Share of each cohort (the UTC month first seen) active in each later month; "
                  "percent in each cell", fig, rows, extra=notes)
 
@@ -74,9 +73,11 @@ def upgrade_paths(ctx: Context) -> Chart:
     title = "Upgrade paths between minor lines"
     if df.empty:
         first = ctx.scope.freshness.get("first_day")
+        if not fmt.missing(first) and ctx.start:
+            first = max(pd.Timestamp(first), pd.Timestamp(ctx.start))
         if ctx.scope.month is None or fmt.missing(first) or ctx.scope.month < pd.Timestamp(first).replace(day=1):
-            return charts.nothing("upgrade_paths", title, "No month of the data is complete yet: this chart counts "
-                                  "the changes of whole months.")
+            return charts.nothing("upgrade_paths", title, "No month of this date range is complete yet: this chart "
+                                  "counts the changes of whole months.")
         return charts.nothing("upgrade_paths", title, "No instance changed minor line in the 12 months to the end of "
                               "this date range.")
     row = df.iloc[0]
