@@ -100,7 +100,8 @@ def mode(points: int) -> str:
 def layout(fig: go.Figure, x: str, y: str, percent: bool = False, height: int = 420) -> go.Figure:
     """Apply the one layout: no title (the page prints the finding), legend below, axis labels, hover."""
     fig.update_layout(template=TEMPLATE, xaxis_title=x, yaxis_title=y, hovermode="x unified", height=height,
-                      legend=dict(orientation="h", yanchor="top", y=-0.22, xanchor="left", x=0, title_text=""),
+                      legend=dict(orientation="h", yref="container", yanchor="bottom", y=0, xanchor="left", x=0,
+                                  title_text=""),
                       margin=dict(t=24, r=12, b=40, l=56), colorway=PALETTE)
     fig.update_xaxes(ticklabelstandoff=TICK_STANDOFF)
     if percent:
@@ -214,11 +215,9 @@ def mark_unfinished(fig: go.Figure, start, end, text: str, panels: int = 0, over
 
 
 def axis_note(fig: go.Figure, text: str) -> go.Figure:
-    """Add a line under the x axis's title (what a shaded band means); a legend below moves down by it."""
+    """Add a line under the x axis's title (what a shaded band means); the legend, at the figure's foot, stays clear."""
     title = fig.layout.xaxis.title.text
     fig.update_xaxes(title_text=f"{title}<br>{text}" if title else text)
-    if title and fig.layout.legend.y is not None:
-        fig.update_layout(legend_y=fig.layout.legend.y - 0.06)
     return fig
 
 

@@ -112,7 +112,7 @@ def test_every_weekly_chart_that_reaches_the_week_in_progress_shades_it_in_each_
         bands = {s.xref for s in fig.layout.shapes
                  if s.fillcolor == charts.SHADE and pd.Timestamp(s.x0) < week < pd.Timestamp(s.x1)}
         assert reaching <= bands, (chart.name, reaching, bands)          # every panel drawing the week shades it
-        said = re.search(r"grey: (removals not known yet, the last )?week in progress", fig.layout.xaxis.title.text or "") \
+        said = re.search(r"grey: (removals not known yet; )?week in progress", fig.layout.xaxis.title.text or "") \
             or note in chart.extra
         assert said, (chart.name, fig.layout.xaxis.title.text, chart.extra)
         checked.append(chart.name)

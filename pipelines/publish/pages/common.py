@@ -220,7 +220,7 @@ def added_removed(ctx: Context, df: pd.DataFrame, period: str, name: str, subtit
     if len(unknown):   # the period in progress, when drawn, is among them: one band says both
         half = pd.Timedelta(days=HALF[period])
         current = in_progress(ctx, period)
-        also = f", the last {period} in progress" if current is not None and current in set(unknown[period]) else ""
+        also = f"; {period} in progress" if current is not None and current in set(unknown[period]) else ""
         charts.mark_unfinished(fig, unknown[period].min() - half, unknown[period].max() + half,
                                "removals not known yet" + also)
     else:

@@ -188,7 +188,7 @@ def feature_by_license(ctx: Context) -> Chart:
         charts.hidden_marks(fig, rows, "feature", "share", 0, lic, where=rows.rows["license_type"] == lic)
     charts.layout(fig, "", "share of instances reporting it", percent=True)
     # the legend above the bars, under the tool bar: the feature names below keep their room
-    fig.update_layout(barmode="group", hovermode="closest", legend=dict(y=1.02, yanchor="bottom"), margin_t=72)
+    fig.update_layout(barmode="group", hovermode="closest", legend=dict(yref="paper", y=1.02, yanchor="bottom"), margin_t=72)
     fig.update_xaxes(automargin=True)
     return Chart("feature_by_license", title, "Share of each licence type's reporting instances that use a feature",
                  fig, rows)

@@ -62,13 +62,13 @@ def _period(row) -> str:
     return f"{fmt.month(row['window_start'])} – {fmt.month(row['month'])}"
 
 
-def _bars(ctx: Context, df: pd.DataFrame, name: str, title: str, subtitle: str, names=None, palette=None,
-          patterns=None) -> Chart:
+def _bars(ctx: Context, df: pd.DataFrame, name: str, title: str, subtitle: str, y_label: str, names=None,
+          palette=None, patterns=None) -> Chart:
     """Stacked monthly bars of changes by category (top 7 and 'other'; colours from `palette`, else in order)."""
     rows = ctx.protect(df, ["instances"])
     fig = charts.stacked_bars(rows, "month", "category", charts.series_order(df, "category"), names=names,
                               palette=palette, patterns=patterns)
-    charts.layout(fig, charts.AXIS["month"], "instances changing")
+    charts.layout(fig, charts.AXIS["month"], y_label)
     common.dated(fig, ctx, "month", whole=True)
     return Chart(name, title, subtitle, fig, rows.only(CHANGES_CSV))
 
@@ -92,7 +92,8 @@ def changes(ctx: Context, dimension: str, what: str, name: str) -> Chart:
     palette, patterns = common.change_styles(ctx, dimension, df["category"].unique().tolist())
     return _bars(ctx, df, name, title, f"Instances whose {what} changed between two days they reported it, per "
                  f"month (UTC); up to 7 commonest changes by name, the rest as 'other'; a change in the colour of the "
-                 f"{what} it went to (as above), its pattern by the one it left", palette=palette, patterns=patterns)
+                 f"{what} it went to (as above), its pattern by the one it left", "instances changing", palette=palette,
+                 patterns=patterns)
 
 
 def trials_ended(ctx: Context) -> Chart:
@@ -113,7 +114,7 @@ def trials_ended(ctx: Context) -> Chart:
     names = {c: f"became {c}" for c in df["category"].unique() if c != "other"}
     licences = common.licence_colours(ctx)
     return _bars(ctx, df, "trials_ended", title, "Trial licences that ended per month (UTC), by the licence type "
-                 "they became", names, {c: licences[c] for c in names if c in licences})
+                 "they became", "trials ended", names, {c: licences[c] for c in names if c in licences})
 
 
 def conversions(ctx: Context) -> Chart:
@@ -128,5 +129,5 @@ def conversions(ctx: Context) -> Chart:
     if not (df["instances"] > 0).any():
         return charts.nothing("ce_to_ee", title, "No CE instance became EE in this date range.")
     ee = common.licence_colours(ctx).get("EE")   # in EE's colour, as 'became EE' above
-    return _bars(ctx, df, "ce_to_ee", title, "CE instances that became EE, per month (UTC)",
+    return _bars(ctx, df, "ce_to_ee", title, "CE instances that became EE, per month (UTC)", "instances converted",
                  palette={c: ee for c in df["category"].unique()} if ee else None)
