@@ -333,7 +333,7 @@ def luminance(colours: list[str]) -> np.ndarray:
 
 def cell_text(grid: pd.DataFrame, text: pd.DataFrame, colorscale, zmax=None) -> go.Scatter:
     """Return a float grid's cell text as a text trace, near-black or white by each cell's colour."""
-    values = grid.to_numpy(dtype=float)
+    values = grid.to_numpy()
     ys, xs = np.nonzero((text.values != "") & ~np.isnan(values))
     font = []
     if len(ys):

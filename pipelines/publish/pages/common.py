@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import plotly.graph_objects as go
 
-from .. import charts, figures, fmt
+from .. import charts, figures, fmt, marts
 from ..charts import Chart
 from ..context import Context
 
@@ -33,7 +33,7 @@ def in_progress(ctx: Context, period: str) -> pd.Timestamp | None:
     last = {"week": ctx.scope.week, "month": ctx.scope.month}.get(period)
     if last is None or ctx.as_of is None or ctx.scope.cut_short:   # a range cut short shows whole periods only
         return None
-    start = last + (pd.Timedelta(days=7) if period == "week" else pd.DateOffset(months=1))
+    start = last + marts.PERIODS[period]
     return start if ctx.as_of >= start else None
 
 
