@@ -18,6 +18,10 @@ import pandas as pd
 from . import fmt, marts
 
 
+#: the text of a share whose count a public report hides
+HIDDEN_SHARE = "a hidden share"
+
+
 @dataclass(frozen=True)
 class Figure:
     """One quoted figure: a stable id, its value (a number, a version string, None when hidden), its text."""
@@ -44,9 +48,10 @@ def amount(id_: str, value, as_of) -> Figure:
 
 
 def share(id_: str, value, as_of, of_count=None, k: int = 0, digits: int = 1) -> Figure:
-    """A share of instances: '74.2 %', hidden with the count it is a share of."""
+    """A share: '74.2 %'; 'a hidden share' when the count it is a share of is hidden (it reads in every title:
+    'CE: a hidden share of active instances', '(a hidden share skip a line)')."""
     if fmt.hidden(of_count, k):
-        return Figure(id_, None, f"{fmt.below(k)} instances", fmt.iso(as_of))
+        return Figure(id_, None, HIDDEN_SHARE, fmt.iso(as_of))
     return Figure(id_, fmt.number(value), fmt.share(value, digits), fmt.iso(as_of))
 
 

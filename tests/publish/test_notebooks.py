@@ -126,6 +126,16 @@ def test_every_chart_of_the_notebooks_builds_for_the_public_audience_with_counts
     assert any(c.data.hidden.values.any() for c in built if c.figure is not None)   # some count was hidden
 
 
+def test_a_title_whose_share_is_hidden_still_reads_as_a_sentence(parquet):
+    everything = 10**9   # every count is under k: every share quoted in a title is hidden
+    titles = {c.name: c.title for c in _charts(Context("t", parquet, audience="public", min_count=everything))}
+    below = f"< {everything:,}".replace(",", "")
+    assert not [t for t in titles.values() if re.search(rf"{below} instances (of|skip|were|run)\b", t)], titles
+    assert titles["license_share"].startswith("CE: a hidden share of active instances, week of ")
+    assert "(a hidden share skip a line)" in titles["upgrade_paths"]
+    assert titles["retention"].startswith("a hidden share of the instances first seen in ")
+
+
 def test_a_range_that_ends_before_the_data_reads_whole_weeks_and_months_and_shows_nothing_in_progress(parquet):
     end = "2026-02-11"   # a Wednesday in mid-February; the data runs to 31 Mar 2026
     ctx = Context("t", parquet, end=end)
