@@ -50,19 +50,24 @@ def headline(scope: figures.Scope) -> tuple[list[dict], list[figures.Figure], di
 
 
 def open_alerts(scope: figures.Scope) -> list[dict] | None:
-    """Return the open alerts grouped per check: the worst subjects by name, the rest counted (None: no mart)."""
-    if not marts.exists("alert_runs", scope.folder):
+    """Return the alerts open on the as-of day, grouped per check: the worst subjects by name, the rest counted.
+
+    They are the alerts mart's rows of that day, each with where its run stood then (its first day, days so
+    far, worst severity so far, rank): a range ending before the data quotes nothing from after its end.
+    None: this parquet set has no such mart (or one written before the alerts carried their runs).
+    """
+    if not marts.exists("alerts", scope.folder):
         return None
-    runs = marts.read("alert_runs", scope.folder)
-    if scope.end and scope.as_of is not None:   # a range ending before the data: what was open on its last day
-        runs = runs[(runs["first_day"] <= scope.as_of) & (runs["last_day"] >= scope.as_of)]
-    else:
-        runs = runs[runs["is_open"]]
+    alerts = marts.read("alerts", scope.folder)
+    if "rank_on_day" not in alerts:
+        return None
+    day = alerts[alerts["checked_day"] == scope.as_of].rename(
+        columns={"run_first_day": "first_day", "run_days": "days", "checked_day": "last_day"})
     groups = []
-    for check, part in runs.sort_values(["check", "rank_in_check"]).groupby("check", sort=True):
+    for check, part in day.sort_values(["check", "rank_on_day"]).groupby("check", sort=True):
         named = part.head(ALERTS_NAMED)
         groups.append({"check": check, "subjects": [_alert_text(r, scope.k) for r in named.itertuples()],
-                       "more": len(part) - len(named), "severity": named["severity"].iloc[0]})
+                       "more": len(part) - len(named), "severity": named["run_severity"].iloc[0]})
     return groups
 
 

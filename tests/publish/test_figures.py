@@ -58,6 +58,27 @@ def test_a_ranged_report_states_its_range_everywhere_keeps_the_whole_report_and_
     assert quoted["as_of"] == str(whole["cohort_month"].max())[:10]   # a cohort every member of which was 28 days old
 
 
+def test_a_range_ending_inside_an_alert_run_quotes_the_run_as_it_stood_on_its_last_day(fleet):
+    base, env, _ = fleet
+    truth = pd.read_parquet(base / "fleet" / "truth" / "alerts.parquet")
+    truth["checked_day"] = pd.to_datetime(truth["checked_day"])
+    last = truth.sort_values("checked_day").groupby(["check", "subject", "run_first_day"]).tail(1)
+    crossing = truth[(truth["run_days"] >= 2) & truth.set_index(["check", "subject", "run_first_day"]).index.isin(
+        last[last["run_days"] > 3].set_index(["check", "subject", "run_first_day"]).index)]
+    at = crossing.sort_values("checked_day").iloc[0]   # the 2nd day of a run that goes on 2 or more days after it
+    end = f"{at['checked_day']:%Y-%m-%d}"
+    assert report_cli(env, "--start", START, "--end", end) == 0
+    ranged = next(p for p in (base / "reports").iterdir() if p.name.endswith(f"_{START}_to_{end}"))
+    index = visible_text(ranged / "index.html")
+    assert f"all: {at['value']:,.0f} since {at['run_first_day']:%Y-%m-%d} ({at['run_days']} days)" in index, index
+    table = pd.read_csv(ranged / "data" / "05_data_quality__alerts.csv")
+    assert (pd.to_datetime(table["last_day"]) <= pd.Timestamp(end)).all()
+    opened = table[table["state"] == "open"]
+    on_end = truth[truth["checked_day"] == pd.Timestamp(end)]
+    assert sorted(zip(opened["check"], opened["subject"], opened["days"])) == \
+        sorted(zip(on_end["check"], on_end["subject"], on_end["run_days"]))
+
+
 def assert_no_period_runs_past(data: Path, end: pd.Timestamp) -> None:
     """Assert no chart CSV of a range ending before the data holds a week or month that runs past its end (its
     count would take in days after it): every week's Sunday, month's and retention cell's last day by the end."""

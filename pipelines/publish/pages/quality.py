@@ -51,18 +51,23 @@ def files_in_trouble(ctx: Context) -> tuple[Protected, str | None]:
 
 
 def alerts(ctx: Context, days: int = 90) -> tuple[Protected, str | None]:
-    """The alerts of the last `days` days of the range, a run of repeats on consecutive days as one row."""
-    runs = ctx.mart_optional("alert_runs")
+    """The alerts of the last `days` days of the range, a run of repeats on consecutive days as one row, as it
+    stood on the range's last day: the alerts mart's row of the run's latest day in the range."""
+    found = ctx.mart_optional("alerts")
     cols = ["state", "check", "subject", "first_day", "last_day", "days", "severity", "value", "expected"]
-    if runs is None or runs.empty or ctx.as_of is None:
+    if found is None or found.empty or ctx.as_of is None or "run_first_day" not in found:
         return Protected(pd.DataFrame(columns=cols)), None
-    recent = runs[(runs["last_day"] > ctx.as_of - pd.Timedelta(days=days)) & (runs["first_day"] <= ctx.as_of)]
-    recent = recent.sort_values(["is_open", "last_day", "rank_in_check"], ascending=[False, False, True])
-    shown = recent.head(TABLE_ROWS).assign(
+    recent = found[found["checked_day"] > ctx.as_of - pd.Timedelta(days=days)]
+    runs = recent.sort_values("checked_day").drop_duplicates(["check", "subject", "run_first_day"], keep="last")
+    runs = runs.assign(is_open=runs["checked_day"] == ctx.as_of).sort_values(
+        ["is_open", "checked_day", "rank_on_day"], ascending=[False, False, True])
+    shown = runs.head(TABLE_ROWS).assign(
         state=lambda d: d["is_open"].map({True: "open", False: "ended"}),
         expected=lambda d: [_expected(lo, hi) for lo, hi in zip(d["expected_low"], d["expected_high"])],
-        first_day=lambda d: d["first_day"].dt.strftime("%Y-%m-%d"), last_day=lambda d: d["last_day"].dt.strftime("%Y-%m-%d"))
-    return ctx.protect(shown[cols], ["value"], shown["check"].isin(COUNT_CHECKS)), more(len(recent), TABLE_ROWS,
+        first_day=lambda d: d["run_first_day"].dt.strftime("%Y-%m-%d"),
+        last_day=lambda d: d["checked_day"].dt.strftime("%Y-%m-%d"), days=lambda d: d["run_days"],
+        severity=lambda d: d["run_severity"])
+    return ctx.protect(shown[cols], ["value"], shown["check"].isin(COUNT_CHECKS)), more(len(runs), TABLE_ROWS,
                                                                                         "alerts")
 
 

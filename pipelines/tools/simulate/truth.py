@@ -408,7 +408,30 @@ def alerts(s: pd.DataFrame, active: pd.DataFrame, quarantined: list[dict], ki: p
                                severity="info"))
     out = pd.DataFrame(rows, columns=["checked_day", "check", "subject", "value", "expected_low",
                                       "expected_high", "severity"])
-    return out.astype({"value": "float64", "expected_low": "float64", "expected_high": "float64"})
+    out = out.astype({"value": "float64", "expected_low": "float64", "expected_high": "float64"})
+    return alert_runs_so_far(out)
+
+
+SEVERITY_RANK = {"critical": 1, "warning": 2, "info": 3}
+
+
+def alert_runs_so_far(alerts: pd.DataFrame) -> pd.DataFrame:
+    """Add to each alert where its run (one check and subject on consecutive days) stood that day: its first
+    day, its days so far, its worst severity so far, and its rank among the check's alerts of the day."""
+    a = alerts.sort_values(["check", "subject", "checked_day"]).reset_index(drop=True)
+    day = pd.to_datetime(a["checked_day"])
+    new_run = (a["check"] != a["check"].shift()) | (a["subject"] != a["subject"].shift()) | (
+        day - day.shift() != pd.Timedelta(days=1))
+    run = new_run.cumsum()
+    rank = a["severity"].map(SEVERITY_RANK)
+    a["run_first_day"] = a.groupby(run)["checked_day"].transform("min")
+    a["run_days"] = (a.groupby(run).cumcount() + 1).astype("int64")
+    worst = rank.groupby(run).cummin()
+    a["run_severity"] = worst.map({v: k for k, v in SEVERITY_RANK.items()})
+    order = a.assign(_worst=worst).sort_values(["checked_day", "check", "_worst", "run_days", "value", "subject"],
+                                               ascending=[True, True, True, False, False, True])
+    a["rank_on_day"] = (order.groupby(["checked_day", "check"]).cumcount() + 1).reindex(a.index).astype("int64")
+    return a.sort_values(["checked_day", "check", "subject"]).reset_index(drop=True)
 
 
 def compute(pings: pd.DataFrame, releases: Releases, quarantined: list[dict]) -> dict[str, pd.DataFrame]:
@@ -449,7 +472,7 @@ def compute(pings: pd.DataFrame, releases: Releases, quarantined: list[dict]) ->
 
 #: columns the marts hold as DATE (utc days), and as TIMESTAMP (utc, microseconds)
 DATE_COLUMNS = {"day", "week", "month", "cohort_month", "first_day", "last_day", "checked_day", "window_start",
-                "whole_from"}
+                "whole_from", "run_first_day"}
 TIMESTAMP_COLUMNS = {"last_seen", "first_seen", "last_ping_at"}
 
 

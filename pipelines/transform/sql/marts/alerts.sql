@@ -11,8 +11,12 @@
 --   active_7d_drop   active_7d more than 20 % below its value 7 days before
 --   new_payload_key  a payload key first seen that day (not on the first day with data), value =
 --                    the instances that sent it that day
+-- each row also says where its run stood that day (a run: one check firing for one subject on consecutive
+-- days): run_first_day, run_days (days so far, this one included), run_severity (the worst so far:
+-- critical, then warning, then info) and rank_on_day (1 = the worst of its check that day, then the
+-- longest run, the largest value, by subject). what was open on a day D is its rows with checked_day = D;
 -- "open" alerts are those whose checked_day is the last day with data.
--- model: kind = "table"
+-- model: kind = "table", time_column = "checked_day"
 with spine as (
     -- every utc day from the first to the last day with data
     select "day", active_7d from marts.active_daily
@@ -144,12 +148,50 @@ key_check as (
     where k.first_day > b.first_day
 ),
 
-final as (
+fired as (
     select * from pings_check
     union all select * from stale_check
     union all select * from quarantine_check
     union all select * from active_check
     union all select * from key_check
+),
+
+numbered as (
+    -- consecutive days of one check and subject share run_key
+    select
+        *,
+        date_diff('day', date '2000-01-01', checked_day)
+            - row_number() over (partition by "check", subject order by checked_day) as run_key,
+        case severity when 'critical' then 1 when 'warning' then 2 else 3 end as severity_rank
+    from fired
+),
+
+runs_so_far as (
+    select
+        *,
+        min(checked_day) over run as run_first_day,
+        count(*) over run as run_days,
+        min(severity_rank) over run as run_severity_rank
+    from numbered
+    window run as (partition by "check", subject, run_key order by checked_day
+                   rows between unbounded preceding and current row)
+),
+
+final as (
+    select
+        checked_day,                                                  -- utc date
+        "check",
+        subject,
+        value,
+        expected_low,
+        expected_high,
+        severity,                                                     -- of this day
+        run_first_day,                                                -- utc date
+        run_days,                                                     -- consecutive days it fired, to this one
+        case run_severity_rank when 1 then 'critical' when 2 then 'warning' else 'info' end as run_severity,
+        row_number() over (partition by checked_day, "check"
+                           order by run_severity_rank, run_days desc, value desc, subject) as rank_on_day
+    from runs_so_far
 )
 
 select * from final order by checked_day, "check", subject
