@@ -9,13 +9,15 @@ from conftest import mart, ping_line, query, run, write_lines
 
 def test_an_instance_id_that_is_not_a_json_string_is_quarantined_whatever_its_text(cfg, tmp_path):
     # the reader accepts NaN and Infinity; their text reads like a word, not a number
-    values = ["NaN", "-Infinity", "Infinity", "1e5", "-0", "true", "{}", "[1]"]
+    values = ["NaN", "-NaN", "-Infinity", "Infinity", "1e5", "1E400", "-1e400", "1.0E+5", "12.34E+56", "-0", "-0.0",
+              "123456789012345678901234567890", "true", "false", "{}", "[1]"]
     base = ping_line("PLACE")
-    lines = [base.replace('"PLACE"', v) for v in values] + [ping_line("123"), ping_line("nan"), ping_line("{x")]
+    strings = ["123", "nan", "{x", "3e5", "1.5", "-Infinity", "71c9b1d9-3dbc-4eb2-95a7-ba5944c85dd2"]
+    lines = [base.replace('"PLACE"', v) for v in values] + [ping_line(s) for s in strings]
     run(cfg, write_lines(tmp_path / "log" / "pings-2024-07-01.jsonl", lines))
     q = mart(cfg, "quarantine")
     assert sorted(q["reason"]) == ["instance_id_not_string"] * len(values)
-    assert sorted(r[0] for r in query(cfg, "select instance_id from raw_pings")) == ["123", "nan", "{x"]
+    assert sorted(r[0] for r in query(cfg, "select instance_id from raw_pings")) == sorted(strings)
 
 
 def test_every_quarantine_reason_is_recorded_with_location_and_raw(cfg, tmp_path):

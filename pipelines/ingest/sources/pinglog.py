@@ -49,8 +49,9 @@ extracted as (
 typed as (
     -- JSON types without a third parse: the line is an object when it opens with a brace (it is valid
     -- JSON, and LF and CR never occur in it), the payload when it has keys; json_type runs only for an
-    -- empty payload and for an instanceId whose text could be a number (NaN and Infinity included: the
-    -- reader accepts them), true, false, an object or array
+    -- empty payload and for an instanceId whose whole text reads as a number (NaN and Infinity included:
+    -- the reader accepts them), true, false, an object or array: what json_extract_string gives for a
+    -- value that is no string (a UUID, even one opening with a digit, is a string without a parse)
     select
         *,
         [
@@ -64,7 +65,7 @@ typed as (
             case
                 when v[4] is null then null
                 when {dup} then json_type(pings_last_value(pings_last_value(line, 'payload'), 'instanceId'))
-                when regexp_full_match(v[4], '[-+]?([0-9]|nan|inf).*|true|false|[\\[{{].*', 'si')
+                when regexp_full_match(v[4], '[-+]?(([0-9]+(\\.[0-9]*)?|\\.[0-9]+)(e[-+]?[0-9]+)?|nan|inf(inity)?)|true|false|[\\[{{].*', 'si')
                     then json_type(line, '$.payload.instanceId')
                 else 'VARCHAR'
             end
