@@ -47,3 +47,7 @@ create or replace macro in_growth_band(g, low, low_inclusive, high, high_inclusi
     g is not null
     and (low is null or g > low or (low_inclusive and g = low))
     and (high is null or g < high or (high_inclusive and g = high));
+
+-- the one order of alert severities (marts.alerts, marts.alert_runs): critical 1, warning 2, info 3, and back
+create or replace macro severity_rank(s) as case s when 'critical' then 1 when 'warning' then 2 else 3 end;
+create or replace macro severity_name(r) as case r when 1 then 'critical' when 2 then 'warning' else 'info' end;

@@ -25,7 +25,7 @@ last_days as (
     -- a run's last day: the day whose run goes on no further
     select
         r.*,
-        case r.run_severity when 'critical' then 1 when 'warning' then 2 else 3 end as severity_rank,
+        severity_rank(r.run_severity) as severity_rank,
         r.checked_day >= e.last_day as is_open
     from ranked r
     cross join data_end e

@@ -162,7 +162,7 @@ numbered as (
         *,
         date_diff('day', date '2000-01-01', checked_day)
             - row_number() over (partition by "check", subject order by checked_day) as run_key,
-        case severity when 'critical' then 1 when 'warning' then 2 else 3 end as severity_rank
+        severity_rank(severity) as severity_rank
     from fired
 ),
 
@@ -188,7 +188,7 @@ final as (
         severity,                                                     -- of this day
         run_first_day,                                                -- utc date
         run_days,                                                     -- consecutive days it fired, to this one
-        case run_severity_rank when 1 then 'critical' when 2 then 'warning' else 'info' end as run_severity,
+        severity_name(run_severity_rank) as run_severity,
         row_number() over (partition by checked_day, "check"
                            order by run_severity_rank, run_days desc, value desc, subject) as rank_on_day
     from runs_so_far
