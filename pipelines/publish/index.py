@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from . import figures, fmt, marts
-from .pages.quality import COUNT_CHECKS
+from .pages.quality import COUNT_CHECKS, as_runs
 
 #: alert subjects the index names per check before 'and N more'
 ALERTS_NAMED = 5
@@ -56,18 +56,15 @@ def open_alerts(scope: figures.Scope) -> list[dict] | None:
     far, worst severity so far, rank): a range ending before the data quotes nothing from after its end.
     None: this parquet set has no such mart (or one written before the alerts carried their runs).
     """
-    if not marts.exists("alerts", scope.folder):
+    runs = as_runs(marts.read_optional("alerts", scope.folder))
+    if runs is None:
         return None
-    alerts = marts.read("alerts", scope.folder)
-    if "rank_on_day" not in alerts:
-        return None
-    day = alerts[alerts["checked_day"] == scope.as_of].rename(
-        columns={"run_first_day": "first_day", "run_days": "days", "checked_day": "last_day"})
+    day = runs[runs["last_day"] == scope.as_of]
     groups = []
     for check, part in day.sort_values(["check", "rank_on_day"]).groupby("check", sort=True):
         named = part.head(ALERTS_NAMED)
         groups.append({"check": check, "subjects": [_alert_text(r, scope.k) for r in named.itertuples()],
-                       "more": len(part) - len(named), "severity": named["run_severity"].iloc[0]})
+                       "more": len(part) - len(named), "severity": named["severity"].iloc[0]})
     return groups
 
 

@@ -50,23 +50,34 @@ def files_in_trouble(ctx: Context) -> tuple[Protected, str | None]:
         more(len(df), TABLE_ROWS, "files")
 
 
+#: an alert row's run, in the words of a run: the alerts mart's run columns and the day it stood on
+RUN_COLUMNS = {"run_first_day": "first_day", "run_days": "days", "run_severity": "severity",
+               "checked_day": "last_day"}
+
+
+def as_runs(alerts: pd.DataFrame | None) -> pd.DataFrame | None:
+    """Return alerts mart rows as runs that end on their day (first_day, last_day, days, severity: the worst so
+    far; value and expected range of that day), or None when this parquet set's alerts carry no runs."""
+    if alerts is None or "run_first_day" not in alerts:
+        return None
+    return alerts.drop(columns="severity").rename(columns=RUN_COLUMNS)
+
+
 def alerts(ctx: Context, days: int = 90) -> tuple[Protected, str | None]:
     """The alerts of the last `days` days of the range, a run of repeats on consecutive days as one row, as it
     stood on the range's last day: the alerts mart's row of the run's latest day in the range."""
-    found = ctx.mart_optional("alerts")
+    found = as_runs(ctx.mart_optional("alerts"))
     cols = ["state", "check", "subject", "first_day", "last_day", "days", "severity", "value", "expected"]
-    if found is None or found.empty or ctx.as_of is None or "run_first_day" not in found:
+    if found is None or found.empty or ctx.as_of is None:
         return Protected(pd.DataFrame(columns=cols)), None
-    recent = found[found["checked_day"] > ctx.as_of - pd.Timedelta(days=days)]
-    runs = recent.sort_values("checked_day").drop_duplicates(["check", "subject", "run_first_day"], keep="last")
-    runs = runs.assign(is_open=runs["checked_day"] == ctx.as_of).sort_values(
-        ["is_open", "checked_day", "rank_on_day"], ascending=[False, False, True])
+    recent = found[found["last_day"] > ctx.as_of - pd.Timedelta(days=days)]
+    runs = recent.sort_values("last_day").drop_duplicates(["check", "subject", "first_day"], keep="last")
+    runs = runs.assign(is_open=runs["last_day"] == ctx.as_of).sort_values(
+        ["is_open", "last_day", "rank_on_day"], ascending=[False, False, True])
     shown = runs.head(TABLE_ROWS).assign(
         state=lambda d: d["is_open"].map({True: "open", False: "ended"}),
         expected=lambda d: [_expected(lo, hi) for lo, hi in zip(d["expected_low"], d["expected_high"])],
-        first_day=lambda d: d["run_first_day"].dt.strftime("%Y-%m-%d"),
-        last_day=lambda d: d["checked_day"].dt.strftime("%Y-%m-%d"), days=lambda d: d["run_days"],
-        severity=lambda d: d["run_severity"])
+        first_day=lambda d: d["first_day"].dt.strftime("%Y-%m-%d"), last_day=lambda d: d["last_day"].dt.strftime("%Y-%m-%d"))
     return ctx.protect(shown[cols], ["value"], shown["check"].isin(COUNT_CHECKS)), more(len(runs), TABLE_ROWS,
                                                                                         "alerts")
 

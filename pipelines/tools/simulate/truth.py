@@ -412,22 +412,16 @@ def alerts(s: pd.DataFrame, active: pd.DataFrame, quarantined: list[dict], ki: p
     return alert_runs_so_far(out)
 
 
-SEVERITY_RANK = {"critical": 1, "warning": 2, "info": 3}
-
-
 def alert_runs_so_far(alerts: pd.DataFrame) -> pd.DataFrame:
     """Add to each alert where its run (one check and subject on consecutive days) stood that day: its first
     day, its days so far, its worst severity so far, and its rank among the check's alerts of the day."""
-    a = alerts.sort_values(["check", "subject", "checked_day"]).reset_index(drop=True)
-    day = pd.to_datetime(a["checked_day"])
-    new_run = (a["check"] != a["check"].shift()) | (a["subject"] != a["subject"].shift()) | (
-        day - day.shift() != pd.Timedelta(days=1))
-    run = new_run.cumsum()
-    rank = a["severity"].map(SEVERITY_RANK)
+    a, run = truth_figures.by_run(alerts)
+    severity = truth_figures.SEVERITY_RANK
+    rank = a["severity"].map(severity)
     a["run_first_day"] = a.groupby(run)["checked_day"].transform("min")
     a["run_days"] = (a.groupby(run).cumcount() + 1).astype("int64")
     worst = rank.groupby(run).cummin()
-    a["run_severity"] = worst.map({v: k for k, v in SEVERITY_RANK.items()})
+    a["run_severity"] = worst.map({v: k for k, v in severity.items()})
     order = a.assign(_worst=worst).sort_values(["checked_day", "check", "_worst", "run_days", "value", "subject"],
                                                ascending=[True, True, True, False, False, True])
     a["rank_on_day"] = (order.groupby(["checked_day", "check"]).cumcount() + 1).reindex(a.index).astype("int64")

@@ -292,13 +292,25 @@ def upgrade_paths_12m(paths: pd.DataFrame, days: pd.DataFrame) -> pd.DataFrame:
                 "drawn_changes", "lines_not_drawn"]]
 
 
+#: the order of alert severities, the worst first
+SEVERITY_RANK = {"critical": 1, "warning": 2, "info": 3}
+
+
+def by_run(alerts: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
+    """Return the alerts sorted by check, subject and day, and each one's run (the same number for one check
+    and subject on consecutive days)."""
+    a = alerts.sort_values(["check", "subject", "checked_day"]).reset_index(drop=True)
+    day = pd.to_datetime(a["checked_day"])
+    new_run = (a["check"] != a["check"].shift()) | (a["subject"] != a["subject"].shift()) | (
+        day - day.shift() != pd.Timedelta(days=1))
+    return a, new_run.cumsum()
+
+
 def alert_runs(alerts: pd.DataFrame, data_end: pd.Timestamp) -> pd.DataFrame:
     """Runs of one check and subject on consecutive days, with their worst severity and last day's value."""
-    a = alerts.sort_values(["check", "subject", "checked_day"]).reset_index(drop=True)
-    new_run = (a["check"] != a["check"].shift()) | (a["subject"] != a["subject"].shift()) | (
-        a["checked_day"] - a["checked_day"].shift() != pd.Timedelta(days=1))
-    a["run"] = new_run.cumsum()
-    a["severity_rank"] = a["severity"].map({"critical": 1, "warning": 2, "info": 3})
+    a, run = by_run(alerts)
+    a["run"] = run
+    a["severity_rank"] = a["severity"].map(SEVERITY_RANK)
     g = a.groupby("run")
     last = g.tail(1).set_index("run")
     out = pd.DataFrame({"check": last["check"], "subject": last["subject"], "first_day": g["checked_day"].min(),
