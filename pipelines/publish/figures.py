@@ -119,11 +119,13 @@ class Scope:
 
     @cached_property
     def week(self) -> pd.Timestamp | None:
-        """Return the Monday of the last complete week (its Sunday on or before the as-of day)."""
+        """Return the Monday of the last complete week: headline_weekly's last `complete` week (all its days in
+        the data) whose Sunday is on or before the as-of day; None without one."""
         if self.as_of is None:
             return None
-        next_day = self.as_of + pd.Timedelta(days=1)
-        return next_day - pd.Timedelta(days=next_day.day_of_week + 7)
+        weeks = self.read("headline_weekly")
+        weeks = weeks.loc[weeks["complete"] & (weeks["week"] + pd.Timedelta(days=6) <= self.as_of), "week"]
+        return pd.Timestamp(weeks.max()) if len(weeks) else None
 
     @cached_property
     def month(self) -> pd.Timestamp | None:

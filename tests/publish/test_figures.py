@@ -79,6 +79,22 @@ def test_a_range_ending_inside_an_alert_run_quotes_the_run_as_it_stood_on_its_la
         sorted(zip(on_end["check"], on_end["subject"], on_end["run_days"]))
 
 
+def test_a_week_the_data_starts_inside_is_never_quoted_as_the_last_complete_week(fleet):
+    base, env, _ = fleet
+    # the fleet's data starts on friday 2024-03-01: the week of 2024-02-26 holds 3 of its days
+    truth = pd.read_parquet(base / "fleet" / "truth" / "headline_weekly.parquet").set_index("week")
+    assert not truth["complete"].iloc[0] and truth["complete"].iloc[1] and pd.isna(truth["wow_growth"].iloc[1])
+    folder = marts.resolve(base / "data" / "parquet")
+    assert figures.Scope(folder, end="2024-03-08").week is None
+    assert figures.weekly(figures.Scope(folder, end="2024-03-08")) == {}
+    assert figures.Scope(folder, end="2024-03-10").week == pd.Timestamp(truth.index[1])
+    assert report_cli(env, "--start", "2024-03-01", "--end", "2024-03-08") == 0
+    ranged = next(p for p in (base / "reports").iterdir() if p.name.endswith("_2024-03-01_to_2024-03-08"))
+    index = visible_text(ranged / "index.html")
+    assert "No weekly figures: no week (Monday to Sunday) lies wholly within the data by 2024-03-08." in index
+    assert {e["id"] for e in figures_of(ranged)}.isdisjoint({"weekly_active", "weekly_active_growth", "newest_line"})
+
+
 def assert_no_period_runs_past(data: Path, end: pd.Timestamp) -> None:
     """Assert no chart CSV of a range ending before the data holds a week or month that runs past its end (its
     count would take in days after it): every week's Sunday, month's and retention cell's last day by the end."""

@@ -141,11 +141,13 @@ def test_transitions_count_changes_between_consecutive_reported_days(cfg, tmp_pa
 
 def test_release_uptake_days_until_a_share_runs_the_line_or_newer(cfg, tmp_path):
     # 2.24.0 was released 2025-11-20 (a Thursday). Four instances; week of 2025-11-17: one on 2.24,
-    # week of 2025-11-24: two on 2.24 or newer (50%), week of 2025-12-01: three (75%).
+    # week of 2025-11-24: two on 2.24 or newer (50%), week of 2025-12-01: three (75%). The data starts on
+    # monday 2025-11-17 (d's first ping), so the week of the release is complete.
     plan = {"a": ["2.24.0", "2.24.0", "2.24.0"], "b": ["2.23.0", "2.24.1", "2.24.1"],
             "c": ["2.23.0", "2.23.0", "2.25.0"], "d": ["2.22.0", "2.22.0", "2.22.0"]}
     days = ["2025-11-20", "2025-11-28", "2025-12-05"]
     lines = [ping_line(i, at=f"{d}T10:00:00Z", env={"flowforge": v}) for i, vs in plan.items() for d, v in zip(days, vs)]
+    lines.append(ping_line("d", at="2025-11-17T10:00:00Z", env={"flowforge": "2.22.0"}))
     run(cfg, write_lines(tmp_path / "p.jsonl", lines))
     up = mart(cfg, "release_uptake").set_index("version")
     row = up.loc["2.24"]
@@ -159,6 +161,45 @@ def test_release_uptake_days_until_a_share_runs_the_line_or_newer(cfg, tmp_path)
                                                                env={"flowforge": "2.22.0"})]))
     row = mart(cfg, "release_uptake").set_index("version").loc["2.24"]
     assert (row["days_to_25pct"], row["days_to_50pct"], row["days_to_75pct"]) == (3, 10, 17)
+
+
+def test_a_partial_first_week_is_not_complete_and_no_base_for_a_change(cfg, tmp_path):
+    # data from thursday 2024-05-02 to sunday 2024-05-26: the week of 2024-04-29 has 4 of its days
+    grow = {"2024-05-02": "ab", "2024-05-06": "abc", "2024-05-13": "abcd", "2024-05-20": "abcde",
+            "2024-05-26": "a"}
+    lines = [ping_line(i, at=f"{d}T10:00:00Z", platform={"counts": {"projects": 1}}) for d, ids in grow.items()
+             for i in ids]
+    run(cfg, write_lines(tmp_path / "p.jsonl", lines))
+    w = mart(cfg, "headline_weekly").set_index(mart(cfg, "headline_weekly")["week"].astype(str))
+    assert w["complete"].to_dict() == {"2024-04-29": False, "2024-05-06": True, "2024-05-13": True,
+                                       "2024-05-20": True}
+    # the week after the partial one has no growth or change; the next ones compare two whole weeks
+    assert w[["wow_growth", "hosted_instances_change"]].loc["2024-05-06"].isna().all()
+    assert w.loc["2024-05-13", "wow_growth"] == pytest.approx(4 / 3 - 1)
+    assert w.loc["2024-05-20", "hosted_instances_change"] == pytest.approx(5 / 4 - 1)
+    g = mart(cfg, "growth_weekly").set_index("week")
+    assert g["wow_growth"].isna().tolist() == [True, True, False, False]
+    # a change on 7 days earlier needs that earlier window wholly in the data: day 8 for 1 day, day 14 for 7
+    d = mart(cfg, "headline_daily").set_index(mart(cfg, "headline_daily")["day"].astype(str))
+    known = {c: d[d[f"{c}_change"].notna()].index.min() for c in ("active_1d", "active_7d")}
+    assert known == {"active_1d": "2024-05-09", "active_7d": "2024-05-15"}
+    assert d["active_28d_change"].isna().all()
+
+
+def test_the_newest_lines_share_change_in_a_release_week_compares_that_line_with_itself(cfg, tmp_path):
+    # 2.24.0 came out on thursday 2025-11-20. Week of 2025-11-10 (newest line 2.23): a, b on 2.23, c, d on
+    # 2.22, e on a 2.24 development build. Week of 2025-11-17 (newest line 2.24): a on 2.24, the rest as before.
+    plan = {"a": ["2.23.0", "2.24.0"], "b": ["2.23.0", "2.23.1"], "c": ["2.22.0", "2.22.0"],
+            "d": ["2.22.0", "2.22.0"], "e": ["2.24.0-git", "2.24.0-git"]}
+    days = ["2025-11-10", "2025-11-23"]
+    lines = [ping_line(i, at=f"{d}T10:00:00Z", env={"flowforge": v}) for i, vs in plan.items() for d, v in zip(days, vs)]
+    lines.append(ping_line("a", at="2025-11-16T10:00:00Z", env={"flowforge": "2.23.0"}))   # the first week ends
+    run(cfg, write_lines(tmp_path / "p.jsonl", lines))
+    w = mart(cfg, "headline_weekly")
+    assert w["newest_line"].tolist() == ["2.23", "2.24"] and w["complete"].all()
+    assert w["newest_line_share"].tolist() == pytest.approx([2 / 5, 1 / 5])
+    # the week before, no released build ran 2.24 or newer (e's is a development build): +20 points, not -20
+    assert w["newest_line_share_change"].iloc[1] == pytest.approx(1 / 5 - 0)
 
 
 def test_source_daily_has_a_zero_for_each_day_without_pings_inside_a_sources_span(cfg, tmp_path):

@@ -28,13 +28,12 @@ HALF = {"day": 0.5, "week": 3.5, "month": 15}
 
 
 def in_progress(ctx: Context, period: str) -> pd.Timestamp | None:
-    """Return the first day of the week (or month) after the last complete one when the data reaches into it
-    (its bar or point, drawn at that day, counts only the days so far), else None (and for days)."""
-    last = {"week": ctx.scope.week, "month": ctx.scope.month}.get(period)
-    if last is None or ctx.as_of is None or ctx.scope.cut_short:   # a range cut short shows whole periods only
-        return None
-    start = last + marts.PERIODS[period]
-    return start if ctx.as_of >= start else None
+    """Return the first day of the week (or month) holding the as-of day when that day is not its last (its bar
+    or point, drawn at that day, counts only the days so far), else None (and for days)."""
+    if period not in ("week", "month") or ctx.as_of is None or ctx.scope.cut_short:   # a range cut short shows
+        return None                                                                   # whole periods only
+    start = ctx.as_of.to_period("W-SUN" if period == "week" else "M").start_time
+    return start if ctx.as_of < start + marts.PERIODS[period] - pd.Timedelta(days=1) else None
 
 
 def unfinished(fig: go.Figure, ctx: Context, period: str, panels: int = 0) -> list[str]:

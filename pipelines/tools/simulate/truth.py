@@ -172,8 +172,10 @@ def flag_instances(s: pd.DataFrame, inst: pd.DataFrame, days: pd.DataFrame) -> p
     return inst
 
 
-def growth_weekly(s: pd.DataFrame, inst: pd.DataFrame, data_end: pd.Timestamp) -> pd.DataFrame:
-    """Active instances per week, all and core, with week-on-week growth and band."""
+def growth_weekly(s: pd.DataFrame, inst: pd.DataFrame, data_start: pd.Timestamp, data_end: pd.Timestamp
+                  ) -> pd.DataFrame:
+    """Active instances per week, all and core, with week-on-week growth and band (known when both weeks lie
+    wholly between the first and the last day with data)."""
     weeks = s.assign(week=_week(s["day"]))[["instance_id", "week"]].drop_duplicates()
     core_ids = set(inst.loc[~inst["excluded"], "instance_id"])
     active = weeks.groupby("week").size()
@@ -181,7 +183,7 @@ def growth_weekly(s: pd.DataFrame, inst: pd.DataFrame, data_end: pd.Timestamp) -
     rows = []
     for week in active.index:
         prev = week - pd.Timedelta(days=7)
-        known = prev in active.index and week + pd.Timedelta(days=6) <= data_end
+        known = prev in active.index and prev >= data_start and week + pd.Timedelta(days=6) <= data_end
         g = active[week] / active[prev] - 1 if known and active[prev] > 0 else None
         gc = core[week] / core[prev] - 1 if known and core[prev] > 0 else None
         rows.append({"week": week, "active": int(active[week]), "wow_growth": g, "band": band(g),
@@ -437,7 +439,7 @@ def compute(pings: pd.DataFrame, releases: Releases, quarantined: list[dict]) ->
     latest = _latest_per_week(s)
     ki = key_instances(s, releases.key_flags)
     changes = truth_figures.rolling_changes(fleet_changes_daily(days))
-    growth = growth_weekly(s, inst, days["day"].max())
+    growth = growth_weekly(s, inst, days["day"].min(), days["day"].max())
     lag = version_lag_weekly(latest, releases)
     paths = upgrade_paths_monthly(days, releases)
     found = alerts(s, active, quarantined, ki)

@@ -61,8 +61,10 @@ def headline_daily(days: pd.DataFrame, inst: pd.DataFrame) -> pd.DataFrame:
     every = _windows(days, spine)
     core = _windows(days[days["instance_id"].isin(core_ids)], spine).add_suffix("_core")
     out = pd.concat([every, core], axis=1)
-    for col in list(out.columns):
-        out[f"{col}_change"] = _change(out[col], 7)
+    for w in WIDTHS:   # the window 7 days earlier must lie wholly within the data: from the first day + 6 + w on
+        earlier_whole = out.index >= spine[0] + pd.Timedelta(days=6 + w)
+        for col in (f"active_{w}d", f"active_{w}d_core"):
+            out[f"{col}_change"] = _change(out[col], 7).where(earlier_whole)
     out.index.name = "day"
     order = [f"active_{w}d" for w in WIDTHS] + [f"active_{w}d_core" for w in WIDTHS]
     return out.reset_index()[["day", *order, *[f"{c}_change" for c in order]]].astype({c: "int64" for c in order})
@@ -79,6 +81,27 @@ def _newest_lines(weeks: pd.Series, releases: Releases) -> pd.Series:
                      .sort_values("key")["minor"].iloc[-1])
 
 
+def _share_on_line_before(latest: pd.DataFrame, weeks: pd.Series, lines: pd.Series) -> pd.Series:
+    """Per week, the share of the week before's instances on that week's newest line ('X.Y') or a newer one
+    (not a development build); NaN when the week before has no instance."""
+    known = latest[(latest["version_minor"] != "unknown") & ~latest["is_dev_build"]]
+    parts = known["version_minor"].str.split(".")
+    keys = parts.str[0].astype(int) * 1000 + parts.str[1].astype(int)
+    out = []
+    for week, line in zip(weeks, lines):
+        before = week - pd.Timedelta(days=7)
+        active = int((latest["week"] == before).sum())
+        on = int(((known["week"] == before) & (keys >= _key(line))).sum())
+        out.append(on / active if active else np.nan)
+    return pd.Series(out, index=weeks.index, dtype="float64")
+
+
+def _key(line: str) -> int:
+    """Return major * 1000 + minor of an 'X.Y' line."""
+    major, minor = line.split(".")[:2]
+    return int(major) * 1000 + int(minor)
+
+
 def _weekly_sums(latest: pd.DataFrame, ids: set | None, column: str) -> pd.Series:
     """Sum a count over each week's latest states (of the given instances), skipping unreported ones."""
     rows = latest if ids is None else latest[latest["instance_id"].isin(ids)]
@@ -86,12 +109,14 @@ def _weekly_sums(latest: pd.DataFrame, ids: set | None, column: str) -> pd.Serie
 
 
 def headline_weekly(growth: pd.DataFrame, latest: pd.DataFrame, inst: pd.DataFrame, lag: pd.DataFrame,
-                    releases: Releases, data_end: pd.Timestamp) -> pd.DataFrame:
-    """Weekly active, growth and band, summed hosted and remote instances, newest line share; all and core."""
+                    releases: Releases, data_start: pd.Timestamp, data_end: pd.Timestamp) -> pd.DataFrame:
+    """Weekly active, growth and band, summed hosted and remote instances, newest line share; all and core.
+    A week is complete when all its days lie from data_start to data_end; a change needs both weeks complete."""
     out = growth.rename(columns={"active": "weekly_active", "active_core": "weekly_active_core"}).copy()
     weeks = out["week"]
     core_ids = set(inst.loc[~inst["excluded"], "instance_id"])
-    follows = weeks.diff() == pd.Timedelta(days=7)
+    complete = (weeks >= data_start) & (weeks + pd.Timedelta(days=6) <= data_end)
+    follows = (weeks.diff() == pd.Timedelta(days=7)) & complete & complete.shift(fill_value=False)
     for name, column in (("hosted_instances", "projects"), ("remote_instances", "devices")):
         every = weeks.map(_weekly_sums(latest, None, column))
         core = weeks.map(_weekly_sums(latest, core_ids, column)).fillna(0).where(every.notna())
@@ -102,8 +127,9 @@ def headline_weekly(growth: pd.DataFrame, latest: pd.DataFrame, inst: pd.DataFra
     out["newest_line"] = _newest_lines(weeks, releases)
     out["newest_line_instances"] = weeks.map(newest["instances"]).fillna(0).astype("int64")
     out["newest_line_share"] = weeks.map(newest["share"]).fillna(0.0).astype("float64")
-    out["newest_line_share_change"] = (out["newest_line_share"] - out["newest_line_share"].shift()).where(follows)
-    out["complete"] = weeks + pd.Timedelta(days=6) <= data_end
+    before = _share_on_line_before(latest, weeks, out["newest_line"])
+    out["newest_line_share_change"] = (out["newest_line_share"] - before).where(follows)
+    out["complete"] = complete
     for name in ("hosted_instances", "hosted_instances_core", "remote_instances", "remote_instances_core"):
         out[name] = pd.array(out[name], dtype="Int64")
     return out[["week", "complete", "weekly_active", "weekly_active_core", "wow_growth", "wow_growth_core", "band",
@@ -347,7 +373,7 @@ def compute(s, days, inst, growth, latest, lag, paths, alerts, releases, weekly_
     return {
         "growth_bands": growth_bands(),
         "headline_daily": headline_daily(days, inst),
-        "headline_weekly": headline_weekly(growth, latest, inst, lag, releases, data_end),
+        "headline_weekly": headline_weekly(growth, latest, inst, lag, releases, days["day"].min(), data_end),
         "breakdown_weekly": breakdown_weekly(s, lag, releases, weekly_mix),
         "changes_monthly": changes_monthly(transitions_monthly(days), days),
         "upgrade_paths_12m": upgrade_paths_12m(paths, days),

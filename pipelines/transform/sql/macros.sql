@@ -51,3 +51,10 @@ create or replace macro in_growth_band(g, low, low_inclusive, high, high_inclusi
 -- the one order of alert severities (marts.alerts, marts.alert_runs): critical 1, warning 2, info 3, and back
 create or replace macro severity_rank(s) as case s when 'critical' then 1 when 'warning' then 2 else 3 end;
 create or replace macro severity_name(r) as case r when 1 then 'critical' when 2 then 'warning' else 'info' end;
+
+-- whether the utc days first_of .. last_of (a week; a week and the week before it; a window and the same
+-- window 7 days earlier) all lie within the days with data, data_first .. data_last: the one rule by which
+-- a period is complete and a change on the period before is known (data that starts on a thursday has a
+-- partial first week, whose count is no base for a change)
+create or replace macro within_data(first_of, last_of, data_first, data_last) as
+    first_of >= data_first and last_of <= data_last;

@@ -1,8 +1,9 @@
 -- growth_weekly: per week (monday, utc) the instances seen that week and the week-on-week growth as a
 -- fraction of the week before (0.031 = +3.1 %), graded in flowfuse's bands; the same for the "core"
--- fleet (instances.excluded = false). growth is null for the first week, when the week before had no
--- data, and for the unfinished current week (the last day with data is not its sunday). band and
--- band_core grade the two growths by growth_bands (null when the growth is).
+-- fleet (instances.excluded = false). growth is null unless the week and the week before both lie
+-- within the days with data (within_data): null for the first week, for the week after a partial first
+-- week (the data starts after its monday) and for the unfinished current week (the last day with data
+-- is not its sunday). band and band_core grade the two growths by growth_bands (null when the growth is).
 -- model: kind = "table", time_column = "week"
 with instance_weeks as (
     select instance_id, week from intermediate.int_instance_weeks
@@ -12,8 +13,8 @@ instances as (
     select instance_id, excluded from marts.instances
 ),
 
-data_end as (
-    select max("day") as last_day from intermediate.int_instance_days
+data_span as (
+    select min("day") as first_day, max("day") as last_day from intermediate.int_instance_days
 ),
 
 active as (
@@ -39,13 +40,15 @@ growth as (
     select
         w.week,
         w.active,
-        case when w.prev_week = w.week - 7 and w.week + 6 <= e.last_day and w.prev_active > 0
+        case when w.prev_week = w.week - 7 and within_data(w.prev_week, w.week + 6, e.first_day, e.last_day)
+                and w.prev_active > 0
             then w.active / w.prev_active - 1 end as wow_growth,
         w.active_core,
-        case when w.prev_week = w.week - 7 and w.week + 6 <= e.last_day and w.prev_active_core > 0
+        case when w.prev_week = w.week - 7 and within_data(w.prev_week, w.week + 6, e.first_day, e.last_day)
+                and w.prev_active_core > 0
             then w.active_core / w.prev_active_core - 1 end as wow_growth_core
     from with_previous w
-    cross join data_end e
+    cross join data_span e
 ),
 
 bands as (

@@ -2,7 +2,8 @@
 -- seen in the 1, 7 and 28 utc days ending that day, for the whole fleet (active_daily) and for the core
 -- fleet (instances with excluded = false: the whole fleet less the excluded instances seen in the
 -- window), and each figure's change on the same window 7 days earlier as a fraction (0.031 = +3.1 %;
--- null for the first 7 days, or when the earlier window had no instance).
+-- null while the earlier window reaches before the first day with data (within_data: the first 7, 13
+-- and 34 days for the 1-, 7- and 28-day windows), or when it had no instance).
 -- model: kind = "table", time_column = "day"
 with active as (
     select "day", active_1d, active_7d, active_28d from marts.active_daily
@@ -77,16 +78,24 @@ core as (
     join excluded_active x using ("day")
 ),
 
+data_span as (
+    select min("day") as first_day, max("day") as last_day from active
+),
+
 week_before as (
     select
-        *,
+        c.*,
+        within_data(c."day" - 7, c."day", e.first_day, e.last_day) as known_1d,   -- the earlier window: whole
+        within_data(c."day" - 13, c."day", e.first_day, e.last_day) as known_7d,
+        within_data(c."day" - 34, c."day", e.first_day, e.last_day) as known_28d,
         lag(active_1d, 7) over (order by "day") as before_1d,
         lag(active_7d, 7) over (order by "day") as before_7d,
         lag(active_28d, 7) over (order by "day") as before_28d,
         lag(active_1d_core, 7) over (order by "day") as before_1d_core,
         lag(active_7d_core, 7) over (order by "day") as before_7d_core,
         lag(active_28d_core, 7) over (order by "day") as before_28d_core
-    from core
+    from core c
+    cross join data_span e
 ),
 
 final as (
@@ -98,12 +107,15 @@ final as (
         active_1d_core,                                               -- the same, core fleet only
         active_7d_core,
         active_28d_core,
-        case when before_1d > 0 then active_1d / before_1d - 1 end as active_1d_change,          -- fraction
-        case when before_7d > 0 then active_7d / before_7d - 1 end as active_7d_change,
-        case when before_28d > 0 then active_28d / before_28d - 1 end as active_28d_change,
-        case when before_1d_core > 0 then active_1d_core / before_1d_core - 1 end as active_1d_core_change,
-        case when before_7d_core > 0 then active_7d_core / before_7d_core - 1 end as active_7d_core_change,
-        case when before_28d_core > 0 then active_28d_core / before_28d_core - 1 end as active_28d_core_change
+        case when known_1d and before_1d > 0 then active_1d / before_1d - 1 end as active_1d_change,   -- fraction
+        case when known_7d and before_7d > 0 then active_7d / before_7d - 1 end as active_7d_change,
+        case when known_28d and before_28d > 0 then active_28d / before_28d - 1 end as active_28d_change,
+        case when known_1d and before_1d_core > 0 then active_1d_core / before_1d_core - 1 end
+            as active_1d_core_change,
+        case when known_7d and before_7d_core > 0 then active_7d_core / before_7d_core - 1 end
+            as active_7d_core_change,
+        case when known_28d and before_28d_core > 0 then active_28d_core / before_28d_core - 1 end
+            as active_28d_core_change
     from week_before
 )
 

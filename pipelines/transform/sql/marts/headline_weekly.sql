@@ -5,7 +5,11 @@
 -- the week before (a fraction; null without the week before); the newest minor line released by the
 -- week's sunday (stg_flowforge_releases), the instances on it or a newer line (version_lag_weekly lag
 -- 0) and their share of the week's active instances, with the change in share on the week before
--- (a difference of fractions). complete: the week's sunday is on or before the last day with data.
+-- (a difference of fractions) of the same line: the week before's share on this week's newest line or
+-- a newer one (version_adoption_weekly, no development build), so a week that brings a new line shows
+-- that line's rise, not a fall from the line before. complete: every day of the week lies within the days with data
+-- (within_data: not a partial first week, not the week in progress). a change on the week before is
+-- known only when both weeks are complete.
 -- model: kind = "table", time_column = "week"
 with growth as (
     select week, active, active_core, wow_growth, wow_growth_core, band, band_core from marts.growth_weekly
@@ -39,18 +43,37 @@ lines as (
 ),
 
 newest as (
-    select g.week, arg_max(l.version_minor, l.line_key) as newest_line
+    select g.week, arg_max(l.version_minor, l.line_key) as newest_line, max(l.line_key) as newest_key
     from growth g
     join lines l on l.released_on <= g.week + 6
     group by g.week
+),
+
+mix_keyed as (
+    -- each week's released (not development) versions with their line's key
+    select
+        week,
+        instances,
+        cast(split_part(version_minor, '.', 1) as integer) * 1000
+            + cast(split_part(version_minor, '.', 2) as integer) as line_key
+    from marts.version_adoption_weekly
+    where version_minor <> 'unknown' and not is_dev_version(version)
+),
+
+on_newest_before as (
+    -- the week before, the instances on this week's newest line or a newer one
+    select n.week, sum(m.instances) as instances
+    from newest n
+    join mix_keyed m on m.week = n.week - 7 and m.line_key >= n.newest_key
+    group by n.week
 ),
 
 on_newest as (
     select week, instances, share from marts.version_lag_weekly where lag = '0'
 ),
 
-data_end as (
-    select max("day") as last_day from marts.active_daily
+data_span as (
+    select min("day") as first_day, max("day") as last_day from marts.active_daily
 ),
 
 weekly as (
@@ -69,31 +92,34 @@ weekly as (
         n.newest_line,
         coalesce(o.instances, 0) as newest_instances,
         coalesce(o.share, 0) as newest_share,
-        g.week + 6 <= e.last_day as complete
+        coalesce(b.instances, 0) as newest_before,
+        within_data(g.week, g.week + 6, e.first_day, e.last_day) as complete,
+        within_data(g.week - 7, g.week + 6, e.first_day, e.last_day) as both_complete
     from growth g
-    cross join data_end e
+    cross join data_span e
     left join totals t using (week)
     left join excluded_totals x using (week)
     left join newest n using (week)
     left join on_newest o using (week)
+    left join on_newest_before b using (week)
 ),
 
 week_before as (
     select
         *,
-        lag(week) over (order by week) = week - 7 as follows,
+        lag(week) over (order by week) = week - 7 and both_complete as follows,   -- the week before: whole
         lag(hosted) over (order by week) as hosted_before,
         lag(hosted_core) over (order by week) as hosted_core_before,
         lag(remote) over (order by week) as remote_before,
         lag(remote_core) over (order by week) as remote_core_before,
-        lag(newest_share) over (order by week) as newest_share_before
+        lag(active) over (order by week) as active_before
     from weekly
 ),
 
 final as (
     select
         week,                                                         -- monday, utc
-        complete,                                                     -- the week has ended in the data
+        complete,                                                     -- every day of it is in the data
         active as weekly_active,                                      -- instances seen that week
         active_core as weekly_active_core,
         wow_growth,                                                   -- fraction of the week before
@@ -113,7 +139,7 @@ final as (
         newest_line,                                                  -- 'X.Y'
         newest_instances as newest_line_instances,                    -- on it or a newer line
         newest_share as newest_line_share,                            -- of weekly_active
-        case when follows then newest_share - newest_share_before end as newest_line_share_change
+        case when follows then newest_share - newest_before / active_before end as newest_line_share_change
     from week_before
 )
 
