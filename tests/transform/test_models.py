@@ -202,6 +202,25 @@ def test_the_newest_lines_share_change_in_a_release_week_compares_that_line_with
     assert w["newest_line_share_change"].iloc[1] == pytest.approx(1 / 5 - 0)
 
 
+def test_a_version_line_too_long_to_place_is_unknown_and_breaks_no_build(cfg, tmp_path):
+    # a walks through lines no cast to a 32-bit integer takes (a hostile 99999999999.1.0 failed the whole build)
+    # and a minor of 4 digits that would collide with 10.0, then to 2.24 the next week; b runs 2.23 all week
+    walk = ["2.23.0", "99999999999.1.0", "3000000.0.0", "9.1000.0"]
+    lines = [ping_line("a", at=f"2025-11-{10 + i}T10:00:00Z", env={"flowforge": v}) for i, v in enumerate(walk)]
+    lines.append(ping_line("a", at="2025-11-17T10:00:00Z", env={"flowforge": "2.24.0"}))
+    lines += [ping_line("b", at=f"2025-11-{10 + i}T11:00:00Z", env={"flowforge": "2.23.0"}) for i in range(7)]
+    run(cfg, write_lines(tmp_path / "p.jsonl", lines))
+    d = mart(cfg, "instance_days")
+    assert d.loc[d["instance_id"] == "a", "version_minor"].tolist() == [
+        "2.23", "99999999999.1", "3000000.0", "9.1000", "2.24"]
+    lag = mart(cfg, "version_lag_weekly")
+    assert sorted(zip(lag["week"].astype(str), lag["lag"], lag["instances"])) == [
+        ("2025-11-10", "0", 1), ("2025-11-10", "unknown", 1), ("2025-11-17", "0", 1)]
+    assert mart(cfg, "upgrade_paths_monthly").empty   # every change of a's touches a line that cannot be placed
+    w = mart(cfg, "headline_weekly")
+    assert w["newest_line"].tolist() == ["2.23", "2.24"] and w["newest_line_share"].tolist() == [0.5, 1.0]
+
+
 def test_source_daily_has_a_zero_for_each_day_without_pings_inside_a_sources_span(cfg, tmp_path):
     # one source: pings on 2024-05-01 and 2024-05-04; the days between land none
     lines = [ping_line("a", at="2024-05-01T10:00:00Z"), ping_line("b", at="2024-05-01T11:00:00Z"),

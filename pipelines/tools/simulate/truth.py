@@ -281,7 +281,8 @@ def upgrade_paths_monthly(days: pd.DataFrame, releases: Releases) -> pd.DataFram
     d = days.sort_values(["instance_id", "day"])
     d = d.assign(from_minor=d.groupby("instance_id")["version_minor"].shift())
     c = d[d["from_minor"].notna() & (d["from_minor"] != d["version_minor"])
-          & (d["from_minor"] != "unknown") & (d["version_minor"] != "unknown")]
+          & truth_figures.placeable(d["from_minor"].fillna(""))
+          & truth_figures.placeable(d["version_minor"])]
     c = c.assign(month=_month(c["day"]), to_minor=c["version_minor"])
     out = c.groupby(["month", "from_minor", "to_minor"])["instance_id"].nunique().rename("instances").reset_index()
     lo, hi = _line_key(out["from_minor"]), _line_key(out["to_minor"])
@@ -297,7 +298,7 @@ def version_lag_weekly(latest: pd.DataFrame, releases: Releases) -> pd.DataFrame
     lines = _release_lines(releases)
     keys, released = lines["line_key"].to_numpy(), lines["released_on"].to_numpy()
     w = latest[["week", "version_minor", "is_dev_build"]].copy()
-    known = w["version_minor"] != "unknown"
+    known = truth_figures.placeable(w["version_minor"])
     w["line_key"] = _line_key(w["version_minor"].where(known, "0.0"))
     pairs = w.loc[known & ~w["is_dev_build"], ["week", "line_key"]].drop_duplicates()
     behind = {(wk, k): int(((keys > k) & (released <= (wk + pd.Timedelta(days=6)).to_datetime64())).sum())

@@ -81,10 +81,15 @@ def _newest_lines(weeks: pd.Series, releases: Releases) -> pd.Series:
                      .sort_values("key")["minor"].iloc[-1])
 
 
+def placeable(minor: pd.Series) -> pd.Series:
+    """Return whether each 'X.Y' line can be placed among the releases: at most 6 major and 3 minor digits."""
+    return minor.str.fullmatch(r"\d{1,6}\.\d{1,3}").fillna(False).astype(bool)
+
+
 def _share_on_line_before(latest: pd.DataFrame, weeks: pd.Series, lines: pd.Series) -> pd.Series:
     """Per week, the share of the week before's instances on that week's newest line ('X.Y') or a newer one
     (not a development build); NaN when the week before has no instance."""
-    known = latest[(latest["version_minor"] != "unknown") & ~latest["is_dev_build"]]
+    known = latest[placeable(latest["version_minor"]) & ~latest["is_dev_build"]]
     parts = known["version_minor"].str.split(".")
     keys = parts.str[0].astype(int) * 1000 + parts.str[1].astype(int)
     out = []

@@ -33,6 +33,14 @@ create or replace macro version_rank(v) as
              + cast(regexp_extract(split_part(v, '.', 3), '^[0-9]+') as bigint)
     end;
 
+-- a minor line ('X.Y', stg_pings.version_minor) as a sortable number, major * 1000 + minor (2.24 -> 2024);
+-- null for 'unknown' and for a line of more than 6 major or 3 minor digits (as version_rank), which cannot be
+-- placed among the releases and must not break a cast (a hostile 99999999999.1.0 did)
+create or replace macro line_key(m) as
+    case when regexp_full_match(m, '[0-9]{1,6}\.[0-9]{1,3}')
+        then cast(split_part(m, '.', 1) as integer) * 1000 + cast(split_part(m, '.', 2) as integer)
+    end;
+
 -- a landed value of a key that the sender's version predates is unknown, whatever the source stored (the
 -- collector's ADD COLUMN ... DEFAULT 0 backfilled 0 into older rows); an unreadable version keeps the value
 create or replace macro known_since(value, sender_rank, since_rank) as
@@ -53,8 +61,9 @@ create or replace macro severity_rank(s) as case s when 'critical' then 1 when '
 create or replace macro severity_name(r) as case r when 1 then 'critical' when 2 then 'warning' else 'info' end;
 
 -- whether the utc days first_of .. last_of (a week; a week and the week before it; a window and the same
--- window 7 days earlier) all lie within the days with data, data_first .. data_last: the one rule by which
--- a period is complete and a change on the period before is known (data that starts on a thursday has a
--- partial first week, whose count is no base for a change)
+-- window 7 days earlier) all lie between the first and the last day with data, data_first .. data_last (a
+-- gap inside the data does not count here: alert_runs names it): the one rule by which a period is
+-- complete and a change on the period before is known (data that starts on a thursday has a partial
+-- first week, whose count is no base for a change)
 create or replace macro within_data(first_of, last_of, data_first, data_last) as
     first_of >= data_first and last_of <= data_last;

@@ -7,9 +7,9 @@
 -- 0) and their share of the week's active instances, with the change in share on the week before
 -- (a difference of fractions) of the same line: the week before's share on this week's newest line or
 -- a newer one (version_adoption_weekly, no development build), so a week that brings a new line shows
--- that line's rise, not a fall from the line before. complete: every day of the week lies within the days with data
--- (within_data: not a partial first week, not the week in progress). a change on the week before is
--- known only when both weeks are complete.
+-- that line's rise, not a fall from the line before. complete: every day of the week lies between the
+-- first and the last day with data (within_data: not a partial first week, not the week in progress).
+-- a change on the week before is known only when both weeks are complete.
 -- model: kind = "table", time_column = "week"
 with growth as (
     select week, active, active_core, wow_growth, wow_growth_core, band, band_core from marts.growth_weekly
@@ -50,14 +50,10 @@ newest as (
 ),
 
 mix_keyed as (
-    -- each week's released (not development) versions with their line's key
-    select
-        week,
-        instances,
-        cast(split_part(version_minor, '.', 1) as integer) * 1000
-            + cast(split_part(version_minor, '.', 2) as integer) as line_key
+    -- each week's versions (no development build) with their line's key
+    select week, instances, line_key(version_minor) as line_key
     from marts.version_adoption_weekly
-    where version_minor <> 'unknown' and not is_dev_version(version)
+    where line_key(version_minor) is not null and not is_dev_version(version)
 ),
 
 on_newest_before as (
@@ -119,7 +115,7 @@ week_before as (
 final as (
     select
         week,                                                         -- monday, utc
-        complete,                                                     -- every day of it is in the data
+        complete,                                                     -- between the first and last day with data
         active as weekly_active,                                      -- instances seen that week
         active_core as weekly_active_core,
         wow_growth,                                                   -- fraction of the week before
@@ -139,7 +135,8 @@ final as (
         newest_line,                                                  -- 'X.Y'
         newest_instances as newest_line_instances,                    -- on it or a newer line
         newest_share as newest_line_share,                            -- of weekly_active
-        case when follows then newest_share - newest_before / active_before end as newest_line_share_change
+        case when follows and newest_line is not null then newest_share - newest_before / active_before end
+            as newest_line_share_change
     from week_before
 )
 

@@ -1,7 +1,8 @@
 -- upgrade_paths_monthly: per month (first day, utc) and change of minor release line between two
 -- consecutive days an instance was seen (from_minor -> to_minor, counted in the month of the later
 -- day): direction 'up' or 'down' (downgrades are kept), the minor lines released in between
--- (minors_skipped) and the distinct instances that made the change. unparseable versions are left out.
+-- (minors_skipped) and the distinct instances that made the change. a line without a line_key (unknown, or
+-- too many digits to place among the releases) is left out.
 -- a day's update rebuilds the months from the touched one on: the walk starts from the minor line each
 -- instance last sent before them (int_instance_months), so it never reads the older days.
 -- model: kind = "by_date", grain = "month", restate = "all", cut = ["instance_days"]
@@ -58,11 +59,10 @@ changes as (
         cast(date_trunc('month', "day") as date) as "month",
         from_minor,
         to_minor,
-        -- a sortable number per line: major * 1000 + minor
-        cast(split_part(from_minor, '.', 1) as integer) * 1000 + cast(split_part(from_minor, '.', 2) as integer) as from_key,
-        cast(split_part(to_minor, '.', 1) as integer) * 1000 + cast(split_part(to_minor, '.', 2) as integer) as to_key
+        line_key(from_minor) as from_key,                 -- a sortable number per line (macros.sql)
+        line_key(to_minor) as to_key
     from consecutive
-    where from_minor <> to_minor and from_minor <> 'unknown' and to_minor <> 'unknown'
+    where from_minor <> to_minor and line_key(from_minor) is not null and line_key(to_minor) is not null
 ),
 
 paths as (

@@ -1,7 +1,7 @@
 -- version_lag_weekly: per week (monday, utc) and lag, the active instances (state of their latest ping
 -- that week) and their share of the week's active instances. lag = the minor release lines released
 -- by the week's sunday that are newer than the instance's line ('0', '1', '2', ...), 'dev' for
--- development builds, 'unknown' where the version is unparseable.
+-- development builds, 'unknown' where the version is unparseable or its line has no line_key (macros.sql).
 -- model: kind = "by_date", grain = "week", cut = ["instance_weeks"]
 with instance_weeks as (
     select instance_id, week, version_minor, is_dev_build from intermediate.int_instance_weeks
@@ -20,10 +20,7 @@ keyed as (
         week,
         is_dev_build,
         version_minor,
-        case when version_minor <> 'unknown' then
-            cast(split_part(version_minor, '.', 1) as integer) * 1000
-            + cast(split_part(version_minor, '.', 2) as integer)
-        end as line_key
+        line_key(version_minor) as line_key
     from instance_weeks
 ),
 
