@@ -186,9 +186,9 @@ def truth_figures(truth: Path, as_of: str) -> dict[str, object]:
     day = pd.Timestamp(as_of)
     daily = pd.read_parquet(truth / "headline_daily.parquet")
     row = daily[pd.to_datetime(daily["day"]) == day].iloc[0]
-    monday = day + pd.Timedelta(days=1) - pd.Timedelta(days=(day + pd.Timedelta(days=1)).day_of_week + 7)
-    weekly = pd.read_parquet(truth / "headline_weekly.parquet")
-    week = weekly[pd.to_datetime(weekly["week"]) == monday].iloc[0]
+    weekly = pd.read_parquet(truth / "headline_weekly.parquet")   # the last complete week ended by the day
+    weekly = weekly[weekly["complete"] & (pd.to_datetime(weekly["week"]) + pd.Timedelta(days=6) <= day)]
+    week = weekly.sort_values("week").iloc[-1]
     changes = pd.read_parquet(truth / "fleet_changes_daily.parquet")
     changes = changes[(pd.to_datetime(changes["day"]) <= day) & changes["removed_90d"].notna()].iloc[-1]
     # the last complete month: as_of's own when as_of is its last day

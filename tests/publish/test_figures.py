@@ -93,6 +93,9 @@ def test_a_week_the_data_starts_inside_is_never_quoted_as_the_last_complete_week
     index = visible_text(ranged / "index.html")
     assert "No weekly figures: no week (Monday to Sunday) lies wholly within the data by 2024-03-08." in index
     assert {e["id"] for e in figures_of(ranged)}.isdisjoint({"weekly_active", "weekly_active_growth", "newest_line"})
+    growth = visible_text(ranged / "06_growth_and_adoption.html")   # 8 days from a friday: no whole week to draw
+    assert "No whole week (Monday to Sunday) lies in this date range: this chart draws whole weeks." in growth
+    assert "No instance was active" not in growth and "week of –" not in growth
 
 
 def assert_no_period_runs_past(data: Path, end: pd.Timestamp) -> None:

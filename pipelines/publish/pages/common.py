@@ -147,8 +147,30 @@ def rest_note(ctx: Context, rows: pd.DataFrame, what: str) -> list[str]:
             f"{fmt.day(last['week'])}."]
 
 
-def empty(name: str, title: str, what: str) -> Chart:
-    """Return the sentence for a chart with no rows in the date range."""
+#: the words and the pandas calendar of a period a chart draws
+PERIOD_WORDS = {"week": ("week (Monday to Sunday)", "weeks", "W-SUN"), "month": ("calendar month", "months", "M"),
+                "cohort_month": ("calendar month", "months", "M")}
+
+
+def holds_period(ctx: Context, period: str) -> bool:
+    """Whether the date range holds a week (or month) that a chart over them draws: one starting on or after the
+    range's start and, when the range ends before the data, ending by its end (marts.read's cut)."""
+    if ctx.as_of is None or ctx.start is None:
+        return ctx.as_of is not None
+    start = pd.Timestamp(ctx.start)
+    first = start.to_period(PERIOD_WORDS[period][2]).start_time
+    if first < start:
+        first += marts.PERIODS[period]
+    last = first + marts.PERIODS[period] - pd.Timedelta(days=1) if ctx.scope.cut_short else first
+    return last <= ctx.as_of
+
+
+def empty(name: str, title: str, what: str, ctx: Context | None = None, period: str | None = None) -> Chart:
+    """Return the sentence for a chart with no rows in the date range; for a chart over weeks or months (`period`)
+    a range too short to hold a whole one says that instead."""
+    if ctx is not None and period and not holds_period(ctx, period):
+        one, many, _ = PERIOD_WORDS[period]
+        return charts.nothing(name, title, f"No whole {one} lies in this date range: this chart draws whole {many}.")
     return charts.nothing(name, title, f"No instance {what} in this date range.")
 
 
@@ -202,7 +224,7 @@ def added_removed(ctx: Context, df: pd.DataFrame, period: str, name: str, subtit
     title = changes_title(ctx)
     df = after_first_week(df, period, ctx)
     if df.empty:
-        return empty(name, title, "was added or removed")
+        return empty(name, title, "was added or removed", ctx, None if period == "day" else period)
     rows = ctx.protect(df[[period, "added", "removed"]], ["added", "removed"])
     fig = go.Figure()
     fig.add_trace(go.Bar(x=rows.rows[period], y=rows.rows["added"], name="added (first seen)",

@@ -52,7 +52,7 @@ def fleet_size(ctx: Context) -> Chart:
     """Median and 90th percentile of users, hosted and remote instances per instance, one panel each."""
     df = ctx.mart("fleet_size_weekly")
     if df.empty:
-        return common.empty("fleet_size", "Size of an instance", "reported its size")
+        return common.empty("fleet_size", "Size of an instance", "reported its size", ctx, "week")
     rows = ctx.protect(df, {"instances": ["median", "p90"]})
     week = common.rows_of(rows.rows, "week", ctx.scope.week).set_index("metric")
     title = "Size of an instance"
@@ -81,7 +81,7 @@ def platform(ctx: Context, dimension: str, what: str, name: str, prefix: str = "
     """Share of weekly active instances by os/arch (or another breakdown dimension), top 7 and 'other'."""
     df = common.breakdown(ctx, dimension)
     if df.empty:
-        return common.empty(name, what, f"reported a {what.lower()}")
+        return common.empty(name, what, f"reported a {what.lower()}", ctx, "week")
     rows = ctx.protect(df, {"instances": ["share"]})
     title = common.top_finding(ctx, df, f"{dimension}_top_share", what, prefix)
     order = charts.series_order(df, "category")

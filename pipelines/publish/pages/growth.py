@@ -78,7 +78,7 @@ def active_all_core(ctx: Context) -> Chart:
                  "excluded ones")
     df = ctx.mart("growth_weekly")
     if df.empty:
-        return common.empty("active_all_core", title, "was active")
+        return common.empty("active_all_core", title, "was active", ctx, "week")
     long = pd.concat([df[["week", "active"]].assign(fleet="all"),
                       df[["week", "active_core"]].rename(columns={"active_core": "active"}).assign(fleet="core")])
     rows = ctx.protect(long, ["active"])
@@ -108,7 +108,7 @@ def fleet_totals(ctx: Context) -> Chart:
     df = ctx.mart("fleet_totals_weekly")
     df = df[(df["license_type"] == "ALL") & df["metric"].isin(list(TOTALS))]
     if df.empty:
-        return common.empty("fleet_totals", title, "reported hosted or remote instances")
+        return common.empty("fleet_totals", title, "reported hosted or remote instances", ctx, "week")
     df = df.assign(series=df["metric"].map(TOTALS))[["week", "series", "total", "instances"]]
     rows = ctx.protect(df, {"instances": ["total"]})
     fig = charts.lines(rows, "week", "series", "total", [TOTALS[m] for m in TOTALS if TOTALS[m] in set(df["series"])],
@@ -143,7 +143,7 @@ def feature_adoption(ctx: Context) -> Chart:
         share = ctx.quote(figures.share("top_feature_share", top["share"], top["week"], top["adopters"], ctx.k))
         title = f"{top['feature']} is the most used feature: {share} of reporting instances, week of {fmt.day(top['week'])}"
     if df.empty:
-        return common.empty("feature_adoption", title, "reported a feature")
+        return common.empty("feature_adoption", title, "reported a feature", ctx, "week")
     rows = ctx.protect(df, {"adopters": ["share"], "instances": ["share"]})
     features = week["feature"].tolist() + sorted(set(df["feature"]) - set(week["feature"]))
     fig = charts.panels(len(features), features)
@@ -169,6 +169,10 @@ def feature_by_license(ctx: Context) -> Chart:
     licences = named[~named["category"].isin(common.REST)].sort_values("category_rank")["category"].tolist()
     week = common.rows_of(ctx.mart("feature_adoption_weekly"), "week", ctx.scope.week)
     df = week[week["license_type"].isin(licences)]
+    if ctx.scope.week is None:
+        return charts.nothing("feature_by_license", "Feature adoption by licence type", "No week (Monday to Sunday) "
+                              "lies wholly within the data in this date range yet: this chart shows the last complete "
+                              "week.")
     title = f"Feature adoption by licence type, week of {fmt.day(ctx.scope.week)}"
     if df.empty:
         return common.empty("feature_by_license", title, "of a named licence type reported a feature")

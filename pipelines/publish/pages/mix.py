@@ -17,7 +17,7 @@ def shares(ctx: Context, dimension: str, what: str, name: str) -> Chart:
     """Weekly share of active instances by driver or licence type (top 7 and 'other')."""
     df = common.breakdown(ctx, dimension)
     if df.empty:
-        return common.empty(name, what, f"reported a {what.lower()}")
+        return common.empty(name, what, f"reported a {what.lower()}", ctx, "week")
     rows = ctx.protect(df, {"instances": ["share"]})
     title = common.top_finding(ctx, df, f"{dimension}_top_share", what)
     fig = charts.share_area(rows, "week", "category", charts.series_order(df, "category"))
@@ -31,7 +31,7 @@ def counts(ctx: Context, dimension: str, what: str, name: str) -> Chart:
     """Weekly active instances by driver or licence type (top 7 and 'other')."""
     df = common.breakdown(ctx, dimension)
     if df.empty:
-        return common.empty(name, what, f"reported a {what.lower()}")
+        return common.empty(name, what, f"reported a {what.lower()}", ctx, "week")
     rows = ctx.protect(df, {"instances": ["share"]})
     week = common.rows_of(df[~df["category"].isin(common.REST)], "week", ctx.scope.week)
     title = what

@@ -26,7 +26,7 @@ def retention(ctx: Context) -> Chart:
     if ctx.scope.cut_short:   # the range ends before the data: a later month's cells count days after its end
         df, later = df[~later], later[~later]
     if df.empty:
-        return common.empty("retention", title, "arrived")
+        return common.empty("retention", title, "arrived", ctx, "cohort_month")
     rows = ctx.protect(df, {"retained": ["share"], "cohort_size": ["share"]})
     earlier = set(df.loc[df["includes_earlier"], "cohort_month"])
     labels = {m: f"{fmt.month(m)}{'*' if m in earlier else ''} ({fmt.count(n, ctx.k)})"
@@ -125,7 +125,7 @@ def version_lag(ctx: Context) -> Chart:
     title = versions.newest_title(ctx)
     df = common.breakdown(ctx, "version_lag")
     if df.empty:
-        return common.empty("version_lag", title, "reported a version")
+        return common.empty("version_lag", title, "reported a version", ctx, "week")
     rows = ctx.protect(df, {"instances": ["share"]})
     fig = charts.share_area(rows, "week", "category", charts.series_order(df, "category"))
     charts.layout(fig, charts.AXIS["week"], "share of weekly active instances", percent=True)

@@ -36,7 +36,7 @@ def version_lines(ctx: Context, weeks: int = 52) -> Chart:
     title = newest_title(ctx)
     df = common.breakdown(ctx, "version_line")
     if df.empty:
-        return common.empty("version_lines", title, "reported a FlowForge version")
+        return common.empty("version_lines", title, "reported a FlowForge version", ctx, "week")
     df = df[df["week"] > df["week"].max() - pd.Timedelta(weeks=weeks)]
     rows = ctx.protect(df, {"instances": ["share"]})
     order = _line_order(df)
@@ -107,7 +107,8 @@ def patch_mix(ctx: Context) -> Chart:
     """Instances per week on each patch version of the 3 newest minor lines (top 7 and 'other')."""
     df = common.breakdown(ctx, "patch_version")
     if df.empty:
-        return common.empty("patch_mix", "Patch versions of the newest lines", "ran one of the newest lines")
+        return common.empty("patch_mix", "Patch versions of the newest lines", "ran one of the newest lines",
+                            ctx, "week")
     rows = ctx.protect(df, {"instances": ["share"]})
     week = common.rows_of(df[df["category"] != "other"], "week", ctx.scope.week)
     title = "Patch versions of the newest minor lines"
@@ -131,7 +132,7 @@ def dev_builds(ctx: Context) -> Chart:
     df = df[df["category"] == "dev builds"]
     title = "Development builds"
     if df.empty:
-        return common.empty("dev_builds", title, "ran a development build")
+        return common.empty("dev_builds", title, "ran a development build", ctx, "week")
     rows = ctx.protect(df, {"instances": ["share"]})
     week = common.rows_of(df, "week", ctx.scope.week)
     if len(week):

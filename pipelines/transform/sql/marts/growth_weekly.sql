@@ -1,9 +1,9 @@
 -- growth_weekly: per week (monday, utc) the instances seen that week and the week-on-week growth as a
 -- fraction of the week before (0.031 = +3.1 %), graded in flowfuse's bands; the same for the "core"
 -- fleet (instances.excluded = false). growth is null unless the week and the week before both lie
--- within the days with data (within_data): null for the first week, for the week after a partial first
--- week (the data starts after its monday) and for the unfinished current week (the last day with data
--- is not its sunday). band and band_core grade the two growths by growth_bands (null when the growth is).
+-- between the first and the last day with data (within_data): null for the first week, for the week
+-- after a partial first week (the data starts after its monday) and for the unfinished current week
+-- (the last day with data is not its sunday). band and band_core grade the two growths by growth_bands (null when the growth is).
 -- model: kind = "table", time_column = "week"
 with instance_weeks as (
     select instance_id, week from intermediate.int_instance_weeks
