@@ -54,8 +54,8 @@ window_lines as (
 ),
 
 ranked_lines as (
-    -- line_rank 1 is the newest line with a change in the month's 12 months (numeric major, then minor,
-    -- then the text descending: '2.7' before '2.07'); the chart draws the 16 newest
+    -- line_rank 1 is the newest line with a change in the month's 12 months (line_key, then the text
+    -- descending: '2.7' before '2.07'); the chart draws the 16 newest
     select
         "month",
         line,
@@ -67,9 +67,7 @@ ranked_lines as (
             line,
             row_number() over (
                 partition by "month"
-                order by cast(split_part(line, '.', 1) as integer) desc,
-                         cast(split_part(line, '.', 2) as integer) desc,
-                         line desc
+                order by line_key(line) desc, line desc
             ) as line_rank
         from window_lines
     )
