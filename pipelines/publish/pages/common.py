@@ -222,7 +222,10 @@ def later_pings(ctx: Context, what: str) -> list[str]:
 def added_removed(ctx: Context, df: pd.DataFrame, period: str, name: str, subtitle: str) -> Chart:
     """Bars of instances added (up) and removed (down) per day or week; removals not known yet shaded."""
     title = changes_title(ctx)
-    df = after_first_week(df, period, ctx)
+    kept = after_first_week(df, period, ctx)
+    if len(kept) < len(df):
+        subtitle = f"{subtitle}. {FIRST_WEEK_NOTE}"
+    df = kept
     if df.empty:
         return empty(name, title, "was added or removed", ctx, None if period == "day" else period)
     rows = ctx.protect(df[[period, "added", "removed"]], ["added", "removed"])

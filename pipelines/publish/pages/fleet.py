@@ -45,7 +45,7 @@ def added_and_removed(ctx: Context) -> Chart:
     """Instances added and removed per week (fleet_weekly), without the first week of data."""
     return common.added_removed(ctx, ctx.mart("fleet_weekly"), "week", "added_and_removed",
                                 "Per week: added = first ping; removed = last ping, then silent for 28 days (known 28 "
-                                "days later). " + common.FIRST_WEEK_NOTE)
+                                "days later)")
 
 
 def fleet_size(ctx: Context) -> Chart:

@@ -93,9 +93,10 @@ def active_all_core(ctx: Context) -> Chart:
 def fleet_changes(ctx: Context) -> Chart:
     """Instances added (first seen) and removed (last ping, then 28 days silent) per day, the last 180 days."""
     df = ctx.mart("fleet_changes_daily")
-    df = df[df["day"] > df["day"].max() - pd.Timedelta(days=DAYS_DRAWN)] if len(df) else df
-    return common.added_removed(ctx, df, "day", "fleet_changes", f"Per day, the last {DAYS_DRAWN} days: added = "
-                                "first ping; removed = last ping, then silent for 28 days (known 28 days later)")
+    drawn = df[df["day"] > df["day"].max() - pd.Timedelta(days=DAYS_DRAWN)] if len(df) else df
+    which = f"Per day, the last {DAYS_DRAWN} days" if len(drawn) < len(df) else "Per day"
+    return common.added_removed(ctx, drawn, "day", "fleet_changes", f"{which}: added = first ping; removed = last "
+                                "ping, then silent for 28 days (known 28 days later)")
 
 
 def fleet_totals(ctx: Context) -> Chart:
