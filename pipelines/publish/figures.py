@@ -69,8 +69,9 @@ def label(id_: str, value, as_of) -> Figure:
 
 
 def days(id_: str, value, as_of) -> Figure:
-    """A number of days: '45 days'."""
-    return Figure(id_, fmt.number(value), "–" if fmt.missing(value) else f"{int(value):,} days", fmt.iso(as_of))
+    """A number of days: '45 days', '1 day'."""
+    text = "–" if fmt.missing(value) else f"{int(value):,} day{'' if int(value) == 1 else 's'}"
+    return Figure(id_, fmt.number(value), text, fmt.iso(as_of))
 
 
 @dataclass
@@ -138,7 +139,8 @@ class Scope:
 
 
 def daily(scope: Scope) -> dict[str, Figure]:
-    """Active instances over 1, 7 and 28 days, all and core, with their change on 7 days before."""
+    """Active instances over 1, 7 and 28 days, all and core, with their change on 7 days before; for a window
+    that reaches before the first day with data, the days it covers (active_7d_days, active_28d_days)."""
     row = scope.row("headline_daily", "day", scope.as_of)
     if row is None:
         return {}
@@ -148,6 +150,8 @@ def daily(scope: Scope) -> dict[str, Figure]:
             name = f"active_{n}d{part}"
             out[name] = count(name, row[name], row["day"], scope.k)
             out[f"{name}_change"] = change(f"{name}_change", row[f"{name}_change"], row["day"], row[name], scope.k)
+        if n > 1 and f"whole_{n}d" in row and not row[f"whole_{n}d"]:
+            out[f"active_{n}d_days"] = days(f"active_{n}d_days", row["days_of_data"], row["day"])
     return out
 
 

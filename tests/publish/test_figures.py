@@ -92,6 +92,12 @@ def test_a_week_the_data_starts_inside_is_never_quoted_as_the_last_complete_week
     ranged = next(p for p in (base / "reports").iterdir() if p.name.endswith("_2024-03-01_to_2024-03-08"))
     index = visible_text(ranged / "index.html")
     assert "No weekly figures: no week (Monday to Sunday) lies wholly within the data by 2024-03-08." in index
+    # the 7 days to friday 2024-03-08 lie in the data; the 28 days reach before it: their count covers 8 days
+    assert "Active instances, 7 days (only" not in index
+    assert "Active instances, 28 days (only 8 days in the data)" in index
+    covered = {e["id"]: e["value"] for e in figures_of(ranged) if e["id"] in ("active_7d_days", "active_28d_days")}
+    assert covered == {"active_28d_days": 8}
+    assert "A change shown as – is not known: that earlier window reaches before the first day with data" in index
     assert {e["id"] for e in figures_of(ranged)}.isdisjoint({"weekly_active", "weekly_active_growth", "newest_line"})
     growth = visible_text(ranged / "06_growth_and_adoption.html")   # 8 days from a friday: no whole week to draw
     assert "No whole week (Monday to Sunday) lies in this date range: this chart draws whole weeks." in growth

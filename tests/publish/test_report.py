@@ -306,6 +306,7 @@ def test_every_quoted_figure_is_on_its_page_and_each_id_has_one_value(built, run
     for figure in ("Active instances, 1 day", "Active instances, 28 days", "Weekly active instances",
                    "Hosted instances", "Remote instances", "Instances on the newest line"):
         assert figure in index, figure
+    assert "(only" not in index and "A change shown as – is not known" not in index   # whole windows, known changes
 
 
 def test_the_team_report_hides_nothing_and_the_public_one_hides_every_small_count(demo, run, built, tmp_path):

@@ -184,6 +184,9 @@ def test_a_partial_first_week_is_not_complete_and_no_base_for_a_change(cfg, tmp_
     known = {c: d[d[f"{c}_change"].notna()].index.min() for c in ("active_1d", "active_7d")}
     assert known == {"active_1d": "2024-05-09", "active_7d": "2024-05-15"}
     assert d["active_28d_change"].isna().all()
+    # the windows themselves: the 7 days to a day lie wholly in the data from day 7 on, the 28 days never here
+    assert d["days_of_data"].tolist() == list(range(1, 26))
+    assert d[d["whole_7d"]].index.min() == "2024-05-08" and not d["whole_28d"].any()
 
 
 def test_the_newest_lines_share_change_in_a_release_week_compares_that_line_with_itself(cfg, tmp_path):

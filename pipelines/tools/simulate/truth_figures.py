@@ -55,7 +55,8 @@ def _change(series: pd.Series, back: int) -> pd.Series:
 
 
 def headline_daily(days: pd.DataFrame, inst: pd.DataFrame) -> pd.DataFrame:
-    """Active instances over 1/7/28 days, all and core, with the change on 7 days earlier."""
+    """Active instances over 1/7/28 days, all and core, with the change on 7 days earlier; the days of data to
+    each day and whether the 7- and 28-day windows lie wholly in the data."""
     spine = pd.date_range(days["day"].min(), days["day"].max(), freq="D")
     core_ids = set(inst.loc[~inst["excluded"], "instance_id"])
     every = _windows(days, spine)
@@ -65,9 +66,12 @@ def headline_daily(days: pd.DataFrame, inst: pd.DataFrame) -> pd.DataFrame:
         earlier_whole = out.index >= spine[0] + pd.Timedelta(days=6 + w)
         for col in (f"active_{w}d", f"active_{w}d_core"):
             out[f"{col}_change"] = _change(out[col], 7).where(earlier_whole)
+    out["days_of_data"] = ((out.index - spine[0]).days + 1).astype("int32")   # the windows: whole from day w on
+    out["whole_7d"], out["whole_28d"] = out["days_of_data"] >= 7, out["days_of_data"] >= 28
     out.index.name = "day"
     order = [f"active_{w}d" for w in WIDTHS] + [f"active_{w}d_core" for w in WIDTHS]
-    return out.reset_index()[["day", *order, *[f"{c}_change" for c in order]]].astype({c: "int64" for c in order})
+    return out.reset_index()[["day", *order, *[f"{c}_change" for c in order], "days_of_data", "whole_7d",
+                              "whole_28d"]].astype({c: "int64" for c in order})
 
 
 def _newest_lines(weeks: pd.Series, releases: Releases) -> pd.Series:

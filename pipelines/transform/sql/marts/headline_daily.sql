@@ -3,7 +3,9 @@
 -- fleet (instances with excluded = false: the whole fleet less the excluded instances seen in the
 -- window), and each figure's change on the same window 7 days earlier as a fraction (0.031 = +3.1 %;
 -- null while the earlier window reaches before the first day with data (within_data: the first 7, 13
--- and 34 days for the 1-, 7- and 28-day windows), or when it had no instance).
+-- and 34 days for the 1-, 7- and 28-day windows), or when it had no instance). days_of_data: the utc
+-- days from the first day with data to that day (1 on the first day); whole_7d and whole_28d: whether
+-- the window lies wholly in the data (within_data), else its count covers only days_of_data days.
 -- model: kind = "table", time_column = "day"
 with active as (
     select "day", active_1d, active_7d, active_28d from marts.active_daily
@@ -85,6 +87,9 @@ data_span as (
 week_before as (
     select
         c.*,
+        cast(date_diff('day', e.first_day, c."day") + 1 as integer) as days_of_data,
+        within_data(c."day" - 6, c."day", e.first_day, e.last_day) as whole_7d,   -- the window itself: whole
+        within_data(c."day" - 27, c."day", e.first_day, e.last_day) as whole_28d,
         within_data(c."day" - 7, c."day", e.first_day, e.last_day) as known_1d,   -- the earlier window: whole
         within_data(c."day" - 13, c."day", e.first_day, e.last_day) as known_7d,
         within_data(c."day" - 34, c."day", e.first_day, e.last_day) as known_28d,
@@ -115,7 +120,10 @@ final as (
         case when known_7d and before_7d_core > 0 then active_7d_core / before_7d_core - 1 end
             as active_7d_core_change,
         case when known_28d and before_28d_core > 0 then active_28d_core / before_28d_core - 1 end
-            as active_28d_core_change
+            as active_28d_core_change,
+        days_of_data,                                                 -- days, 1 on the first day with data
+        whole_7d,                                                     -- the 7 days to it all lie in the data
+        whole_28d                                                     -- the 28 days to it all lie in the data
     from week_before
 )
 
