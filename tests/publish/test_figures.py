@@ -13,6 +13,8 @@ from conftest import TEST_KEY, ping_line, write_lines
 from pipelines import flow
 from pipelines import settings as settings_mod
 from pipelines.publish import export, figures, marts, report
+from pipelines.publish.context import Context
+from pipelines.publish.pages import fleet as fleet_page
 from pipelines.tools.simulate import write_fleet
 from reporting import (assert_equal_truth, assert_figures_consistent, environment, figures_of, report_cli,
                        truth_figures, visible_text)
@@ -98,6 +100,10 @@ def test_a_week_the_data_starts_inside_is_never_quoted_as_the_last_complete_week
     covered = {e["id"]: e["value"] for e in figures_of(ranged) if e["id"] in ("active_7d_days", "active_28d_days")}
     assert covered == {"active_28d_days": 8}
     assert "A change shown as – is not known: that earlier window reaches before the first day with data" in index
+    # on day 4 the 7 days reach before the data too: page 1's title says so, as the index does
+    early = Context("t", folder, end="2024-03-04")
+    assert fleet_page.active_title(early).endswith(" instances seen in the 7 days to 4 Mar 2024 (only 4 days in the data)")
+    assert figures.daily(early.scope)["active_28d_days"].text == "4 days"
     assert {e["id"] for e in figures_of(ranged)}.isdisjoint({"weekly_active", "weekly_active_growth", "newest_line"})
     growth = visible_text(ranged / "06_growth_and_adoption.html")   # 8 days from a friday: no whole week to draw
     assert "No whole week (Monday to Sunday) lies in this date range: this chart draws whole weeks." in growth
