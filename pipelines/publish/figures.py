@@ -155,6 +155,11 @@ def daily(scope: Scope) -> dict[str, Figure]:
     return out
 
 
+def only_in_data(covered: str) -> str:
+    """Return what a window reaching before the first day with data adds to its label: ' (only 4 days in the data)'."""
+    return f" (only {covered} in the data)"
+
+
 def week_row(scope: Scope) -> pd.Series | None:
     """Return headline_weekly's row of the last complete week (None without one)."""
     return scope.row("headline_weekly", "week", scope.week)

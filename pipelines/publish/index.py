@@ -21,23 +21,20 @@ def _cell(found: dict, name: str) -> dict:
             "dir": _direction(change.value if change else None)}
 
 
-def _window_label(label: str, covered: figures.Figure | None) -> str:
-    """Return an active-instances row's label, saying how many days a window that reaches before the data holds."""
-    return label if covered is None else f"{label} (only {covered.text} in the data)"
-
-
 def _direction(value) -> str:
     """Return the CSS class of a change's direction."""
     return "" if fmt.missing(value) or value == 0 else ("up" if value > 0 else "down")
 
 
 def headline(scope: figures.Scope) -> tuple[list[dict], list[figures.Figure], dict]:
-    """Return the headline rows (figure, all, core, note), every figure they quote, and their as-of days (with
-    changes_unknown: whether a daily change is not known)."""
+    """Return the headline rows (figure, all, core, note), every figure they quote, and what the text under
+    them needs: as_of_week (the last complete week) and changes_unknown (a daily change is not known)."""
     daily, weekly = figures.daily(scope), figures.weekly(scope)
     row = figures.week_row(scope)
-    rows = [{"figure": _window_label(label, daily.get(f"active_{n}d_days")), "all": _cell(daily, f"active_{n}d"),
-             "core": _cell(daily, f"active_{n}d_core"), "note": ""} for n, label in ACTIVE if daily]
+    rows = [{"figure": label + (figures.only_in_data(daily[f"active_{n}d_days"].text)
+                                if f"active_{n}d_days" in daily else ""),
+             "all": _cell(daily, f"active_{n}d"), "core": _cell(daily, f"active_{n}d_core"), "note": ""}
+            for n, label in ACTIVE if daily]
     if weekly:
         growth = {"weekly_active": weekly["weekly_active"], "weekly_active_change": weekly["weekly_active_growth"],
                   "weekly_active_core": weekly["weekly_active_core"],
@@ -51,15 +48,15 @@ def headline(scope: figures.Scope) -> tuple[list[dict], list[figures.Figure], di
         rows.append({"figure": f"Instances on the newest line, {weekly['newest_line'].text} (or newer)",
                      "all": _cell(newest, "newest"), "core": None, "note": ""})
     quoted = [*daily.values(), *weekly.values(), *figures.seen(scope).values()]
-    as_of = {"day": fmt.iso(scope.as_of), "week": fmt.iso(row["week"]) if row is not None else None,
+    under = {"as_of_week": fmt.iso(row["week"]) if row is not None else None,
              "changes_unknown": _changes_unknown(daily)}
-    return rows, quoted, as_of
+    return rows, quoted, under
 
 
 def _changes_unknown(daily: dict) -> bool:
     """Return whether a shown active count has no change beside it (the mart has none: not a hidden one)."""
-    return any(daily[f"{name}_change"].value is None and daily[name].value is not None
-               for name in daily if name.startswith("active_") and f"{name}_change" in daily)
+    counts = [f"active_{n}d{part}" for n, _ in ACTIVE for part in ("", "_core")]
+    return any(daily[c].value is not None and daily[f"{c}_change"].value is None for c in counts if c in daily)
 
 
 def open_alerts(scope: figures.Scope) -> list[dict] | None:

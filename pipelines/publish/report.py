@@ -229,10 +229,9 @@ def write(cfg: settings_mod.Settings, reports: Path, start: str | None = None, e
         for i, path in enumerate(paths):
             page = {**listed[i], **_nav(listed, i), "pages": listed}
             (tmp / listed[i]["href"]).write_text(to_html(ran[path], page, meta), encoding="utf-8")
-        rows, quoted, as_of = index.headline(scope)
+        rows, quoted, under = index.headline(scope)
         (tmp / "index.html").write_text(_env().get_template("index.html.j2").render(
-            day=day, pages=listed, headline=rows, as_of_week=as_of["week"],
-            changes_unknown=as_of["changes_unknown"], alerts=index.open_alerts(scope),
+            day=day, pages=listed, headline=rows, **under, alerts=index.open_alerts(scope),
             instances=figures.seen(scope)["instances_seen"].text, **meta), encoding="utf-8")
         (tmp / FIGURES).write_text(json.dumps(collect_figures(tmp / "data", listed, quoted), indent=1) + "\n")
         final = _place(reports, tmp, name)

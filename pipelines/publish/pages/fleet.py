@@ -21,7 +21,7 @@ def active_title(ctx: Context) -> str:
         return "Active instances"
     title = f"{ctx.quote(found['active_7d'])} instances seen in the 7 days to {fmt.day(found['active_7d'].as_of)}"
     if "active_7d_days" in found:   # the window reaches before the first day with data
-        return f"{title} (only {ctx.quote(found['active_7d_days'])} in the data)"
+        return title + figures.only_in_data(ctx.quote(found["active_7d_days"]))
     if found["active_7d_change"].value is None:
         return title
     return f"{title}, {ctx.quote(found['active_7d_change'])} on the 7 days before"
