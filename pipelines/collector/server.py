@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import gc
 import ipaddress
 import json
 import logging
@@ -485,6 +486,19 @@ def listen(host: str, port: int) -> socket.socket:
     return sock
 
 
+def tune_gc() -> None:
+    """Freeze the startup heap out of the cyclic garbage collector and collect young objects less often.
+
+    Under load the collector spent about a tenth of its CPU there (py-spy): each ping's parsed dicts set off a
+    young collection every few pings, and the older collections walked the startup heap (uvicorn, starlette,
+    the stdlib), which never dies. A ping's objects are freed by reference counting, so a young collection
+    every 20,000 new objects instead of 700 finds almost nothing more to free.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(20_000, 10, 10)
+
+
 def serve(host: str, port: int, log_dir: Path, key: bytes, trusted: list[str], quiet: bool = False,
           read_timeout: float = 10.0) -> None:
     """Run the collector until SIGTERM/SIGINT: finish in-flight pings, fsync, close."""
@@ -500,6 +514,7 @@ def serve(host: str, port: int, log_dir: Path, key: bytes, trusted: list[str], q
                             timeout_keep_alive=max(1, round(read_timeout)), timeout_graceful_shutdown=read_timeout + 5,
                             backlog=2048)
     shown = f"[{host}]" if ":" in host else host
+    tune_gc()
     print(f"collect: listening on http://{shown}:{sock.getsockname()[1]}/ping, writing {log_dir}",
           file=sys.stderr, flush=True)
     try:
