@@ -130,12 +130,13 @@ class Scope:
 
     @cached_property
     def month(self) -> pd.Timestamp | None:
-        """Return the first day of the last complete month on or before the as-of day (the as-of day's own month
-        when it is that month's last day)."""
+        """Return the first day of the last complete month: calendar_months's last `complete` month (all its days
+        in the data) whose last day is on or before the as-of day; None without one."""
         if self.as_of is None:
             return None
-        next_day = self.as_of + pd.Timedelta(days=1)
-        return next_day.to_period("M").to_timestamp() - pd.DateOffset(months=1)
+        months = self.read("calendar_months")
+        months = months.loc[months["complete"] & (months["month"] + pd.offsets.MonthEnd(0) <= self.as_of), "month"]
+        return pd.Timestamp(months.max()) if len(months) else None
 
 
 def daily(scope: Scope) -> dict[str, Figure]:

@@ -17,6 +17,7 @@ import pytest
 
 from conftest import MART_KEYS, mart, ping_line, query, run, write_lines
 from pipelines import fields
+from pipelines.publish import figures, marts
 from pipelines.settings import REFERENCE_DIR
 from pipelines.tools.simulate import write_fleet
 
@@ -45,6 +46,7 @@ FIGURE_KEYS = {
     "alert_runs": ["check", "subject", "first_day"],
     "pings_per_instance_day": ["pings"],
     "data_freshness": ["first_day"],
+    "calendar_months": ["month"],
 }
 KEYS = {**MART_KEYS, "quarantine": ["location"], **ANSWER_KEYS, **FIGURE_KEYS}
 #: marts that depend on which form a ping was landed from: the collector table knows no key it never
@@ -319,3 +321,21 @@ def test_a_fleet_shorter_than_a_month_writes_its_truth_with_empty_tables_typed(t
     assert any(t.num_rows == 0 for t in tables.values())   # a table with no row: its date columns typed all the same
     assert all(t.schema.field(c).type == pa.date32() for t in tables.values() for c in ("day", "month", "window_start")
                if c in t.schema.names)
+
+
+def test_a_month_the_data_starts_inside_is_never_the_last_complete_month(cfg, tmp_path):
+    out = tmp_path / "mid_month"
+    write_fleet(out, instances=25, start="2024-05-15", end="2024-08-10", seed=19, key=b"test-secret-key-0123456789",
+                formats=("pinglog",))
+    assert run(cfg, out / "pinglog").errors == []
+    assert_equals_truth(cfg, out / "truth", ["calendar_months", "changes_monthly", "upgrade_paths_12m"])
+    span = mart(cfg, "data_freshness").iloc[0]
+    assert (str(span["first_day"])[:10], str(span["last_day"])[:10]) == ("2024-05-15", "2024-08-10")
+    months = mart(cfg, "calendar_months")
+    # May holds 17 days of data (from the 15th), August 10 (to the 10th): only June and July are whole
+    assert list(months["days_of_data"]) == [17, 30, 31, 10]
+    assert list(months["complete"]) == [False, True, True, False]
+    folder = marts.resolve(cfg.parquet_dir)
+    assert figures.Scope(folder, end="2024-06-29").month is None            # May is partial, June not over
+    assert figures.Scope(folder, end="2024-06-30").month == pd.Timestamp("2024-06-01")
+    assert figures.Scope(folder).month == pd.Timestamp("2024-07-01")        # August is in progress

@@ -58,13 +58,13 @@ def retention(ctx: Context) -> Chart:
 
 
 def _after_last_month(ctx: Context, df: pd.DataFrame) -> pd.Series:
-    """Return which retention cells lie in a month after the last complete one (figures.Scope)."""
-    last = ctx.scope.month
-    if last is None or ctx.as_of is None:
+    """Return which retention cells lie in a month not over by the as-of day (the month in progress, or later)."""
+    if ctx.as_of is None:
         return pd.Series(False, index=df.index)
+    open_ = (ctx.as_of + pd.Timedelta(days=1)).to_period("M")   # the first month the as-of day has not ended
     cohort = pd.to_datetime(df["cohort_month"])
     month = cohort.dt.year * 12 + cohort.dt.month - 1 + df["months_since"]   # the cell's month, counted
-    return month > last.year * 12 + last.month - 1
+    return month >= open_.year * 12 + open_.month - 1
 
 
 def upgrade_paths(ctx: Context) -> Chart:

@@ -370,6 +370,15 @@ def pings_per_instance_day(days: pd.DataFrame) -> pd.DataFrame:
     return out.astype({"pings": "int64", "instance_days": "int64"})
 
 
+def calendar_months(days: pd.DataFrame) -> pd.DataFrame:
+    """Every month from the first to the last with data: its days in the data, and whether all its days are."""
+    first, last = days["day"].min(), days["day"].max()
+    spine = pd.Series(pd.date_range(first, last, freq="D"))
+    out = spine.groupby(_month(spine)).size().rename("days_of_data").rename_axis("month").reset_index()
+    out["complete"] = (out["month"] >= first) & (out["month"] + pd.offsets.MonthEnd(0) <= last)
+    return out.astype({"days_of_data": "int32"})
+
+
 def data_freshness(s: pd.DataFrame) -> pd.DataFrame:
     """The first and last day with data, the last ping and the instances ever seen."""
     return pd.DataFrame({"first_day": [s["day"].min()], "last_day": [s["day"].max()],
@@ -389,4 +398,5 @@ def compute(s, days, inst, growth, latest, lag, paths, alerts, releases, weekly_
         "alert_runs": alert_runs(alerts, data_end),
         "pings_per_instance_day": pings_per_instance_day(days),
         "data_freshness": data_freshness(s),
+        "calendar_months": calendar_months(days),
     }
