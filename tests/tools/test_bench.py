@@ -17,13 +17,14 @@ def test_bench_runs_every_step_and_writes_json_and_table(tmp_path):
     assert status == 0
     results = json.loads(out.read_text())
     size = results["sizes"][0]
-    for key in ("rows", "full_refresh_s", "incremental_s", "nothing_new_s", "duckdb_copy_s", "pandas_s", "peak_rss_mb"):
+    for key in ("rows", "full_refresh_s", "incremental_s", "nothing_new_s", "duckdb_copy_s", "landing_floor_s", "pandas_s",
+                "peak_rss_mb"):
         assert size[key] is not None and size[key] > 0, key
     assert size["failed"] == []
     assert size["nothing_new_wrote_parquet"] is False      # the third refresh found nothing new and skipped export
     assert set(size["full_stages"]) == {"landing_s", "models_s", "export_s"}   # the profile of a full refresh
     table = out.with_suffix(".md").read_text()
-    for target in ("landing/copy (≤1.5)", "full/copy (≤2.5)", "pandas/full (≥8)", "day/full (≤0.03)",
+    for target in ("landing/copy (≤1.5)", "| floor/copy |", "full/copy (≤2.5)", "pandas/full (≥8)", "day/full (≤0.03)",
                    "nothing new s (<2)", "(≤1024)"):
         assert target in table
     assert f"{size['rows']:,}" in table and results["machine"] in table
@@ -117,4 +118,5 @@ def test_a_missed_target_never_reads_as_its_own_bound():
     cells = [[c.strip() for c in line.split("|")] for line in table.splitlines() if line.startswith(("| 935", "| 14,"))]
     assert cells[1][3] == "48,791 (0.897 ✗)", cells[1]
     # 1.5015, 2.5000, 7.959 and 0.03006 against 1.5, 2.5, 8 and 0.03: the bound itself is met, the rest say their side
-    assert cells[0][9:13] == ["1.501 ✗", "2.50 ✓", "7.96 ✗", "0.0301 ✗"], cells[0]
+    assert [cells[0][i] for i in (9, 11, 12, 13)] == ["1.501 ✗", "2.50 ✓", "7.96 ✗", "0.0301 ✗"], cells[0]
+    assert cells[0][10] == "-"        # no floor measured: no floor/copy

@@ -106,16 +106,20 @@ final as (
 select * from final
 """
 
+#: the lines of ping-log files ({paths}: a SQL list of paths) as text, split on LF only, with their file names; the
+#: lines the reader cannot take (not UTF-8, over its size limit) go to the tables pinglog_rejects and pinglog_scans
+READ_LINES = """read_csv({paths}, columns = {{'line': 'VARCHAR'}}, header = false, delim = '\x1f',
+                  quote = '', escape = '', auto_detect = false, strict_mode = false,
+                  null_padding = false, filename = true,
+                  store_rejects = true, rejects_table = 'pinglog_rejects', rejects_scan = 'pinglog_scans')"""
+
 #: the new lines of file parts: read as text (split on LF only), numbered per file, tested as JSON
 FILE_ROWS = """parts(path, name, load_id, first_line, lines) as (
     values {parts}
 ),
 lines as (
     select row_number() over () as g, filename, line
-    from read_csv({paths}, columns = {{'line': 'VARCHAR'}}, header = false, delim = '\x1f',
-                  quote = '', escape = '', auto_detect = false, strict_mode = false,
-                  null_padding = false, filename = true,
-                  store_rejects = true, rejects_table = 'pinglog_rejects', rejects_scan = 'pinglog_scans')
+    from """ + READ_LINES + """
 ),
 counted as (
     select l.*, p.*, g - min(g) over (partition by l.filename) + 1 as k   -- k-th line read of the part
