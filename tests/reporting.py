@@ -191,8 +191,9 @@ def truth_figures(truth: Path, as_of: str) -> dict[str, object]:
     week = weekly.sort_values("week").iloc[-1]
     changes = pd.read_parquet(truth / "fleet_changes_daily.parquet")
     changes = changes[(pd.to_datetime(changes["day"]) <= day) & changes["removed_90d"].notna()].iloc[-1]
-    # the last complete month: as_of's own when as_of is its last day
-    month = (day + pd.Timedelta(days=1)).replace(day=1) - pd.DateOffset(months=1)
+    months = pd.read_parquet(truth / "calendar_months.parquet")   # the last complete month ended by the day
+    months = months[months["complete"] & (pd.to_datetime(months["month"]) + pd.offsets.MonthEnd(0) <= day)]
+    month = pd.Timestamp(months["month"].max())
     paths = pd.read_parquet(truth / "upgrade_paths_12m.parquet")
     paths = paths[pd.to_datetime(paths["month"]) == month]
     found = {"active_1d": int(row["active_1d"]), "active_7d": int(row["active_7d"]),
