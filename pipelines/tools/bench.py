@@ -253,6 +253,8 @@ def bench_size(n: int, work: Path, env: dict, pandas_max: int, say, keep: bool =
     if n <= pandas_max:
         say(f"[{n:,}] the pandas way")
         pandas = measure([sys.executable, "-c", PANDAS_WAY, str(log)], env)
+    steps = (("full", full), ("incremental", incremental), ("nothing_new", nothing), ("duckdb_copy", copy),
+             ("landing_floor", floor), ("pandas", pandas))
     disk_mb = round(sum(p.stat().st_size for p in log.glob("*.jsonl")) / 2**20)
     result = {
         "requested": n,
@@ -267,12 +269,9 @@ def bench_size(n: int, work: Path, env: dict, pandas_max: int, say, keep: bool =
         "peak_rss_mb": full["peak_rss_mb"], "incremental_peak_rss_mb": incremental["peak_rss_mb"],
         "duckdb_copy_peak_rss_mb": copy["peak_rss_mb"],
         "pandas_peak_rss_mb": pandas["peak_rss_mb"] if pandas else None,
-        "failed": [name for name, r in (("full", full), ("incremental", incremental), ("nothing_new", nothing),
-                                        ("duckdb_copy", copy), ("landing_floor", floor), ("pandas", pandas))
-                   if r and r["status"] != 0],
+        "failed": [name for name, r in steps if r and r["status"] != 0],
     }
-    for name, r in (("full", full), ("incremental", incremental), ("nothing_new", nothing), ("duckdb_copy", copy),
-                    ("landing_floor", floor), ("pandas", pandas)):
+    for name, r in steps:
         if r and r["status"] != 0:
             say(f"[{n:,}] {name} FAILED:\n" + "\n".join(r["output"][-30:]))
     # a full refresh that failed measured no rate (its seconds are kept, and shown, as the time it ran)
