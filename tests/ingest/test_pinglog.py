@@ -110,6 +110,27 @@ def test_folder_of_plain_and_gzip_logs_and_new_files(cfg, tmp_path):
     assert mart(cfg, "active_daily")["active_1d"].tolist() == [1, 1, 1]
 
 
+def test_stored_pings_at_the_edges_of_a_later_batch_are_duplicates_and_pings_beside_them_load(cfg, tmp_path):
+    # the later batch's first and last times are pings stored by the first refresh (the range's ends count);
+    # the pings a millisecond inside, between and outside them are new
+    first = write_lines(tmp_path / "a" / "pings-2024-07-01.jsonl",
+                        [ping_line("x", at="2024-07-01T10:00:00.000Z"), ping_line("x", at="2024-07-01T12:00:00.000Z"),
+                         ping_line("y", at="2024-07-01T11:00:00.000Z")])
+    assert run(cfg, first).counts.loaded == 3
+    later = write_lines(tmp_path / "b" / "pings-2024-07-01.jsonl",
+                        [ping_line("x", at="2024-07-01T10:00:00.000Z"), ping_line("x", at="2024-07-01T10:00:00.001Z"),
+                         ping_line("y", at="2024-07-01T11:00:00.000Z"), ping_line("z", at="2024-07-01T11:00:00.000Z"),
+                         ping_line("x", at="2024-07-01T11:59:59.999Z"), ping_line("x", at="2024-07-01T12:00:00.000Z")])
+    result = run(cfg, later)
+    assert (result.counts.read, result.counts.loaded, result.counts.duplicates) == (6, 3, 3)
+    assert mart(cfg, "instances").set_index("instance_id")["pings"].to_dict() == {"x": 4, "y": 1, "z": 1}
+    # a batch wholly after the stored pings (no stored ping in its range) loads every valid line
+    after = write_lines(tmp_path / "c" / "pings-2024-07-02.jsonl",
+                        [ping_line("x", at="2024-07-02T10:00:00.000Z"), ping_line("x", at="2024-07-02T10:00:00.000Z")])
+    result = run(cfg, after)
+    assert (result.counts.read, result.counts.loaded, result.counts.duplicates) == (2, 1, 1)
+
+
 def test_the_same_ping_in_two_files_counts_once(cfg, tmp_path):
     a = write_lines(tmp_path / "a.jsonl", [ping_line("x"), ping_line("y")])
     b = write_lines(tmp_path / "b.jsonl", [ping_line("y"), ping_line("y"), ping_line("z")])

@@ -120,3 +120,29 @@ def test_a_missed_target_never_reads_as_its_own_bound():
     # 1.5015, 2.5000, 7.959 and 0.03006 against 1.5, 2.5, 8 and 0.03: the bound itself is met, the rest say their side
     assert [cells[0][i] for i in (9, 11, 12, 13)] == ["1.501 ✗", "2.50 ✓", "7.96 ✗", "0.0301 ✗"], cells[0]
     assert cells[0][10] == "-"        # no floor measured: no floor/copy
+
+
+def test_the_floor_stores_every_line_of_every_group_with_the_landings_paths(tmp_path, monkeypatch):
+    import sys
+
+    import duckdb
+
+    from conftest import ping_line, write_lines
+    from pipelines.ingest.sources import files
+
+    monkeypatch.setattr(files, "GROUP_BYTES", 300)      # a few lines a group: several groups, one transaction each
+    log = tmp_path / "pinglog"
+    lines = {f"pings-2024-07-0{d}.jsonl": [ping_line(f"i-{d}-{k}", env={"flowforge": f"2.{k}.0"}) for k in range(3)]
+             + ["not json"] for d in range(1, 4)}
+    for name, text in lines.items():
+        write_lines(log / name, text)
+    assert len(files.pack(sorted(log.glob("*.jsonl")), lambda p: p.stat().st_size)) == 3
+    db = tmp_path / "floor.duckdb"
+    monkeypatch.setattr(sys, "argv", ["floor", str(log), str(db), "512MB"])
+    exec(bench.LANDING_FLOOR, {})        # in this process, so the floor groups by the GROUP_BYTES set above
+    con = duckdb.connect(str(db), read_only=True)
+    got = sorted(con.execute("select filename, f4, f5 from landed").fetchall(), key=str)
+    want = sorted(((str(log / name), *(([json.loads(t)["payload"]["instanceId"], json.loads(t)["payload"]["env"]["flowforge"]]
+                                        if t.startswith("{") else [None, None]))) for name, ts in lines.items() for t in ts),
+                  key=str)
+    assert got == want      # every line read, a bad one with NULL values; the instance id and version at their paths

@@ -254,25 +254,32 @@ def _put_states(con, source: str, items: list[tuple[str, FileState]]) -> None:
         constants={"last_loaded_at": "now()::timestamp"}, replace=True)
 
 
+def pack(items: list, size: Callable[[object], int], alone: Callable[[object], bool] = lambda _: False) -> list[list]:
+    """Split items, in order, into groups landed together: consecutive items up to GROUP_BYTES of size(item)
+    a group (an item over it alone), and each item for which alone(item) holds in a group of its own."""
+    groups: list[list] = []
+    current: list = []
+    total = 0
+    for item in items:
+        if alone(item):
+            groups.append([item])
+            continue
+        if current and total + size(item) > GROUP_BYTES:
+            groups.append(current)
+            current, total = [], 0
+        current.append(item)
+        total += size(item)
+    if current:
+        groups.append(current)
+    return groups
+
+
 def _groups(parts: list[Part], together: bool) -> list[list[Part]]:
     """Split parts into groups: whole plain files together up to GROUP_BYTES, every other part alone."""
     if not together:
         return [[p] for p in parts]
-    groups: list[list[Part]] = []
-    current: list[Part] = []
-    size = 0
-    for p in parts:
-        if p.temp or p.read_path.name.lower().endswith(".gz"):
-            groups.append([p])
-            continue
-        if current and size + (p.state.size or 0) > GROUP_BYTES:
-            groups.append(current)
-            current, size = [], 0
-        current.append(p)
-        size += p.state.size or 0
-    if current:
-        groups.append(current)
-    return groups
+    return pack(parts, lambda p: p.state.size or 0,
+                lambda p: p.temp or p.read_path.name.lower().endswith(".gz"))
 
 
 def load_files(con, source: str, files: list[tuple[Path, str]], land_parts: PartsLoader,

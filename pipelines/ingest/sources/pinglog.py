@@ -143,6 +143,8 @@ DUP_ROWS = """numbered as (
 )"""
 
 JSON_PATHS = "[" + ", ".join(lit(p) for p in _PATHS) + "]"
+#: how many paths JSON_PATHS lists (v[1] .. v[PATH_COUNT] in BATCH)
+PATH_COUNT = len(_PATHS)
 
 
 
