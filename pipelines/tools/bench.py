@@ -61,6 +61,7 @@ for group in pack(sorted(Path(src).glob("*.jsonl")), lambda p: p.stat().st_size)
     con.execute(f"insert into landed select filename, {values} from (select filename,"
                 f" case when json_valid(line) then json_extract_string(line, {JSON_PATHS}) end as v from {lines})")
 con.execute("checkpoint")
+con.close()
 '''
 
 # the way an analyst would do it without this project

@@ -112,7 +112,7 @@ def test_folder_of_plain_and_gzip_logs_and_new_files(cfg, tmp_path):
 
 def test_stored_pings_at_the_edges_of_a_later_batch_are_duplicates_and_pings_beside_them_load(cfg, tmp_path):
     # the later batch's first and last times are pings stored by the first refresh (the range's ends count);
-    # the pings a millisecond inside, between and outside them are new
+    # the pings a millisecond inside them, and another instance at a stored ping's time, are new
     first = write_lines(tmp_path / "a" / "pings-2024-07-01.jsonl",
                         [ping_line("x", at="2024-07-01T10:00:00.000Z"), ping_line("x", at="2024-07-01T12:00:00.000Z"),
                          ping_line("y", at="2024-07-01T11:00:00.000Z")])
@@ -124,7 +124,7 @@ def test_stored_pings_at_the_edges_of_a_later_batch_are_duplicates_and_pings_bes
     result = run(cfg, later)
     assert (result.counts.read, result.counts.loaded, result.counts.duplicates) == (6, 3, 3)
     assert mart(cfg, "instances").set_index("instance_id")["pings"].to_dict() == {"x": 4, "y": 1, "z": 1}
-    # a batch wholly after the stored pings (no stored ping in its range) loads every valid line
+    # a batch wholly after the stored pings (no stored ping in its range): a ping twice in it counts once
     after = write_lines(tmp_path / "c" / "pings-2024-07-02.jsonl",
                         [ping_line("x", at="2024-07-02T10:00:00.000Z"), ping_line("x", at="2024-07-02T10:00:00.000Z")])
     result = run(cfg, after)

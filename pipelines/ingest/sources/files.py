@@ -255,8 +255,7 @@ def _put_states(con, source: str, items: list[tuple[str, FileState]]) -> None:
 
 
 def pack(items: list, size: Callable[[object], int], alone: Callable[[object], bool] = lambda _: False) -> list[list]:
-    """Split items, in order, into groups landed together: consecutive items up to GROUP_BYTES of size(item)
-    a group (an item over it alone), and each item for which alone(item) holds in a group of its own."""
+    """Split items, in order, into groups of up to GROUP_BYTES of size(item); alone(item) items, and an item over it, alone."""
     groups: list[list] = []
     current: list = []
     total = 0
@@ -264,11 +263,12 @@ def pack(items: list, size: Callable[[object], int], alone: Callable[[object], b
         if alone(item):
             groups.append([item])
             continue
-        if current and total + size(item) > GROUP_BYTES:
+        bytes_ = size(item)
+        if current and total + bytes_ > GROUP_BYTES:
             groups.append(current)
             current, total = [], 0
         current.append(item)
-        total += size(item)
+        total += bytes_
     if current:
         groups.append(current)
     return groups
