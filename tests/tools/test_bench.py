@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 
-from conftest import require
+import duckdb
+
+from conftest import ping_line, require, write_lines
+from pipelines.ingest.sources import files
 from pipelines.tools import bench
 from pipelines.__main__ import main
 
@@ -122,14 +126,15 @@ def test_a_missed_target_never_reads_as_its_own_bound():
     assert cells[0][10] == "-"        # no floor measured: no floor/copy
 
 
+def _id_and_version(line: str) -> list:
+    """Return a ping-log line's [instanceId, env.flowforge] by json.loads; [None, None] for a line that is no JSON."""
+    if not line.startswith("{"):
+        return [None, None]
+    payload = json.loads(line)["payload"]
+    return [payload["instanceId"], payload["env"]["flowforge"]]
+
+
 def test_the_floor_stores_every_line_of_every_group_with_the_landings_paths(tmp_path, monkeypatch):
-    import sys
-
-    import duckdb
-
-    from conftest import ping_line, write_lines
-    from pipelines.ingest.sources import files
-
     monkeypatch.setattr(files, "GROUP_BYTES", 700)      # two files (342 bytes each) a group: groups of 2 and 1
     log = tmp_path / "pinglog"
     lines = {f"pings-2024-07-0{d}.jsonl": [ping_line(f"i-{d}-{k}", env={"flowforge": f"2.{k}.0"}) for k in range(3)]
@@ -142,7 +147,5 @@ def test_the_floor_stores_every_line_of_every_group_with_the_landings_paths(tmp_
     exec(bench.LANDING_FLOOR, {})        # in this process, so the floor groups by the GROUP_BYTES set above
     con = duckdb.connect(str(db), read_only=True)
     got = sorted(con.execute("select filename, f4, f5 from landed").fetchall(), key=str)
-    want = sorted(((str(log / name), *(([json.loads(t)["payload"]["instanceId"], json.loads(t)["payload"]["env"]["flowforge"]]
-                                        if t.startswith("{") else [None, None]))) for name, ts in lines.items() for t in ts),
-                  key=str)
+    want = sorted(((str(log / name), *_id_and_version(t)) for name, ts in lines.items() for t in ts), key=str)
     assert got == want      # every line read, a bad one with NULL values; the instance id and version at their paths

@@ -276,10 +276,8 @@ def pack(items: list, size: Callable[[object], int], alone: Callable[[object], b
 
 def _groups(parts: list[Part], together: bool) -> list[list[Part]]:
     """Split parts into groups: whole plain files together up to GROUP_BYTES, every other part alone."""
-    if not together:
-        return [[p] for p in parts]
     return pack(parts, lambda p: p.state.size or 0,
-                lambda p: p.temp or p.read_path.name.lower().endswith(".gz"))
+                lambda p: not together or p.temp or p.read_path.name.lower().endswith(".gz"))
 
 
 def load_files(con, source: str, files: list[tuple[Path, str]], land_parts: PartsLoader,
