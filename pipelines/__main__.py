@@ -250,8 +250,9 @@ def _add_report(sub) -> None:
     p.add_argument("--public", action="store_true",
                    help="the public audience: hide counts under K (default: PINGS_AUDIENCE, else the team)")
     p.add_argument("--keep", type=settings_mod.count(1), metavar="N", help="dated reports to keep (default: PINGS_REPORTS_KEEP or 12)")
-    p.add_argument("--min-count", type=settings_mod.count(1), metavar="K",
-                   help="with --public, hide counts under K (default: PINGS_REPORT_MIN_COUNT or 5)")
+    p.add_argument("--min-count", type=settings_mod.min_count, metavar="K",
+                   help="with --public, hide counts under K, 1 (none) or 3 and more (default: PINGS_REPORT_MIN_COUNT"
+                   " or 5)")
     p.add_argument("--fail-on-alert", action="store_true",
                    help="exit 3 when any alert is open (raised on the last day with data), so cron mails someone")
     p.set_defaults(func=_lazy("flow", "cmd_report"))

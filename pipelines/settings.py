@@ -134,6 +134,15 @@ def _int(text, label: str, low: int = 0, high: int | None = None):
     return value
 
 
+def _min_count(text, label: str) -> int:
+    """Return k of the public audience from text or a TOML integer: 1 (nothing hidden) or 3 and more."""
+    value = _int(text, label, 1)
+    if value == 2:   # '< 2' can only mean 1: the hidden count would read as itself
+        raise SettingsError(f"{label}: 2 hides nothing ('< 2' can only mean 1); allowed: 1 (nothing hidden) or an "
+                            "integer >= 3")
+    return value
+
+
 def _text(value, label: str) -> str:
     """Return a non-empty string (a path given as a Path is taken as its text)."""
     if isinstance(value, os.PathLike):
@@ -252,8 +261,9 @@ SPECS: dict[str, Spec] = {
     "reports_dir": Spec(_folder, "PINGS_REPORTS_DIR", "a folder (default reports/; the demo's reports go to its demo/)"),
     "ip_hash_key": Spec(_text, "PINGS_IP_HASH_KEY", "the IP-hash key, at least 16 bytes"),
     "ip_hash_key_file": Spec(_file, "PINGS_IP_HASH_KEY_FILE", "a file (default data/ip_hash.key)"),
-    "report_min_count": Spec(lambda v, l: _int(v, l, 1), "PINGS_REPORT_MIN_COUNT",
-                             "k of the public audience: counts under it are hidden (an integer >= 1, default 5)"),
+    "report_min_count": Spec(_min_count, "PINGS_REPORT_MIN_COUNT",
+                             "k of the public audience: counts under it are hidden (1: none, or an integer >= 3;"
+                             " default 5)"),
     "audience": Spec(_audience, "PINGS_AUDIENCE", "team (every count shown; default) or public (counts under k"
                      " hidden, as `report --public`)"),
     "reports_keep": Spec(lambda v, l: _int(v, l, 1), "PINGS_REPORTS_KEEP", "an integer >= 1 (default 12)"),
@@ -450,6 +460,11 @@ def port(text: str) -> int:
 def count(low: int = 0):
     """Return an argparse type for an integer >= low."""
     return arg(_int, low)
+
+
+def min_count(text: str) -> int:
+    """Return k of the public audience: 1 (nothing hidden) or an integer >= 3."""
+    return arg(_min_count)(text)
 
 
 def day(text: str) -> str:

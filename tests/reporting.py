@@ -218,3 +218,62 @@ def assert_equal_truth(found: dict, truth: dict) -> None:
             assert abs(got - want) < 1e-9, (key, got, want)
         else:
             assert got == want, (key, got, want)
+
+
+#: how a CSV writes a count hidden only to protect a smaller one
+WITHHELD = "hidden"
+
+
+def possible_values(texts: list, total: int, k: int) -> list[set[int]]:
+    """Return, per hidden cell of a partition as a reader sees it ('< k', 'hidden' or a count; the partition's
+    total), the values it could hold: 1 .. k-1 for '< k', k or more for 'hidden', all adding up to the total."""
+    shown = sum(int(t) for t in texts if t not in (f"< {k}", WITHHELD))
+    left = total - shown
+    bounds = [(1, k - 1) if t == f"< {k}" else (k, left) for t in texts if t in (f"< {k}", WITHHELD)]
+    out = []
+    for i, (lo, hi) in enumerate(bounds):
+        rest_lo = sum(b[0] for j, b in enumerate(bounds) if j != i)
+        rest_hi = sum(b[1] for j, b in enumerate(bounds) if j != i)
+        out.append({v for v in range(lo, hi + 1) if rest_lo <= left - v <= rest_hi})
+    return out
+
+
+def pinned_breakdown_cells(folder: Path, k: int) -> list[str]:
+    """Return the hidden cells of a report's breakdown CSVs (week, category, instances, share: every category of the
+    week, so they add up to its active instances) that a reader could work out: the week's total is a shown count
+    over its share, less the shown counts it leaves the hidden cells' sum."""
+    pinned = []
+    for csv in sorted((folder / "data").glob("*.csv")):
+        df = pd.read_csv(csv, dtype=str, keep_default_na=False)
+        if list(df.columns) != ["week", "category", "instances", "share"] or csv.name.endswith("patch_mix.csv"):
+            continue                  # patch versions: the 3 newest lines only, their shares of all active instances
+        for week, part in df.groupby("week"):
+            texts = [t if t in (f"< {k}", WITHHELD) else int(t) for t in part["instances"]]
+            known = part[~part["instances"].isin([f"< {k}", WITHHELD]) & (part["share"] != "0.0")]
+            if f"< {k}" not in texts or known.empty:
+                continue
+            total = round(int(known["instances"].iloc[0]) / float(known["share"].iloc[0]))
+            hidden = [c for c, t in zip(part["category"], texts) if t in (f"< {k}", WITHHELD)]
+            pinned += [f"{csv.name} {week} {c}" for c, v in zip(hidden, possible_values(texts, total, k)) if len(v) < 2]
+    return pinned
+
+
+def pinned_days(daily: pd.DataFrame, weekly: pd.DataFrame, k: int) -> list[str]:
+    """Return the hidden cells of page 06's daily added and removed (rows as written to its CSV) that a reader could
+    work out from page 01's weekly bars (its CSV's rows), each the sum of its week's days (weeks the daily chart
+    holds from their Monday)."""
+    daily, weekly = [df.astype(object).where(df.notna(), "").astype(str) for df in (daily, weekly)]
+    weekly = weekly.assign(week=pd.to_datetime(weekly["week"]).dt.strftime("%Y-%m-%d")).set_index("week")
+    days = pd.to_datetime(daily["day"])
+    daily["week"] = (days - pd.to_timedelta(days.dt.day_of_week, unit="D")).dt.strftime("%Y-%m-%d")
+    whole = days >= days.min() + pd.Timedelta(days=(7 - days.min().day_of_week) % 7)
+    pinned = []
+    for column in ("added", "removed"):
+        for week, part in daily[whole].groupby("week"):
+            total = weekly[column].get(week, "")
+            if total in ("", f"< {k}", WITHHELD) or (part[column] == "").any():
+                continue
+            texts = [t if t in (f"< {k}", WITHHELD) else int(float(t)) for t in part[column]]
+            if f"< {k}" in texts:
+                pinned += [f"{week} {column}" for v in possible_values(texts, int(float(total)), k) if len(v) < 2]
+    return pinned

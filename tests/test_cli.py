@@ -89,6 +89,7 @@ def _catalogue(tmp: Path) -> list[tuple[list[str], dict, int, str]]:
         (["simulate", "--out", str(tmp / "a-file")], {}, 2, "--out"),
         (["report", "--keep", "-1"], {}, 2, "--keep"),
         (["report", "--min-count", "0"], {}, 2, "--min-count"),
+        (["report", "--min-count", "2"], {}, 2, "--min-count"),   # '< 2' could only mean 1
         (["report", "--end", "yesterday"], {}, 2, "--end"),
         (["report"], {"PINGS_CELL_TIMEOUT": "soon"}, 2, "PINGS_CELL_TIMEOUT"),
         (["bench", "--rows", "-1"], {}, 2, "--rows"),

@@ -221,20 +221,27 @@ def axis_note(fig: go.Figure, text: str) -> go.Figure:
     return fig
 
 
+#: the legend rank of the hidden marks: after every series (plotly's default rank is 1000)
+HIDDEN_RANK = 2000
+
+
 def hidden_marks(fig: go.Figure, rows: Protected, x: str, column: str, y, name: str, where: pd.Series | None = None,
                  at: dict | None = None, **kw) -> go.Figure:
-    """Draw the hidden cells of a column (those `where` selects) as open markers at y, named '< k (hidden)' in the
-    legend (once a figure); `at` places them in a panel of small multiples (cell())."""
-    mask = rows.any_hidden(column) if where is None else rows.any_hidden(column) & where
-    if not mask.any():
-        return fig
-    part = rows.rows[mask]
-    label = f"fewer than {rows.k} (hidden)"
-    kw.setdefault("showlegend", not any(t.name == label for t in fig.data))
-    fig.add_trace(go.Scatter(x=part[x], y=[y] * len(part) if not isinstance(y, str) else part[y], mode="markers",
-                             name=label, marker=dict(symbol="x-thin-open", size=9,
-                                                                                color=GREY, line=dict(width=2)),
-                             hovertemplate=f"{name}: < {rows.k}<extra></extra>", **kw), **(at or {}))
+    """Draw the hidden cells of a column (those `where` selects) as open markers at y: the small ones named
+    'fewer than k (hidden)' in the legend, those withheld to protect them 'hidden (would give one away)' (each
+    label once a figure); `at` places them in a panel of small multiples (cell())."""
+    selected = pd.Series(True, index=rows.rows.index) if where is None else where
+    kinds = ((rows.is_small(column), f"fewer than {rows.k} (hidden)", "x-thin-open", f"< {rows.k}"),
+             (rows.is_withheld(column), "hidden (would give one away)", "circle-open", fmt.WITHHELD))
+    for rank, (mask, label, symbol, text) in enumerate(kinds, HIDDEN_RANK):
+        mask = mask & selected
+        if not mask.any():
+            continue
+        part = rows.rows[mask]
+        fig.add_trace(go.Scatter(x=part[x], y=[y] * len(part) if not isinstance(y, str) else part[y], mode="markers",
+                                 name=label, marker=dict(symbol=symbol, size=9, color=GREY, line=dict(width=2)),
+                                 hovertemplate=f"{name}: {text}<extra></extra>", legendrank=rank,
+                                 **{"showlegend": not any(t.name == label for t in fig.data), **kw}), **(at or {}))
     return fig
 
 
@@ -293,8 +300,10 @@ def stacked_bars(rows: Protected, x: str, series: str, order: list, y: str = "in
 
 
 def heatmap(grid: pd.DataFrame, hidden: pd.DataFrame | None, text: pd.DataFrame, k: int, colorscale: str,
-            bar_title: str, hover: str, zmax=None, bar_format: str = ",d") -> go.Figure:
-    """A grid of values with its text in each cell; hidden cells drawn grey with '< k'."""
+            bar_title: str, hover: str, zmax=None, bar_format: str = ",d",
+            withheld: pd.DataFrame | None = None) -> go.Figure:
+    """A grid of values with its text in each cell; hidden cells drawn grey with '< k' (or 'hidden' where
+    `withheld` marks a cell hidden only to protect a smaller one)."""
     grid = grid.astype("float64")   # a public audience's counts are nullable integers: NA becomes NaN
     fig = go.Figure(go.Heatmap(z=grid.values, x=[str(c) for c in grid.columns], y=[str(i) for i in grid.index],
                                zmin=0, zmax=zmax, colorscale=colorscale, xgap=1, ygap=1,
@@ -305,11 +314,16 @@ def heatmap(grid: pd.DataFrame, hidden: pd.DataFrame | None, text: pd.DataFrame,
     fig.add_trace(cell_text(grid, text, fig.data[0].colorscale, zmax))
     if hidden is not None and hidden.values.any():
         mask = hidden.astype(bool)
+        apart = withheld.astype(bool).reindex_like(mask).fillna(False).values if withheld is not None \
+            else np.zeros(mask.shape, dtype=bool)
+        said = [[("" if not m else fmt.WITHHELD if w else f"< {k}") for m, w in zip(r, a)]
+                for r, a in zip(mask.values, apart)]
+        why = [[("hidden (would give one away)" if w else f"fewer than {k}") for w in a] for a in apart]
         fig.add_trace(go.Heatmap(z=mask.where(mask).astype(float).values, x=[str(c) for c in grid.columns],
                                  y=[str(i) for i in grid.index], colorscale=[[0, LIGHT_GREY], [1, LIGHT_GREY]],
-                                 showscale=False, text=[[f"< {k}" if m else "" for m in r] for r in mask.values],
+                                 showscale=False, text=said, customdata=why,
                                  texttemplate="%{text}", textfont_size=9, xgap=1, ygap=1,
-                                 hovertemplate=f"%{{y}} → %{{x}}: fewer than {k}<extra></extra>"))
+                                 hovertemplate="%{y} → %{x}: %{customdata}<extra></extra>"))
     fig.update_layout(hovermode="closest")
     # the cells' extent, first row on top: the text trace would otherwise pad the axes like a scatter's
     fig.update_xaxes(type="category", range=[-0.5, len(grid.columns) - 0.5])

@@ -99,9 +99,11 @@ class Context:
         """Return a mart cut to the date range, or None when this parquet set lacks it."""
         return self.mart(name) if marts.exists(name, self.parquet_dir) else None
 
-    def protect(self, df: pd.DataFrame, counts, rows: pd.Series | None = None) -> Protected:
-        """Hide the counts under k (public audience) and what reveals them; see suppress.protect."""
-        return protect(df, self.k, counts, rows)
+    def protect(self, df: pd.DataFrame, counts, rows: pd.Series | None = None, within: list[str] | None = None,
+                keep: pd.Series | None = None, withhold: dict[str, pd.Series] | None = None) -> Protected:
+        """Hide the counts under k (public audience), what reveals them, and in a partition (`within`) what would
+        give them away; see suppress.protect."""
+        return protect(df, self.k, counts, rows, within, keep, withhold)
 
     def quote(self, figure: figures.Figure) -> str:
         """Record a figure as quoted on this page and return its text, for a title."""

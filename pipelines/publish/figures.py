@@ -20,6 +20,8 @@ from . import fmt, marts
 
 #: the text of a share whose count a public report hides
 HIDDEN_SHARE = "a hidden share"
+#: the text of a count hidden only so that a smaller one cannot be worked out: 'a hidden number of instances'
+HIDDEN_COUNT = "a hidden number of"
 
 
 @dataclass(frozen=True)
@@ -36,8 +38,11 @@ class Figure:
         return {"id": self.id, "page": page, "value": self.value, "text": self.text, "as_of": self.as_of}
 
 
-def count(id_: str, value, as_of, k: int = 0) -> Figure:
-    """A count: '1,234', or '< k' (value None) when a public report hides it."""
+def count(id_: str, value, as_of, k: int = 0, withheld: bool = False) -> Figure:
+    """A count: '1,234', or '< k' (value None) when a public report hides it; 'a hidden number of' when it is
+    withheld to protect a smaller count (suppress.complements)."""
+    if withheld and k > 1:
+        return Figure(id_, None, HIDDEN_COUNT, fmt.iso(as_of))
     shown = not fmt.hidden(value, k)
     return Figure(id_, fmt.number(value) if shown else None, fmt.count(value, k), fmt.iso(as_of))
 
@@ -47,10 +52,10 @@ def amount(id_: str, value, as_of) -> Figure:
     return Figure(id_, fmt.number(value), fmt.amount(value), fmt.iso(as_of))
 
 
-def share(id_: str, value, as_of, of_count=None, k: int = 0, digits: int = 1) -> Figure:
-    """A share: '74.2 %'; 'a hidden share' when the count it is a share of is hidden (it reads in every title:
-    'CE: a hidden share of active instances', '(a hidden share skip a line)')."""
-    if fmt.hidden(of_count, k):
+def share(id_: str, value, as_of, of_count=None, k: int = 0, digits: int = 1, withheld: bool = False) -> Figure:
+    """A share: '74.2 %'; 'a hidden share' when the count it is a share of is hidden, small or withheld (it reads
+    in every title: 'CE: a hidden share of active instances', '(a hidden share skip a line)')."""
+    if fmt.hidden(of_count, k) or (withheld and k > 1):
         return Figure(id_, None, HIDDEN_SHARE, fmt.iso(as_of))
     return Figure(id_, fmt.number(value), fmt.share(value, digits), fmt.iso(as_of))
 

@@ -20,6 +20,10 @@ def below(k: int) -> str:
     return f"< {k}"
 
 
+#: the text standing in for a count hidden only so that a smaller one cannot be worked out (it is not small)
+WITHHELD = "hidden"
+
+
 def count(value, k: int = 0) -> str:
     """Format a count: '1,234'; '< 5' when hidden; '–' when unknown."""
     if missing(value):

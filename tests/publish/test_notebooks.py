@@ -16,6 +16,7 @@ import urllib.request
 from html import unescape
 from pathlib import Path
 
+import duckdb
 import jupytext
 import numpy as np
 import pandas as pd
@@ -29,6 +30,7 @@ from pipelines.publish.context import Context
 from pipelines.publish.pages import retention
 from pipelines.settings import PROJECT_ROOT
 from pipelines.tools.simulate import write_fleet
+from reporting import pinned_days
 
 KERNEL = "flowforge-pings"
 PLOTLY_JSON = "application/vnd.plotly.v1+json"
@@ -134,6 +136,58 @@ def test_a_title_whose_share_is_hidden_still_reads_as_a_sentence(parquet):
     assert titles["license_share"].startswith("CE: a hidden share of active instances, week of ")
     assert "(a hidden share skip a line)" in titles["upgrade_paths"]
     assert titles["retention"].startswith("a hidden share of the instances first seen in ")
+
+
+def test_a_top_licence_withheld_to_protect_the_small_ones_is_hidden_in_every_title_legend_and_csv(parquet):
+    week = marts.read("breakdown_weekly", parquet)
+    week = week[(week["dimension"] == "license_type") & (week["week"] == Context("t", parquet).scope.week)]
+    top = week[week["category"] == "CE"].iloc[0]
+    assert dict(zip(week["category"], week["instances"])) == {"CE": 29, "EE": 5, "TRIAL": 1}   # the fleet's last week
+    k = 5   # TRIAL (1) is alone under k, so EE (5) is withheld with it; 1 + 5 is their least sum (1 + k), so CE too
+    built = {c.name: c for c in _charts(Context("t", parquet, audience="public", min_count=k))}
+    assert built["license_share"].title.startswith("CE: a hidden share of active instances, week of ")
+    assert built["license_counts"].title.startswith("CE: a hidden number of instances, week of ")
+    for name in ("license_share", "license_counts"):
+        csv = built[name].data.for_csv()
+        cell = csv[(csv["week"] == top["week"]) & (csv["category"] == "CE")]
+        assert cell[["instances", "share"]].values.tolist() == [["hidden", "hidden"]]
+        assert "hidden (would give one away)" in {t.name for t in built[name].figure.data}
+    names = {t.name for t in built["feature_by_license"].figure.data}
+    assert "CE (active: hidden)" in names and not [n for n in names if n.startswith("CE (") and n != "CE (active: hidden)"]
+    ce = built["feature_by_license"].data.for_csv()
+    ce = ce[ce["license_type"] == "CE"]
+    assert (ce["instances"] == "hidden").all() and ce["share"].isin(["hidden", f"< {k}"]).all()
+
+
+def _plant(folder: Path, mart: str, sql: str) -> None:
+    """Rewrite a mart of a parquet set through a DuckDB select over it (`t`)."""
+    path, out = folder / f"{mart}.parquet", folder / f"{mart}.new"
+    duckdb.sql(f"copy (with t as (select * from '{path}') {sql}) to '{out}' (format parquet)")
+    shutil.move(out, path)
+
+
+def test_no_day_hidden_from_the_public_can_be_worked_out_from_its_weeks_bar(parquet, tmp_path):
+    planted = tmp_path / "parquet"
+    shutil.copytree(parquet, planted)
+    # the week of 23 Feb 2026: added 3 (its bar) as 1 + 1 + 1 by day; removed 6 as 2 + 4
+    _plant(planted, "fleet_changes_daily", """
+        select * replace (
+            case when day between '2026-02-23' and '2026-03-01' then (day <= '2026-02-25')::int else added end as added,
+            case when day = '2026-02-23' then 2 when day = '2026-03-01' then 4
+                 when day between '2026-02-23' and '2026-03-01' then 0 else removed end as removed)
+        from t""")
+    _plant(planted, "fleet_weekly", "select * replace (case when week = '2026-02-23' then 6 else removed end as removed) "
+                                    "from t")
+    built = {c.name: c for c in _charts(Context("t", planted, audience="public", min_count=3))}
+    days, weeks = built["fleet_changes"].data.for_csv(), built["added_and_removed"].data.for_csv()
+    week = days[days["day"].between(pd.Timestamp("2026-02-23"), pd.Timestamp("2026-03-01"))]
+    bar = weeks[weeks["week"] == pd.Timestamp("2026-02-23")]
+    assert week["added"].tolist() == ["< 3"] * 3 + [0] * 4                 # 1 + 1 + 1 = 3 pins each day: nothing is
+    assert bar["added"].tolist() == ["hidden"]                              # left to withhold beside them, so the bar
+    assert week["removed"].tolist() == ["< 3"] + [0] * 5 + ["hidden"]       # 2 alone would be 6 - 4: 4 is withheld,
+    assert bar["removed"].tolist() == [6]                                   # and the bar stays
+    assert (days[["added", "removed"]] == "< 3").any().all()                # of all the days hidden,
+    assert pinned_days(days, weeks, 3) == []                                # none can be worked out
 
 
 def test_a_range_that_ends_before_the_data_reads_whole_weeks_and_months_and_shows_nothing_in_progress(parquet):

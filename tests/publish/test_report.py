@@ -18,7 +18,8 @@ from pipelines import settings as settings_mod
 from pipelines.locking import Busy, exclusive
 from pipelines.publish import export, marts, report
 from pipelines.tools.simulate import write_fleet
-from reporting import Browser, assert_figures_consistent, environment, render, report_cli, visible_text
+from reporting import (WITHHELD, Browser, assert_figures_consistent, environment, pinned_breakdown_cells, pinned_days,
+                       render, report_cli, visible_text)
 
 LAST_DAY = "2026-05-31"
 NEW_KEY = "platform.counts.brandNewThing"
@@ -318,20 +319,25 @@ def test_the_team_report_hides_nothing_and_the_public_one_hides_every_small_coun
     folder = built.with_name(built.name + "_public")                         # its own folder, beside the team's
     assert {p.name: p.read_bytes() for p in built.glob("*.html")} == before
     assert (built.parent / "latest").resolve() == built
-    hidden = 0
+    hidden = withheld = 0
     for csv in (folder / "data").glob("*.csv"):
         df = pd.read_csv(csv, dtype=str, keep_default_na=False)
         for column in set(df.columns) & COUNTS:
             cells = df[column]
             hidden += int((cells == "< 5").sum())
-            numbers = pd.to_numeric(cells[cells != "< 5"], errors="coerce").dropna()
+            withheld += int((cells == WITHHELD).sum())
+            numbers = pd.to_numeric(cells[~cells.isin(["< 5", WITHHELD])], errors="coerce").dropna()
             assert not ((numbers > 0) & (numbers < 5)).any(), f"{csv.name}.{column}"
     assert hidden > 0                                                          # suppressed cells are marked
-    blank = [f"{page.name} {name}" for page in sorted(folder.glob("0*.html"))   # ... and drawn, never as nothing
-             for name, place in chart_places(page.read_text()).items()
-             if "< 5" in (folder / "data" / f"{page.stem}__{name}.csv").read_text()
-             and 'class="chart-empty"' not in place
-             and not any(m in place for m in ("fewer than 5 (hidden)", "\\u003c 5", "< 5"))]
+    assert withheld > 0 and pinned_breakdown_cells(folder, 5) == []            # none can be worked out from
+    assert pinned_days(*[pd.read_csv(folder / "data" / f"{name}.csv", dtype=str, keep_default_na=False) for name in
+                         ("06_growth_and_adoption__fleet_changes", "01_fleet_overview__added_and_removed")], 5) == []
+    blank = [f"{page.name} {name} {text}" for page in sorted(folder.glob("0*.html"))   # ... and drawn, never as
+             for name, place in chart_places(page.read_text()).items()                 # nothing
+             for text, marks in (("< 5", ("fewer than 5 (hidden)", "\\u003c 5", "< 5")),
+                                 (f",{WITHHELD}", ("hidden (would give one away)",)))
+             if text in (folder / "data" / f"{page.stem}__{name}.csv").read_text()
+             and 'class="chart-empty"' not in place and not any(m in place for m in marks)]
     assert blank == []
     for entry in json.loads((folder / "figures.json").read_text()):
         if isinstance(entry["value"], (int, float)) and entry["id"] in COUNT_IDS:

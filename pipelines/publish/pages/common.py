@@ -5,9 +5,10 @@ from __future__ import annotations
 import pandas as pd
 import plotly.graph_objects as go
 
-from .. import charts, figures, fmt, marts
+from .. import charts, figures, fmt, marts, suppress
 from ..charts import Chart
 from ..context import Context
+from ..suppress import Protected
 
 REST = set(charts.REST)
 #: the columns a breakdown chart's CSV holds
@@ -76,6 +77,30 @@ def breakdown(ctx: Context, dimension: str) -> pd.DataFrame:
     return df[df["dimension"] == dimension].drop(columns="dimension")
 
 
+#: the dimensions sharing categories: 'dev builds' and 'unknown' hold the same instances in both, and each one's
+#: first category (the newest line) is the headline's newest line
+VERSION_DIMENSIONS = ("version_line", "version_lag")
+
+
+def protected_breakdown(ctx: Context, dimension: str) -> tuple[pd.DataFrame, Protected]:
+    """Return breakdown_weekly's rows of one dimension in the date range, and the same rows protected with each
+    week as one partition (its categories add up to the week's active instances, which a share gives away).
+
+    Every chart, title and legend showing a breakdown cell reads its marks here, so a count withheld on one chart
+    is withheld on all. A count shown with the same value outside its dimension is never withheld: the version
+    dimensions' shared categories and first category."""
+    df = breakdown(ctx, dimension)
+    keep = None
+    if dimension in VERSION_DIMENSIONS:
+        keep = df["category"].isin(["dev builds", "unknown"]) | (df["category_rank"] == 1)
+    return df, ctx.protect(df, {"instances": ["share"]}, within=["week"], keep=keep)
+
+
+def withheld(rows: Protected, row: pd.Series) -> bool:
+    """Return whether a row's count (a row of the protected rows' source) is withheld to protect a smaller one."""
+    return bool(rows.is_withheld("instances").get(row.name, False))
+
+
 def category_colours(ctx: Context, dimension: str) -> dict:
     """Return {category: colour} of a breakdown dimension as its share and count charts draw them."""
     return charts.colours(charts.series_order(breakdown(ctx, dimension), "category"))
@@ -125,14 +150,16 @@ def patch_styles(ctx: Context, versions: list) -> tuple[list, dict, dict]:
     return order, {v: lines[m] for v, m in minor.items() if m in lines}, dashes
 
 
-def top_finding(ctx: Context, rows: pd.DataFrame, id_: str, what: str, prefix: str = "") -> str:
-    """Return '<prefix><top category>: <share> of active instances, week of <week>' (the last complete week)."""
-    week = rows_of(rows, "week", ctx.scope.week)
+def top_finding(ctx: Context, df: pd.DataFrame, rows: Protected, id_: str, what: str, prefix: str = "") -> str:
+    """Return '<prefix><top category>: <share> of active instances, week of <week>' (the last complete week; the
+    share hidden as its count is on the chart, `rows`)."""
+    week = rows_of(df, "week", ctx.scope.week)
     named = week[~week["category"].isin(REST)].sort_values("share", ascending=False)
     if named.empty:
         return what
     top = named.iloc[0]
-    share = ctx.quote(figures.share(id_, top["share"], top["week"], top["instances"], ctx.k))
+    share = ctx.quote(figures.share(id_, top["share"], top["week"], top["instances"], ctx.k,
+                                    withheld=withheld(rows, top)))
     return f"{prefix}{top['category']}: {share} of active instances, week of {fmt.day(top['week'])}"
 
 
@@ -193,6 +220,11 @@ def changes_title(ctx: Context) -> str:
     return f"{added} added and {removed} removed in the 90 days to {fmt.day(found['added'].as_of)}"
 
 
+def monday(days: pd.Series) -> pd.Series:
+    """Return the Monday of each day's week: a week's days add up to its bar on the weekly chart."""
+    return days - pd.to_timedelta(days.dt.day_of_week, unit="D")
+
+
 def after_first_week(df: pd.DataFrame, column: str, ctx: Context) -> pd.DataFrame:
     """Drop the rows of the week (Monday start) holding the data's first day, where every instance is new."""
     first = ctx.scope.freshness.get("first_day")
@@ -219,6 +251,37 @@ def later_pings(ctx: Context, what: str) -> list[str]:
     return [f"{what} counts pings up to {fmt.day(ctx.scope.freshness['last_day'])}, after this range's end too."]
 
 
+#: the days page 06 draws added and removed for
+DAYS_DRAWN = 180
+CHANGES = ["added", "removed"]
+
+
+def days_drawn(ctx: Context) -> tuple[pd.DataFrame, bool]:
+    """Return fleet_changes_daily's last DAYS_DRAWN days in the range (the daily chart's rows), and whether the
+    range holds more."""
+    df = ctx.mart("fleet_changes_daily")
+    drawn = df[df["day"] > df["day"].max() - pd.Timedelta(days=DAYS_DRAWN)] if len(df) else df
+    return drawn, len(drawn) < len(df)
+
+
+def protect_days(ctx: Context, days: pd.DataFrame) -> tuple[pd.DataFrame, Protected]:
+    """Return the daily chart's days (without the first week) with their Monday, and the same rows protected with each
+    week as one partition: its days add up to the week's bar on the weekly chart."""
+    days = after_first_week(days, "day", ctx)[["day", *CHANGES]]
+    days = days.assign(week=monday(days["day"]))
+    return days, ctx.protect(days, CHANGES, within=["week"])
+
+
+def protect_changes(ctx: Context, df: pd.DataFrame, period: str) -> Protected:
+    """Return added and removed per day or week protected. A week whose days' hidden counts its bar would give away
+    (suppress.exposed: nothing was left to withhold beside them on the daily chart) has that bar withheld."""
+    if period == "day":
+        return protect_days(ctx, df)[1].only([period, *CHANGES])
+    days, rows = protect_days(ctx, days_drawn(ctx)[0])
+    weeks = {c: df[period].isin(suppress.exposed(days, rows, c, ["week"])["week"]) for c in CHANGES} if ctx.k else None
+    return ctx.protect(df[[period, *CHANGES]], CHANGES, withhold=weeks)
+
+
 def added_removed(ctx: Context, df: pd.DataFrame, period: str, name: str, subtitle: str) -> Chart:
     """Bars of instances added (up) and removed (down) per day or week; removals not known yet shaded."""
     title = changes_title(ctx)
@@ -228,7 +291,7 @@ def added_removed(ctx: Context, df: pd.DataFrame, period: str, name: str, subtit
     df = kept
     if df.empty:
         return empty(name, title, "was added or removed", ctx, None if period == "day" else period)
-    rows = ctx.protect(df[[period, "added", "removed"]], ["added", "removed"])
+    rows = protect_changes(ctx, df, period)
     fig = go.Figure()
     fig.add_trace(go.Bar(x=rows.rows[period], y=rows.rows["added"], name="added (first seen)",
                          marker_color=charts.PALETTE[2], hovertemplate="added: %{y:,}<extra></extra>"))

@@ -81,11 +81,10 @@ def fleet_size(ctx: Context) -> Chart:
 
 def platform(ctx: Context, dimension: str, what: str, name: str, prefix: str = "") -> Chart:
     """Share of weekly active instances by os/arch (or another breakdown dimension), top 7 and 'other'."""
-    df = common.breakdown(ctx, dimension)
+    df, rows = common.protected_breakdown(ctx, dimension)
     if df.empty:
         return common.empty(name, what, f"reported a {what.lower()}", ctx, "week")
-    rows = ctx.protect(df, {"instances": ["share"]})
-    title = common.top_finding(ctx, df, f"{dimension}_top_share", what, prefix)
+    title = common.top_finding(ctx, df, rows, f"{dimension}_top_share", what, prefix)
     order = charts.series_order(df, "category")
     fig = charts.share_area(rows, "week", "category", order)
     charts.layout(fig, charts.AXIS["week"], "share of weekly active instances", percent=True)

@@ -9,12 +9,12 @@ import plotly.graph_objects as go
 from .. import charts, figures, fmt, marts
 from ..charts import Chart
 from ..context import Context
+from ..suppress import Protected
 from . import common
 
 TOTALS = {"hosted_instances": "hosted instances (projects)", "remote_instances": "remote instances (devices)",
           "devices_seen_last_day": "devices seen in the last day", "devices_never_connected": "devices never connected",
           "suspended_projects": "suspended projects"}
-DAYS_DRAWN = 180
 
 
 def _bands_text(bands: pd.DataFrame) -> str:
@@ -92,9 +92,8 @@ def active_all_core(ctx: Context) -> Chart:
 
 def fleet_changes(ctx: Context) -> Chart:
     """Instances added (first seen) and removed (last ping, then 28 days silent) per day, the last 180 days."""
-    df = ctx.mart("fleet_changes_daily")
-    drawn = df[df["day"] > df["day"].max() - pd.Timedelta(days=DAYS_DRAWN)] if len(df) else df
-    which = f"Per day, the last {DAYS_DRAWN} days" if len(drawn) < len(df) else "Per day"
+    drawn, cut = common.days_drawn(ctx)
+    which = f"Per day, the last {common.DAYS_DRAWN} days" if cut else "Per day"
     return common.added_removed(ctx, drawn, "day", "fleet_changes", f"{which}: added = first ping; removed = last "
                                 "ping, then silent for 28 days (known 28 days later)")
 
@@ -164,9 +163,19 @@ def feature_adoption(ctx: Context) -> Chart:
                  "feature", fig, rows, extra=common.unfinished(fig, ctx, "week", len(features)))
 
 
+def licence_label(ctx: Context, week: pd.DataFrame, rows: Protected, licence: str) -> str:
+    """Return a licence type's legend label with its active instances that week, as page 04 shows them (`rows`:
+    the protected licence breakdown): 'EE (1,234 active)', 'EE (< 5 active)', 'EE (active: hidden)'."""
+    row = week[week["category"] == licence].iloc[0]
+    if common.withheld(rows, row):
+        return f"{licence} (active: {fmt.WITHHELD})"
+    return f"{licence} ({fmt.count(row['instances'], ctx.k)} active)"
+
+
 def feature_by_license(ctx: Context) -> Chart:
     """Feature adoption in the last complete week, by licence type (the licence types named on page 04)."""
-    named = common.rows_of(common.breakdown(ctx, "license_type"), "week", ctx.scope.week)
+    licence_df, licence_rows = common.protected_breakdown(ctx, "license_type")
+    named = common.rows_of(licence_df, "week", ctx.scope.week)
     licences = named[~named["category"].isin(common.REST)].sort_values("category_rank")["category"].tolist()
     week = common.rows_of(ctx.mart("feature_adoption_weekly"), "week", ctx.scope.week)
     df = week[week["license_type"].isin(licences)]
@@ -177,14 +186,15 @@ def feature_by_license(ctx: Context) -> Chart:
     title = f"Feature adoption by licence type, week of {fmt.day(ctx.scope.week)}"
     if df.empty:
         return common.empty("feature_by_license", title, "of a named licence type reported a feature")
+    withheld = [lic for lic in licences if common.withheld(licence_rows, named[named["category"] == lic].iloc[0])]
     rows = ctx.protect(df[["week", "license_type", "feature", "instances", "adopters", "share"]],
-                       {"adopters": ["share"], "instances": ["share"]})
+                       {"adopters": ["share"], "instances": ["share"]}, within=["week", "feature"],  # types add up
+                       withhold={"instances": df["license_type"].isin(withheld)})   # as on page 04
     order = week[week["license_type"] == "ALL"].sort_values("share", ascending=False)["feature"].tolist()
     fig, colours = go.Figure(), common.licence_colours(ctx)
-    active = named.set_index("category")["instances"]   # the week's active instances per type, as on page 04
     for lic in licences:
         part = rows.rows[rows.rows["license_type"] == lic].set_index("feature").reindex(order).reset_index()
-        name = f"{lic} ({fmt.count(active[lic], ctx.k)} active)"
+        name = licence_label(ctx, named, licence_rows, lic)
         fig.add_trace(go.Bar(x=part["feature"], y=part["share"], name=name, marker_color=colours[lic],
                              text=part["share"].map(lambda v: "0 %" if v == 0 else ""), textposition="outside",
                              textfont_size=9, cliponaxis=False,

@@ -15,11 +15,10 @@ CHANGES_CSV = ["month", "category", "instances"]
 
 def shares(ctx: Context, dimension: str, what: str, name: str) -> Chart:
     """Weekly share of active instances by driver or licence type (top 7 and 'other')."""
-    df = common.breakdown(ctx, dimension)
+    df, rows = common.protected_breakdown(ctx, dimension)
     if df.empty:
         return common.empty(name, what, f"reported a {what.lower()}", ctx, "week")
-    rows = ctx.protect(df, {"instances": ["share"]})
-    title = common.top_finding(ctx, df, f"{dimension}_top_share", what)
+    title = common.top_finding(ctx, df, rows, f"{dimension}_top_share", what)
     fig = charts.share_area(rows, "week", "category", charts.series_order(df, "category"))
     charts.layout(fig, charts.AXIS["week"], "share of weekly active instances", percent=True)
     common.dated(fig, ctx, "week")
@@ -29,15 +28,15 @@ def shares(ctx: Context, dimension: str, what: str, name: str) -> Chart:
 
 def counts(ctx: Context, dimension: str, what: str, name: str) -> Chart:
     """Weekly active instances by driver or licence type (top 7 and 'other')."""
-    df = common.breakdown(ctx, dimension)
+    df, rows = common.protected_breakdown(ctx, dimension)
     if df.empty:
         return common.empty(name, what, f"reported a {what.lower()}", ctx, "week")
-    rows = ctx.protect(df, {"instances": ["share"]})
     week = common.rows_of(df[~df["category"].isin(common.REST)], "week", ctx.scope.week)
     title = what
     if len(week):
         top = week.sort_values("instances", ascending=False).iloc[0]
-        count = ctx.quote(figures.count(f"{dimension}_top_instances", top["instances"], top["week"], ctx.k))
+        count = ctx.quote(figures.count(f"{dimension}_top_instances", top["instances"], top["week"], ctx.k,
+                                        common.withheld(rows, top)))
         title = f"{top['category']}: {count} instances, week of {fmt.day(top['week'])}"
     fig = charts.lines(rows, "week", "category", "instances", charts.series_order(df, "category"))
     charts.layout(fig, charts.AXIS["week"], "weekly active instances")
@@ -62,10 +61,20 @@ def _period(row) -> str:
     return f"{fmt.month(row['window_start'])} – {fmt.month(row['month'])}"
 
 
+def _sums(df: pd.DataFrame, window: pd.Series | None, quoted: list) -> pd.Series:
+    """Return each row's partition for suppression: in the 12 months the title sums (`window`: its row), the
+    category when the title quotes its sum, else 'rest' (the dimension's quoted sum less those); blank outside."""
+    if window is None:
+        return pd.Series(None, index=df.index, dtype=object)
+    inside = df["month"].between(window["window_start"], window["month"])
+    return df["category"].where(df["category"].isin(quoted), "rest").where(inside)
+
+
 def _bars(ctx: Context, df: pd.DataFrame, name: str, title: str, subtitle: str, y_label: str, names=None,
-          palette=None, patterns=None) -> Chart:
-    """Stacked monthly bars of changes by category (top 7 and 'other'; colours from `palette`, else in order)."""
-    rows = ctx.protect(df, ["instances"])
+          palette=None, patterns=None, window: pd.Series | None = None, quoted: list | None = None) -> Chart:
+    """Stacked monthly bars of changes by category (top 7 and 'other'; colours from `palette`, else in order); the
+    months the title sums (`window`, the categories whose sums it quotes) protected as partitions."""
+    rows = ctx.protect(df.assign(sums=_sums(df, window, quoted or [])), ["instances"], within=["sums"]).only(list(df))
     fig = charts.stacked_bars(rows, "month", "category", charts.series_order(df, "category"), names=names,
                               palette=palette, patterns=patterns)
     charts.layout(fig, charts.AXIS["month"], y_label)
@@ -79,6 +88,7 @@ def changes(ctx: Context, dimension: str, what: str, name: str) -> Chart:
     title = f"Instances that changed {what}"
     window = _window(ctx, df)
     named = window[window["category"] != "other"].sort_values(["changes_12m", "category"], ascending=[False, True])
+    summed, tied = None, []
     if len(named) and named["dimension_changes_12m"].iloc[0] > 0:
         top = named.iloc[0]
         total = ctx.quote(figures.count(f"{dimension}_changes_12m", top["dimension_changes_12m"], top["month"], ctx.k))
@@ -87,13 +97,14 @@ def changes(ctx: Context, dimension: str, what: str, name: str) -> Chart:
         commonest = (f"the most common: {top['category']} ({most})" if len(tied) == 1 else
                      f"the most common: {fmt.listing(tied)} ({most} each)")
         title = f"{_period(top)}: {total} changes of {what}; {commonest}"
+        summed = top
     if not (df["instances"] > 0).any():
         return charts.nothing(name, title, f"No instance changed {what} in this date range.")
     palette, patterns = common.change_styles(ctx, dimension, df["category"].unique().tolist())
     return _bars(ctx, df, name, title, f"Instances whose {what} changed between two days they reported it, per "
                  f"month (UTC); up to 7 commonest changes by name, the rest as 'other'; a change in the colour of the "
                  f"{what} it went to (as above), its pattern by the one it left", "instances changing", palette=palette,
-                 patterns=patterns)
+                 patterns=patterns, window=summed, quoted=tied)
 
 
 def trials_ended(ctx: Context) -> Chart:
@@ -101,6 +112,7 @@ def trials_ended(ctx: Context) -> Chart:
     df = _months(ctx, "trial_end")
     title = "Trials that ended, and what they became"
     window = _window(ctx, df)
+    summed = None
     if len(window) and window["dimension_changes_12m"].iloc[0] > 0:
         top = window.sort_values("changes_12m", ascending=False).iloc[0]
         total = ctx.quote(figures.count("trials_ended_12m", top["dimension_changes_12m"], top["month"], ctx.k))
@@ -109,12 +121,14 @@ def trials_ended(ctx: Context) -> Chart:
         one = top["dimension_changes_12m"] == 1 and not fmt.hidden(top["dimension_changes_12m"], ctx.k)
         trials = "trial" if one else "trials"   # a hidden count keeps the plural: '1' would show through
         title = f"{_period(top)}: {total} {trials} ended; {share} of them became {top['category']}"
+        summed = top
     if not (df["instances"] > 0).any():
         return charts.nothing("trials_ended", title, "No trial licence ended in this date range.")
     names = {c: f"became {c}" for c in df["category"].unique() if c != "other"}
     licences = common.licence_colours(ctx)
     return _bars(ctx, df, "trials_ended", title, "Trial licences that ended per month (UTC), by the licence type "
-                 "they became", "trials ended", names, {c: licences[c] for c in names if c in licences})
+                 "they became", "trials ended", names, {c: licences[c] for c in names if c in licences},
+                 window=summed, quoted=[] if summed is None else [summed["category"]])
 
 
 def conversions(ctx: Context) -> Chart:
@@ -122,6 +136,7 @@ def conversions(ctx: Context) -> Chart:
     df = _months(ctx, "ce_to_ee")
     title = "CE to EE conversions"
     window = _window(ctx, df)
+    row = None
     if len(window):
         row = window.iloc[0]
         total = ctx.quote(figures.count("conversions_12m", row["changes_12m"], row["month"], ctx.k))
@@ -130,4 +145,4 @@ def conversions(ctx: Context) -> Chart:
         return charts.nothing("ce_to_ee", title, "No CE instance became EE in this date range.")
     ee = common.licence_colours(ctx).get("EE")   # in EE's colour, as 'became EE' above
     return _bars(ctx, df, "ce_to_ee", title, "CE instances that became EE, per month (UTC)", "instances converted",
-                 palette={c: ee for c in df["category"].unique()} if ee else None)
+                 palette={c: ee for c in df["category"].unique()} if ee else None, window=row)

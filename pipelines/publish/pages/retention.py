@@ -87,8 +87,10 @@ def upgrade_paths(ctx: Context) -> Chart:
     skipping = ctx.quote(figures.share("skipping_share_12m", row["skipping_share"], row["month"], row["upgrades"],
                                        ctx.k, digits=0))
     title = f"{period}: {ups} upgrades ({skipping} skip a line) and {downs} downgrades between minor lines"
-    rows = ctx.protect(df[["month", "window_start", "from_minor", "to_minor", "direction", "minors_skipped",
-                           "changes", "drawn"]], ["changes"])
+    columns = ["month", "window_start", "from_minor", "to_minor", "direction", "minors_skipped", "changes", "drawn"]
+    summed = df["direction"].mask((df["direction"] == "up") & (df["minors_skipped"] > 0), "up, skipping")
+    rows = ctx.protect(df[columns].assign(summed=summed), ["changes"], within=["summed"]).only(columns)   # the
+    # title's sums: the downgrades, the upgrades, and (their skipping share) those that skip a line
     ends = [df[[f"{end}_minor", f"{end}_rank", f"{end}_drawn"]].set_axis(["line", "rank", "drawn"], axis=1)
             for end in ("from", "to")]
     lines = pd.concat(ends).query("drawn").drop_duplicates("line")
@@ -96,16 +98,22 @@ def upgrade_paths(ctx: Context) -> Chart:
     part = rows.rows[rows.rows["drawn"]]
     grid = part.pivot(index="from_minor", columns="to_minor", values="changes").reindex(index=drawn, columns=drawn)
     mask = rows.any_hidden("changes")[part.index] if ctx.k else None
-    hidden = None if mask is None else part.assign(h=mask).pivot(
-        index="from_minor", columns="to_minor", values="h").reindex(index=drawn, columns=drawn).fillna(False)
+    hidden, withheld = (None, None) if mask is None else (
+        _cells(part, mask, drawn), _cells(part, rows.is_withheld("changes")[part.index], drawn))
     text = grid.map(lambda v: "" if pd.isna(v) else f"{int(v):,}")
     fig = charts.heatmap(grid, hidden, text, ctx.k, "Oranges", "changes",
-                         "%{y} → %{x}: %{z:,} changes<extra></extra>")
+                         "%{y} → %{x}: %{z:,} changes<extra></extra>", withheld=withheld)
     charts.layout(fig, "to minor line", "from minor line", height=620)
     fig.update_layout(showlegend=False)
     extra = [_older_lines(ctx, row, len(drawn), mask is not None and mask.any())] if row["lines_not_drawn"] else []
     return Chart("upgrade_paths", title, f"Changes of minor line between consecutive days an instance was seen, "
                  f"{period}: upgrades right of the diagonal, downgrades left of it", fig, rows, extra=extra)
+
+
+def _cells(part: pd.DataFrame, marks: pd.Series, lines: list) -> pd.DataFrame:
+    """Return a mark per upgrade path as the heatmap's grid (from line by to line, `lines` in order)."""
+    return part.assign(h=marks).pivot(index="from_minor", columns="to_minor", values="h").reindex(
+        index=lines, columns=lines).fillna(False)
 
 
 def _older_lines(ctx: Context, row: pd.Series, drawn: int, hidden: bool) -> str:
@@ -123,10 +131,9 @@ def _older_lines(ctx: Context, row: pd.Series, drawn: int, hidden: bool) -> str:
 def version_lag(ctx: Context) -> Chart:
     """Share of weekly active instances by how many minor lines behind the newest release they run."""
     title = versions.newest_title(ctx)
-    df = common.breakdown(ctx, "version_lag")
+    df, rows = common.protected_breakdown(ctx, "version_lag")
     if df.empty:
         return common.empty("version_lag", title, "reported a version", ctx, "week")
-    rows = ctx.protect(df, {"instances": ["share"]})
     fig = charts.share_area(rows, "week", "category", charts.series_order(df, "category"))
     charts.layout(fig, charts.AXIS["week"], "share of weekly active instances", percent=True)
     common.dated(fig, ctx, "week")

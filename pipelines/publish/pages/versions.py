@@ -34,11 +34,11 @@ def _line_order(df: pd.DataFrame) -> list:
 def version_lines(ctx: Context, weeks: int = 52) -> Chart:
     """Share of weekly active instances by minor line over the last `weeks` weeks, minor releases marked."""
     title = newest_title(ctx)
-    df = common.breakdown(ctx, "version_line")
+    df, rows = common.protected_breakdown(ctx, "version_line")
     if df.empty:
         return common.empty("version_lines", title, "reported a FlowForge version", ctx, "week")
-    df = df[df["week"] > df["week"].max() - pd.Timedelta(weeks=weeks)]
-    rows = ctx.protect(df, {"instances": ["share"]})
+    recent = df["week"] > df["week"].max() - pd.Timedelta(weeks=weeks)
+    df, rows = df[recent], rows.where(recent)
     order = _line_order(df)
     fig = charts.share_area(rows, "week", "category", order, common.line_colours(ctx))
     charts.layout(fig, charts.AXIS["week"], "share of weekly active instances", percent=True)
@@ -105,17 +105,17 @@ def release_uptake(ctx: Context, last: int = 16) -> Chart:
 
 def patch_mix(ctx: Context) -> Chart:
     """Instances per week on each patch version of the 3 newest minor lines (top 7 and 'other')."""
-    df = common.breakdown(ctx, "patch_version")
+    df, rows = common.protected_breakdown(ctx, "patch_version")
     if df.empty:
         return common.empty("patch_mix", "Patch versions of the newest lines", "ran one of the newest lines",
                             ctx, "week")
-    rows = ctx.protect(df, {"instances": ["share"]})
     week = common.rows_of(df[df["category"] != "other"], "week", ctx.scope.week)
     title = "Patch versions of the newest minor lines"
     if len(week):
         top = week.sort_values("instances", ascending=False).iloc[0]
         version = ctx.quote(figures.label("top_patch_version", top["category"], top["week"]))
-        count = ctx.quote(figures.count("top_patch_instances", top["instances"], top["week"], ctx.k))
+        count = ctx.quote(figures.count("top_patch_instances", top["instances"], top["week"], ctx.k,
+                                        common.withheld(rows, top)))
         title = f"{version} is the most run patch version: {count} instances, week of {fmt.day(top['week'])}"
     order, palette, dashes = common.patch_styles(ctx, charts.series_order(df, "category"))
     fig = charts.lines(rows, "week", "category", "instances", order, palette=palette, dashes=dashes)
@@ -128,12 +128,12 @@ def patch_mix(ctx: Context) -> Chart:
 
 def dev_builds(ctx: Context) -> Chart:
     """Instances running development builds (a pre-release suffix such as -git) per week."""
-    df = common.breakdown(ctx, "version_line")
-    df = df[df["category"] == "dev builds"]
+    df, rows = common.protected_breakdown(ctx, "version_line")
+    dev = df["category"] == "dev builds"
+    df, rows = df[dev], rows.where(dev)
     title = "Development builds"
     if df.empty:
         return common.empty("dev_builds", title, "ran a development build", ctx, "week")
-    rows = ctx.protect(df, {"instances": ["share"]})
     week = common.rows_of(df, "week", ctx.scope.week)
     if len(week):
         count = ctx.quote(figures.count("dev_build_instances", week["instances"].iloc[0], week["week"].iloc[0], ctx.k))
