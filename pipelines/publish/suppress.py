@@ -83,10 +83,11 @@ def complements(values: pd.Series, small: pd.Series, groups: list[pd.Series], k:
     """Return, per row, whether a shown count is withheld to protect a small one of its group.
 
     A group's h small counts (each 1 .. k-1) with nothing withheld beside them are pinned by its sum when h is 1,
-    or when they sum to h (all 1) or to h·(k-1) (all k-1). Then counts are withheld, one at least, until the hidden
-    cells sum to more than h + m·k (m: the counts withheld): at that least sum every hidden cell would be pinned
-    (each small one 1, each withheld one k); above it, none is. The `preset` counts (withheld already, for a
-    reason outside the group) come first, then the smallest shown counts above 0 that are not in `keep`.
+    or when they sum to h (all 1) or to h·(k-1) (all k-1); a lone `preset` count (withheld already, for a reason
+    outside the group) is pinned too. Then counts are withheld, one at least, until the hidden cells sum to more
+    than h + m·k (m: the counts withheld): at that least sum every hidden cell would be pinned (each small one 1,
+    each withheld one k); above it, none is. The presets count first, then the smallest shown counts above 0
+    that are not in `keep`. When those run out a group can stay pinned (`exposed` finds it).
     """
     counts = pd.to_numeric(values, errors="coerce")
     preset = preset if preset is not None else pd.Series(False, index=values.index)
@@ -103,9 +104,10 @@ def complements(values: pd.Series, small: pd.Series, groups: list[pd.Series], k:
     if frame.empty:
         return preset
     sums = frame.groupby(keys, sort=False)[["excess", "small", "preset", "small_sum"]].transform("sum")
-    taken = frame.assign(slack=sums["excess"], alone=sums["preset"].eq(0) & pinned_alone(sums["small"],
-                                                                                          sums["small_sum"], k))
-    taken = taken[taken["candidate"] & (sums["small"] > 0)].sort_values([*keys, "value", "order"])
+    alone = (sums["preset"].eq(0) & pinned_alone(sums["small"], sums["small_sum"], k)) | \
+        (sums["small"].eq(0) & sums["preset"].eq(1))                   # a lone withheld count is the sum less the rest
+    taken = frame.assign(slack=sums["excess"], alone=alone)
+    taken = taken[taken["candidate"] & (sums["small"] + sums["preset"] > 0)].sort_values([*keys, "value", "order"])
     within = taken.groupby(keys, sort=False)
     after = taken["slack"] + within["value"].cumsum() - k * (within.cumcount() + 1)   # slack once this one is taken
     before = after.groupby([taken[c] for c in keys], sort=False).shift(1).fillna(taken["slack"])
@@ -134,7 +136,8 @@ def protect(df: pd.DataFrame, k: int, counts: dict[str, list[str]] | list[str],
     smalls, extras = pd.DataFrame(index=df.index), pd.DataFrame(index=df.index)
     for column, derived in reveals.items():
         small = _small(df, column, k, rows)
-        preset = (withhold or {}).get(column, pd.Series(False, index=df.index)) & ~small & (pd.to_numeric(df[column], errors="coerce") > 0)
+        above = pd.to_numeric(df[column], errors="coerce").gt(0).fillna(False)
+        preset = (withhold or {}).get(column, pd.Series(False, index=df.index)) & ~small & above
         extra = complements(df[column], small, [df[c] for c in within], k, keep, preset) if within else preset
         for name in [column, *derived]:
             smalls[name] = smalls[name] | small if name in smalls else small
@@ -150,11 +153,25 @@ def protect(df: pd.DataFrame, k: int, counts: dict[str, list[str]] | list[str],
 def exposed(df: pd.DataFrame, rows: Protected, column: str, within: list[str]) -> pd.DataFrame:
     """Return the partitions (their `within` values) whose hidden counts of a column a reader could still work out
     from the partition's sum: small counts pinned alone with nothing withheld beside them (nothing was left to
-    take), or hidden cells summing to their least. Their sum must be hidden where it is shown (a week's bar of daily counts)."""
+    take), one hidden count alone, or hidden cells summing to their least. Their sum must be hidden where it is
+    shown (a week's bar of daily counts)."""
     values = pd.to_numeric(df[column], errors="coerce")
     small, withheld = rows.is_small(column), rows.is_withheld(column)
     frame = df[within].assign(small=small.astype(int), withheld=withheld.astype(int), small_sum=values.where(small, 0),
                               slack=(values - 1).where(small, 0) + (values - rows.k).where(withheld, 0))
     sums = frame.groupby(within)[["small", "withheld", "small_sum", "slack"]].sum()
     alone = (sums["withheld"] == 0) & pinned_alone(sums["small"], sums["small_sum"], rows.k)
-    return sums[(sums["small"] > 0) & (alone | ((sums["withheld"] > 0) & (sums["slack"] <= 0)))].reset_index()[within]
+    least = (sums["withheld"] > 0) & ((sums["slack"] <= 0) | (sums["small"] + sums["withheld"] == 1))
+    return sums[(sums["small"] + sums["withheld"] > 0) & (alone | least)].reset_index()[within]
+
+
+def parts_of_rows(df: pd.DataFrame, parts: list[str], k: int) -> dict[str, pd.Series]:
+    """Return, per part column, the rows whose part is withheld so that no small part of a row can be worked out
+    from the row's total (the parts add up to it: read = loaded + duplicates + quarantined + pending); for
+    protect's `withhold`."""
+    long = df[parts].reset_index(drop=True).reset_index(names="row").melt(id_vars="row", var_name="part",
+                                                                           value_name="count")
+    marks = protect(long, k, ["count"], within=["row"])
+    taken = long[marks.is_withheld("count")]
+    return {part: pd.Series(range(len(df)), index=df.index).isin(taken.loc[taken["part"] == part, "row"])
+            for part in parts}

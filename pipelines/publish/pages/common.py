@@ -77,8 +77,8 @@ def breakdown(ctx: Context, dimension: str) -> pd.DataFrame:
     return df[df["dimension"] == dimension].drop(columns="dimension")
 
 
-#: the dimensions sharing categories: 'dev builds' and 'unknown' hold the same instances in both, and each one's
-#: first category (the newest line) is the headline's newest line
+#: the dimensions whose categories are quoted or drawn elsewhere with the same count: 'dev builds' in both (and
+#: its own chart), and the first category, the newest line, in the headline
 VERSION_DIMENSIONS = ("version_line", "version_lag")
 
 
@@ -87,8 +87,9 @@ def protected_breakdown(ctx: Context, dimension: str) -> tuple[pd.DataFrame, Pro
     week as one partition (its categories add up to the week's active instances, which a share gives away).
 
     Every chart, title and legend showing a breakdown cell reads its marks here, so a count withheld on one chart
-    is withheld on all. A count shown with the same value outside its dimension is never withheld: the version
-    dimensions' shared categories and first category."""
+    is withheld on all. In the version dimensions, 'dev builds', 'unknown' and the first category are never
+    withheld: the same counts show on the development builds chart, in the other version dimension and in the
+    headline (the two dimensions are otherwise decided apart: docs/reports.md says what that leaves open)."""
     df = breakdown(ctx, dimension)
     keep = None
     if dimension in VERSION_DIMENSIONS:

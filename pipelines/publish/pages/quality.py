@@ -8,7 +8,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from ... import privacy
-from .. import charts, figures, fmt
+from .. import charts, figures, fmt, suppress
 from ..charts import Chart
 from ..context import Context
 from ..suppress import Protected
@@ -37,7 +37,7 @@ def sources(ctx: Context) -> Protected:
     df = ctx.mart("source_summary").assign(last_loaded_utc=lambda d: d["last_loaded_at"].dt.strftime("%Y-%m-%d %H:%M"),
                                            source=lambda d: d["source"].map(short))
     cols = ["source", "items", "items_in_trouble", *SOURCE_COUNTS, "last_loaded_utc"]
-    return ctx.protect(df[cols], SOURCE_COUNTS)
+    return ctx.protect(df[cols], SOURCE_COUNTS, withhold=suppress.parts_of_rows(df, SOURCE_COUNTS[1:], ctx.k))
 
 
 def files_in_trouble(ctx: Context) -> tuple[Protected, str | None]:
@@ -187,17 +187,18 @@ def clones(ctx: Context) -> Chart:
 def pings_per_day(ctx: Context) -> Chart:
     """How many instance-days carried 1, 2, 3 ... pings (log scale: the rare counts stay visible)."""
     df = ctx.mart("pings_per_instance_day").sort_values("pings")
+    # the counts as category labels (kept in their numeric order); their shares add up to 1, the counts to all
+    df = df.rename(columns={"pings": "pings_in_the_day"}).assign(pings_in_the_day=lambda d: d["pings_in_the_day"].astype(str))
+    rows = ctx.protect(df.assign(whole=1), {"instance_days": ["share"]}, within=["whole"]).only(list(df))
     title = "Pings per instance-day"
-    one = df[df["pings"] == 1]
+    one = df[df["pings_in_the_day"] == "1"]
     if len(one):
         share = ctx.quote(figures.share("one_ping_share", one["share"].iloc[0], ctx.as_of,
-                                        one["instance_days"].iloc[0], ctx.k))
+                                        one["instance_days"].iloc[0], ctx.k,
+                                        withheld=bool(rows.is_withheld("instance_days")[one.index[0]])))
         title = f"{share} of instance-days carry one ping; restarts add the rest"
     if df.empty:
         return charts.nothing("pings_per_instance_day", title, "No instance-day in this date range.")
-    # the counts as category labels (kept in their numeric order)
-    df = df.rename(columns={"pings": "pings_in_the_day"}).assign(pings_in_the_day=lambda d: d["pings_in_the_day"].astype(str))
-    rows = ctx.protect(df, {"instance_days": ["share"]})
     fig = go.Figure(go.Bar(x=rows.rows["pings_in_the_day"], y=rows.rows["instance_days"], marker_color=charts.PALETTE[0],
                            customdata=rows.rows[["share"]], name="instance-days",
                            hovertemplate="%{x} pings: %{y:,} instance-days (%{customdata[0]:.2%})<extra></extra>"))
