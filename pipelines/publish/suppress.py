@@ -48,9 +48,9 @@ class Protected:
 
     def only(self, columns: list[str]) -> "Protected":
         """Return the same rows with only these columns (and their marks)."""
-        keep = [c for c in self.hidden.columns if c in columns]
-        return Protected(self.rows[columns], self.hidden[keep], self.k,
-                         self.withheld[[c for c in self.withheld.columns if c in columns]])
+        def marks(frame: pd.DataFrame) -> pd.DataFrame:
+            return frame[[c for c in frame.columns if c in columns]]
+        return Protected(self.rows[columns], marks(self.hidden), self.k, marks(self.withheld))
 
     def where(self, mask: pd.Series) -> "Protected":
         """Return the rows the mask selects, with their marks (decided over all the rows first)."""
@@ -72,46 +72,52 @@ def _small(df: pd.DataFrame, column: str, k: int, rows: pd.Series | None) -> pd.
     return small & rows if rows is not None else small
 
 
-def pinned_alone(smalls: pd.Series, total: pd.Series, k: int) -> pd.Series:
-    """Return whether a group's small counts alone (how many; their sum) are pinned by the sum: one of them, all 1,
-    or all k-1."""
-    return (smalls == 1) | (total == smalls) | (total == smalls * (k - 1))
+def _hidden(counts: pd.Series, small: pd.Series, withheld: pd.Series, k: int) -> pd.DataFrame:
+    """Return per row what a group's hidden cells sum from: 1 for a small count, its sum, 1 for a withheld one,
+    and the slack (how far the cell lies above its least: 1 for a small count, k for a withheld one)."""
+    return pd.DataFrame({"small": small.astype(int), "small_sum": counts.where(small, 0),
+                         "withheld": (withheld & ~small).astype(int),
+                         "slack": (counts - 1).where(small, 0) + (counts - k).where(withheld & ~small, 0)},
+                        index=counts.index)
+
+
+def pinned(sums: pd.DataFrame, k: int) -> pd.Series:
+    """Return, per group (the sums of `_hidden`), whether its sum pins its hidden cells: small counts with nothing
+    withheld beside them, when there is one of them or they sum to all 1 or all k-1; with counts withheld, one
+    hidden cell alone, or cells summing to their least (each small one 1, each withheld one k)."""
+    alone = (sums["small"] == 1) | (sums["small_sum"] == sums["small"]) | \
+        (sums["small_sum"] == sums["small"] * (k - 1))
+    least = (sums["slack"] <= 0) | (sums["small"] + sums["withheld"] == 1)
+    return (sums["small"] + sums["withheld"] > 0) & ((sums["withheld"].eq(0) & alone) | (sums["withheld"].gt(0) & least))
 
 
 def complements(values: pd.Series, small: pd.Series, groups: list[pd.Series], k: int,
                 keep: pd.Series | None = None, preset: pd.Series | None = None) -> pd.Series:
     """Return, per row, whether a shown count is withheld to protect a small one of its group.
 
-    A group's h small counts (each 1 .. k-1) with nothing withheld beside them are pinned by its sum when h is 1,
-    or when they sum to h (all 1) or to h·(k-1) (all k-1); a lone `preset` count (withheld already, for a reason
-    outside the group) is pinned too. Then counts are withheld, one at least, until the hidden cells sum to more
-    than h + m·k (m: the counts withheld): at that least sum every hidden cell would be pinned (each small one 1,
-    each withheld one k); above it, none is. The presets count first, then the smallest shown counts above 0
-    that are not in `keep`. When those run out a group can stay pinned (`exposed` finds it).
+    Where a group's sum pins its hidden cells (`pinned`; the `preset` counts, withheld already for a reason
+    outside the group, count among them), counts are withheld, one at least, until the hidden cells sum to more
+    than their least (h + m·k: h small counts, m withheld): above it, no hidden cell is pinned. The smallest shown
+    counts above 0 that are not in `keep` are taken. When those run out a group can stay pinned (`exposed`).
     """
     counts = pd.to_numeric(values, errors="coerce")
     preset = preset if preset is not None else pd.Series(False, index=values.index)
-    frame = pd.DataFrame({"value": counts, "order": range(len(values)), "small": small.astype(int),
-                          "preset": preset.astype(int),
-                          "excess": (counts - 1).where(small, 0) + (counts - k).where(preset & ~small, 0),
-                          "small_sum": counts.where(small, 0),
-                          "candidate": ~small & ~preset & (counts > 0) & (~keep if keep is not None else True)},
-                         index=values.index)
+    frame = _hidden(counts, small, preset, k).assign(
+        value=counts, order=range(len(values)),
+        candidate=~small & ~preset & (counts > 0) & (~keep if keep is not None else True))
     keys = [f"g{i}" for i in range(len(groups))]
     for key, group in zip(keys, groups):
         frame[key] = group.to_numpy()
     frame = frame[frame[keys].notna().all(axis=1)]                   # a row with a blank key is in no partition
     if frame.empty:
         return preset
-    sums = frame.groupby(keys, sort=False)[["excess", "small", "preset", "small_sum"]].transform("sum")
-    alone = (sums["preset"].eq(0) & pinned_alone(sums["small"], sums["small_sum"], k)) | \
-        (sums["small"].eq(0) & sums["preset"].eq(1))                   # a lone withheld count is the sum less the rest
-    taken = frame.assign(slack=sums["excess"], alone=alone)
-    taken = taken[taken["candidate"] & (sums["small"] + sums["preset"] > 0)].sort_values([*keys, "value", "order"])
+    sums = frame.groupby(keys, sort=False)[["small", "small_sum", "withheld", "slack"]].transform("sum")
+    taken = frame.assign(group_slack=sums["slack"], pinned=pinned(sums, k))
+    taken = taken[taken["candidate"] & (sums["small"] + sums["withheld"] > 0)].sort_values([*keys, "value", "order"])
     within = taken.groupby(keys, sort=False)
-    after = taken["slack"] + within["value"].cumsum() - k * (within.cumcount() + 1)   # slack once this one is taken
-    before = after.groupby([taken[c] for c in keys], sort=False).shift(1).fillna(taken["slack"])
-    first = (within.cumcount() == 0) & taken["alone"]                                 # one where they are pinned
+    after = taken["group_slack"] + within["value"].cumsum() - k * (within.cumcount() + 1)   # once this one is taken
+    before = after.groupby([taken[c] for c in keys], sort=False).shift(1).fillna(taken["group_slack"])
+    first = (within.cumcount() == 0) & taken["pinned"]                                # one where they are pinned
     chosen = first | (before <= 0)                                                    # then until the sum is above
     return preset | chosen.reindex(values.index, fill_value=False).astype(bool)
 
@@ -152,17 +158,12 @@ def protect(df: pd.DataFrame, k: int, counts: dict[str, list[str]] | list[str],
 
 def exposed(df: pd.DataFrame, rows: Protected, column: str, within: list[str]) -> pd.DataFrame:
     """Return the partitions (their `within` values) whose hidden counts of a column a reader could still work out
-    from the partition's sum: small counts pinned alone with nothing withheld beside them (nothing was left to
-    take), one hidden count alone, or hidden cells summing to their least. Their sum must be hidden where it is
-    shown (a week's bar of daily counts)."""
-    values = pd.to_numeric(df[column], errors="coerce")
-    small, withheld = rows.is_small(column), rows.is_withheld(column)
-    frame = df[within].assign(small=small.astype(int), withheld=withheld.astype(int), small_sum=values.where(small, 0),
-                              slack=(values - 1).where(small, 0) + (values - rows.k).where(withheld, 0))
-    sums = frame.groupby(within)[["small", "withheld", "small_sum", "slack"]].sum()
-    alone = (sums["withheld"] == 0) & pinned_alone(sums["small"], sums["small_sum"], rows.k)
-    least = (sums["withheld"] > 0) & ((sums["slack"] <= 0) | (sums["small"] + sums["withheld"] == 1))
-    return sums[(sums["small"] + sums["withheld"] > 0) & (alone | least)].reset_index()[within]
+    from the partition's sum (`pinned`: nothing was left beside them to withhold). Their sum must be hidden where
+    it is shown (a week's bar of daily counts)."""
+    cells = _hidden(pd.to_numeric(df[column], errors="coerce"), rows.is_small(column), rows.is_withheld(column),
+                    rows.k)
+    sums = cells.groupby([df[c] for c in within]).sum()
+    return sums[pinned(sums, rows.k)].reset_index()[within]
 
 
 def parts_of_rows(df: pd.DataFrame, parts: list[str], k: int) -> dict[str, pd.Series]:

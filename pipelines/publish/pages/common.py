@@ -97,9 +97,9 @@ def protected_breakdown(ctx: Context, dimension: str) -> tuple[pd.DataFrame, Pro
     return df, ctx.protect(df, {"instances": ["share"]}, within=["week"], keep=keep)
 
 
-def withheld(rows: Protected, row: pd.Series) -> bool:
+def withheld(rows: Protected, row: pd.Series, column: str = "instances") -> bool:
     """Return whether a row's count (a row of the protected rows' source) is withheld to protect a smaller one."""
-    return bool(rows.is_withheld("instances").get(row.name, False))
+    return bool(rows.is_withheld(column).get(row.name, False))
 
 
 def category_colours(ctx: Context, dimension: str) -> dict:

@@ -195,7 +195,7 @@ def pings_per_day(ctx: Context) -> Chart:
     if len(one):
         share = ctx.quote(figures.share("one_ping_share", one["share"].iloc[0], ctx.as_of,
                                         one["instance_days"].iloc[0], ctx.k,
-                                        withheld=bool(rows.is_withheld("instance_days")[one.index[0]])))
+                                        withheld=common.withheld(rows, one.iloc[0], "instance_days")))
         title = f"{share} of instance-days carry one ping; restarts add the rest"
     if df.empty:
         return charts.nothing("pings_per_instance_day", title, "No instance-day in this date range.")
