@@ -130,7 +130,7 @@ class Scope:
         if self.as_of is None:
             return None
         weeks = self.read("headline_weekly")
-        weeks = weeks.loc[weeks["complete"] & (weeks["week"] + pd.Timedelta(days=6) <= self.as_of), "week"]
+        weeks = weeks.loc[weeks["complete"] & marts.over_by(weeks["week"], "week", self.as_of), "week"]
         return pd.Timestamp(weeks.max()) if len(weeks) else None
 
     @cached_property
@@ -140,7 +140,7 @@ class Scope:
         if self.as_of is None:
             return None
         months = self.read("calendar_months")
-        months = months.loc[months["complete"] & (months["month"] + pd.offsets.MonthEnd(0) <= self.as_of), "month"]
+        months = months.loc[months["complete"] & marts.over_by(months["month"], "month", self.as_of), "month"]
         return pd.Timestamp(months.max()) if len(months) else None
 
 

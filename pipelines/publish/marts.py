@@ -61,6 +61,19 @@ def exists(name: str, folder: str | Path | None = None) -> bool:
 
 #: the period a row's time column starts (a day's row is a day: no cut needed)
 PERIODS = {"week": pd.DateOffset(weeks=1), "month": pd.DateOffset(months=1), "cohort_month": pd.DateOffset(months=1)}
+#: pandas' calendar of each period (weeks run Monday to Sunday, UTC)
+CALENDARS = {"week": "W-SUN", "month": "M", "cohort_month": "M"}
+
+
+def over_by(starts, period: str, day):
+    """Whether the week or month starting at `starts` (a timestamp or a Series of them) has ended by the UTC `day`:
+    its last day is on or before it. THE rule for a whole period (a range's cut, the period in progress)."""
+    return starts + PERIODS[period] <= pd.Timestamp(day) + pd.Timedelta(days=1)
+
+
+def period_start(day, period: str) -> pd.Timestamp:
+    """Return the first day of the week (Monday) or month holding the UTC `day`."""
+    return pd.Timestamp(day).to_period(CALENDARS[period]).start_time
 
 
 def read(name: str, folder: str | Path | None = None, start: str | date | None = None,
@@ -80,7 +93,7 @@ def read(name: str, folder: str | Path | None = None, start: str | date | None =
         if end:
             df = df[df[col] <= pd.Timestamp(end)]
             if whole and col in PERIODS:
-                df = df[df[col] + PERIODS[col] <= pd.Timestamp(end) + pd.Timedelta(days=1)]
+                df = df[over_by(df[col], col, end)]
     return df.reset_index(drop=True)
 
 

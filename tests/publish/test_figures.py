@@ -32,6 +32,18 @@ def fleet(tmp_path_factory):
     return base, env, (base / "reports" / "latest").resolve()
 
 
+def test_one_calendar_rule_says_when_a_week_or_month_is_over():
+    # truth: a week (Monday to Sunday) is over on its Sunday, a month on its last day; nothing of pandas' calendar
+    for day in pd.date_range("2024-02-20", "2024-03-12"):
+        monday = day - pd.Timedelta(days=day.weekday())
+        first = day.replace(day=1)
+        assert marts.period_start(day, "week") == monday and marts.period_start(day, "month") == first
+        assert marts.over_by(monday, "week", day) == (day.weekday() == 6), day
+        assert marts.over_by(first, "month", day) == ((day + pd.Timedelta(days=1)).day == 1), day
+    starts = pd.Series(pd.to_datetime(["2024-02-01", "2024-03-01"]))
+    assert marts.over_by(starts, "month", "2024-02-29").tolist() == [True, False]   # leap day ends February
+
+
 def test_every_figure_is_on_its_page_once_and_equals_independent_truth(fleet):
     base, _, folder = fleet
     found = assert_figures_consistent(folder)

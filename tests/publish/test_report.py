@@ -102,6 +102,16 @@ def test_report_has_every_page_chart_data_figures_index_and_latest(demo, built):
     assert (built / "figures.json").exists()
 
 
+def test_chart_csvs_write_counts_as_whole_numbers_and_no_float_noise(built):
+    # a count column holding a blank (removals not known yet) is a float column in pandas: 16, not 16.0
+    weekly = pd.read_csv(built / "data" / "01_fleet_overview__added_and_removed.csv", dtype=str, keep_default_na=False)
+    assert (weekly["removed"] == "").any() and weekly["removed"].str.fullmatch(r"\d*").all()
+    for csv in (built / "data").glob("*.csv"):
+        cells = pd.read_csv(csv, dtype=str, keep_default_na=False).to_numpy().ravel()
+        noisy = [c for c in cells if re.fullmatch(r"-?\d+\.\d*", c) and (c.endswith(".0") or len(c.strip("-.0")) > 13)]
+        assert not noisy, (csv.name, noisy[:3])
+
+
 def test_every_page_links_its_neighbours_lists_its_sections_and_states_range_and_freshness(built):
     listed = sorted(p.name for p in built.glob("0*.html"))
     for i, name in enumerate(listed):
@@ -324,6 +334,7 @@ def test_the_team_report_hides_nothing_and_the_public_one_hides_every_small_coun
         df = pd.read_csv(csv, dtype=str, keep_default_na=False)
         for column in set(df.columns) & COUNTS:
             cells = df[column]
+            assert cells.str.fullmatch(rf"\d*|< 5|{WITHHELD}").all(), f"{csv.name}.{column}"   # 16, never 16.0
             hidden += int((cells == "< 5").sum())
             withheld += int((cells == WITHHELD).sum())
             numbers = pd.to_numeric(cells[~cells.isin(["< 5", WITHHELD])], errors="coerce").dropna()

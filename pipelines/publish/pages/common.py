@@ -33,8 +33,8 @@ def in_progress(ctx: Context, period: str) -> pd.Timestamp | None:
     or point, drawn at that day, counts only the days so far), else None (and for days)."""
     if period not in ("week", "month") or ctx.as_of is None or ctx.scope.cut_short:   # a range cut short shows
         return None                                                                   # whole periods only
-    start = ctx.as_of.to_period("W-SUN" if period == "week" else "M").start_time
-    return start if ctx.as_of < start + marts.PERIODS[period] - pd.Timedelta(days=1) else None
+    start = marts.period_start(ctx.as_of, period)
+    return None if marts.over_by(start, period, ctx.as_of) else start
 
 
 def unfinished(fig: go.Figure, ctx: Context, period: str, panels: int = 0) -> list[str]:
@@ -175,9 +175,9 @@ def rest_note(ctx: Context, rows: pd.DataFrame, what: str) -> list[str]:
             f"{fmt.day(last['week'])}."]
 
 
-#: the words and the pandas calendar of a period a chart draws
-PERIOD_WORDS = {"week": ("week (Monday to Sunday)", "weeks", "W-SUN"), "month": ("calendar month", "months", "M"),
-                "cohort_month": ("calendar month", "months", "M")}
+#: the words for a period a chart draws
+PERIOD_WORDS = {"week": ("week (Monday to Sunday)", "weeks"), "month": ("calendar month", "months"),
+                "cohort_month": ("calendar month", "months")}
 
 
 def holds_period(ctx: Context, period: str) -> bool:
@@ -186,18 +186,17 @@ def holds_period(ctx: Context, period: str) -> bool:
     if ctx.as_of is None or ctx.start is None:
         return ctx.as_of is not None
     start = pd.Timestamp(ctx.start)
-    first = start.to_period(PERIOD_WORDS[period][2]).start_time
+    first = marts.period_start(start, period)
     if first < start:
         first += marts.PERIODS[period]
-    last = first + marts.PERIODS[period] - pd.Timedelta(days=1) if ctx.scope.cut_short else first
-    return last <= ctx.as_of
+    return marts.over_by(first, period, ctx.as_of) if ctx.scope.cut_short else first <= ctx.as_of
 
 
 def empty(name: str, title: str, what: str, ctx: Context | None = None, period: str | None = None) -> Chart:
     """Return the sentence for a chart with no rows in the date range; for a chart over weeks or months (`period`)
     a range too short to hold a whole one says that instead."""
     if ctx is not None and period and not holds_period(ctx, period):
-        one, many, _ = PERIOD_WORDS[period]
+        one, many = PERIOD_WORDS[period]
         return charts.nothing(name, title, f"No whole {one} lies in this date range: this chart draws whole {many}.")
     return charts.nothing(name, title, f"No instance {what} in this date range.")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from .. import charts, figures, fmt
+from .. import charts, figures, fmt, marts
 from ..charts import Chart
 from ..context import Context
 from . import common, versions
@@ -61,10 +61,8 @@ def _after_last_month(ctx: Context, df: pd.DataFrame) -> pd.Series:
     """Return which retention cells lie in a month not over by the as-of day (the month in progress, or later)."""
     if ctx.as_of is None:
         return pd.Series(False, index=df.index)
-    open_ = (ctx.as_of + pd.Timedelta(days=1)).to_period("M")   # the first month the as-of day has not ended
-    cohort = pd.to_datetime(df["cohort_month"])
-    month = cohort.dt.year * 12 + cohort.dt.month - 1 + df["months_since"]   # the cell's month, counted
-    return month >= open_.year * 12 + open_.month - 1
+    month = (pd.to_datetime(df["cohort_month"]).dt.to_period("M") + df["months_since"]).dt.start_time   # the cell's
+    return ~marts.over_by(month, "month", ctx.as_of)
 
 
 def upgrade_paths(ctx: Context) -> Chart:
