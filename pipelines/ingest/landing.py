@@ -181,26 +181,32 @@ FIELD_COLUMNS = ", ".join(quoted(f) for f in FIELDS)
 BLANKED_COLUMNS = ", ".join(
     f"case when addr and {has_address_sql(quoted(f))} then null else {quoted(f)} end as {quoted(f)}" for f in FIELDS)
 
+# pings stored already (a refresh re-reading a window, an export overlapping the last one) leave the batch before
+# it is inserted, matched on their identity alone: the join holds keys only, never whole rows (a plan that built
+# its hash tables on the batch's rows ran out of the 512MB cap at 350,000 lines once raw_pings was large:
+# docs/benchmark.md)
+STORED = """
+delete from classified c
+using (
+    select v.load_id, v.ln
+    from classified v
+    join raw_pings r on r.instance_id = v.instance_id and r.received_at = v.received_ts
+    where v.final_reason is null
+      and r.received_at between (select min(received_ts) from classified where final_reason is null)
+                            and (select max(received_ts) from classified where final_reason is null)
+) d
+where c.load_id = d.load_id and c.ln = d.ln
+"""
+
+# the quarantined rows leave the batch once stored (QUARANTINE): then nothing filters it before LAND, and the
+# planner, seeing its full row count, builds LAND's join on ip_keys (never larger) rather than on the batch's rows
+QUARANTINED = "delete from classified where final_reason is not null"
+
+# a ping twice in the batch is only once here (DEDUPE_IN_BATCH removed the later copies, STORED those stored)
 LAND = f"""
 insert into raw_pings (load_id, source, location, received_at, instance_id, ip_hash, payload_shape, {FIELD_COLUMNS})
-with valid as (
-    -- a ping twice in the batch is only once here (DEDUPE_IN_BATCH removed the later copies)
-    select * from classified where final_reason is null
-),
-bounds as (
-    select min(received_ts) as lo, max(received_ts) as hi from valid
-),
-already as (
-    select r.instance_id, r.received_at
-    from raw_pings r, bounds
-    where r.received_at between bounds.lo and bounds.hi
-),
-new_pings as (
-    select v.* from valid v
-    anti join already a on a.instance_id = v.instance_id and a.received_at = v.received_ts
-)
 select n.load_id, $source, n.location, n.received_ts, n.instance_id, k.ip_hash, n.payload_shape, {BLANKED_COLUMNS}
-from new_pings n
+from classified n
 left join ip_keys k on k.ip = n.ip
 """
 
@@ -386,6 +392,8 @@ def land(con: duckdb.DuckDBPyConnection, source: str, fixup=None) -> dict[int, C
         con.execute(DEDUPE_IN_BATCH)
     con.execute(BITMASK_SHAPES)
     con.execute(IP_KEYS)
+    con.execute(STORED)
+    con.execute(QUARANTINED)
     con.execute(LAND, params)
     if per_load:
         _count_loaded(con, per_load)
