@@ -61,7 +61,7 @@ def _after_last_month(ctx: Context, df: pd.DataFrame) -> pd.Series:
     """Return which retention cells lie in a month not over by the as-of day (the month in progress, or later)."""
     if ctx.as_of is None:
         return pd.Series(False, index=df.index)
-    cohort = pd.to_datetime(df["cohort_month"]).dt.to_period("M")
+    cohort = pd.to_datetime(df["cohort_month"]).dt.to_period(marts.CALENDARS["month"])
     month = (cohort + df["months_since"]).dt.start_time   # the first day of the cell's month
     return ~marts.over_by(month, "month", ctx.as_of)
 
