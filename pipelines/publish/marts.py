@@ -71,8 +71,10 @@ def over_by(starts, period: str, day):
     return starts + PERIODS[period] <= pd.Timestamp(day) + pd.Timedelta(days=1)
 
 
-def period_start(day, period: str) -> pd.Timestamp:
-    """Return the first day of the week (Monday) or month holding the UTC `day`."""
+def period_start(day, period: str):
+    """Return the first day of the week (Monday) or month holding the UTC `day` (a day, or a Series of days)."""
+    if isinstance(day, pd.Series):
+        return day.dt.to_period(CALENDARS[period]).dt.start_time
     return pd.Timestamp(day).to_period(CALENDARS[period]).start_time
 
 

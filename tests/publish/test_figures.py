@@ -42,6 +42,9 @@ def test_one_calendar_rule_says_when_a_week_or_month_is_over():
         assert marts.over_by(first, "month", day) == ((day + pd.Timedelta(days=1)).day == 1), day
     starts = pd.Series(pd.to_datetime(["2024-02-01", "2024-03-01"]))
     assert marts.over_by(starts, "month", "2024-02-29").tolist() == [True, False]   # leap day ends February
+    days = pd.Series(pd.date_range("2024-02-20", "2024-03-12"))                      # a column: day by day
+    for period in ("week", "month"):
+        assert marts.period_start(days, period).tolist() == [marts.period_start(d, period) for d in days]
 
 
 def test_every_figure_is_on_its_page_once_and_equals_independent_truth(fleet):

@@ -117,13 +117,36 @@ def test_a_missed_target_never_reads_as_its_own_bound():
     small = {"requested": 1_000_000, "rows": 935_675, "full_refresh_s": 17.2, "incremental_s": 0.517, "nothing_new_s": 0.8,
              "duckdb_copy_s": 6.88, "pandas_s": 136.9, "peak_rss_mb": 600.0, "rows_per_s": 54_400,
              "full_stages": {"landing_s": 10.33}, "nothing_new_wrote_parquet": False, "failed": []}
-    big = {**small, "requested": 16_000_000, "rows": 14_896_965, "rows_per_s": 48_791}   # 0.8969 of the 1M rate
-    table = bench.markdown({"machine": "m", "when": "w", "sizes": [small, big]})
-    cells = [[c.strip() for c in line.split("|")] for line in table.splitlines() if line.startswith(("| 935", "| 14,"))]
-    assert cells[1][3] == "48,791 (0.897 ✗)", cells[1]
+    mid = {**small, "requested": 16_000_000, "rows": 14_896_965, "rows_per_s": 48_791}   # 0.8969 of the 1M rate
+    big = {**mid, "requested": 64_000_000, "rows": 59_489_602}
+    table = bench.markdown({"machine": "m", "when": "w", "sizes": [small, mid, big]})
+    cells = [[c.strip() for c in line.split("|")] for line in table.splitlines() if line.startswith(("| 935", "| 14,", "| 59,"))]
+    assert cells[2][3] == "48,791 (0.897 ✗)", cells[2]
     # 1.5015, 2.5000, 7.959 and 0.03006 against 1.5, 2.5, 8 and 0.03: the bound itself is met, the rest say their side
-    assert [cells[0][i] for i in (9, 11, 12, 13)] == ["1.501 ✗", "2.50 ✓", "7.96 ✗", "0.0301 ✗"], cells[0]
+    assert [cells[0][i] for i in (9, 11, 12)] == ["1.501 ✗", "2.50 ✓", "7.96 ✗"], cells[0]
+    assert cells[1][13] == "0.0301 ✗", cells[1]
     assert cells[0][10] == "-"        # no floor measured: no floor/copy
+
+
+def test_a_ratio_is_judged_only_at_the_sizes_its_target_names():
+    # the targets: landing/copy at 1M and 16M, full/copy at 1M, 16M and 64M, rows/s at 64M, pandas/full at
+    # 1M, day/full at 16M; elsewhere the same ratio is shown with no mark
+    one = {"requested": 1_000_000, "rows": 935_675, "full_refresh_s": 20.0, "incremental_s": 1.0, "nothing_new_s": 0.8,
+           "duckdb_copy_s": 2.0, "pandas_s": 100.0, "peak_rss_mb": 600.0, "rows_per_s": 50_000,
+           "full_stages": {"landing_s": 8.0}, "nothing_new_wrote_parquet": False, "failed": []}
+    sizes = [one, {**one, "requested": 4_000_000, "rows": 3_727_859, "rows_per_s": 40_000},
+             {**one, "requested": 16_000_000, "rows": 14_896_965, "rows_per_s": 40_000},
+             {**one, "requested": 64_000_000, "rows": 59_489_602, "rows_per_s": 40_000}]
+    table = bench.markdown({"machine": "m", "when": "w", "sizes": sizes})
+    rows = [[c.strip() for c in line.split("|")] for line in table.splitlines() if line.startswith(("| 935", "| 3,", "| 14,", "| 59,"))]
+    # columns: 3 rows/s, 9 landing/copy (4.00), 11 full/copy (10.00), 12 pandas/full (5.0), 13 day/full (0.050)
+    assert [r[3] for r in rows] == ["50,000 (1.00)", "40,000 (0.80)", "40,000 (0.80)", "40,000 (0.80 ✗)"]
+    assert [r[9] for r in rows] == ["4.00 ✗", "4.00", "4.00 ✗", "4.00"]
+    assert [r[11] for r in rows] == ["10.00 ✗", "10.00", "10.00 ✗", "10.00 ✗"]
+    assert [r[12] for r in rows] == ["5.0 ✗", "5.0", "5.0", "5.0"]
+    assert [r[13] for r in rows] == ["0.050", "0.050", "0.050 ✗", "0.050"]
+    assert [r[5] for r in rows] == ["0.8 ✓"] * 4 and [r[8] for r in rows] == ["600.0 ✓"] * 4   # bounds at every size
+    assert "day/full at 16M" in table and "rows/s (vs the smallest size) at 64M" in table
 
 
 def _id_and_version(line: str) -> list:

@@ -222,7 +222,7 @@ def changes_title(ctx: Context) -> str:
 
 def monday(days: pd.Series) -> pd.Series:
     """Return the Monday of each day's week: a week's days add up to its bar on the weekly chart."""
-    return days - pd.to_timedelta(days.dt.day_of_week, unit="D")
+    return marts.period_start(days, "week")
 
 
 def after_first_week(df: pd.DataFrame, column: str, ctx: Context) -> pd.DataFrame:
@@ -230,8 +230,7 @@ def after_first_week(df: pd.DataFrame, column: str, ctx: Context) -> pd.DataFram
     first = ctx.scope.freshness.get("first_day")
     if fmt.missing(first) or df.empty:
         return df
-    first = pd.Timestamp(first)
-    return df[df[column] >= first - pd.Timedelta(days=first.day_of_week) + pd.Timedelta(days=7)]
+    return df[df[column] >= marts.period_start(first, "week") + marts.PERIODS["week"]]
 
 
 FIRST_WEEK_NOTE = "The first week of data is left out: every instance seen then counts as added."
