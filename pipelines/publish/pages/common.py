@@ -220,11 +220,6 @@ def changes_title(ctx: Context) -> str:
     return f"{added} added and {removed} removed in the 90 days to {fmt.day(found['added'].as_of)}"
 
 
-def monday(days: pd.Series) -> pd.Series:
-    """Return the Monday of each day's week: a week's days add up to its bar on the weekly chart."""
-    return marts.period_start(days, "week")
-
-
 def after_first_week(df: pd.DataFrame, column: str, ctx: Context) -> pd.DataFrame:
     """Drop the rows of the week (Monday start) holding the data's first day, where every instance is new."""
     first = ctx.scope.freshness.get("first_day")
@@ -267,7 +262,7 @@ def protect_days(ctx: Context, days: pd.DataFrame) -> tuple[pd.DataFrame, Protec
     """Return the daily chart's days (without the first week) with their Monday, and the same rows protected with each
     week as one partition: its days add up to the week's bar on the weekly chart."""
     days = after_first_week(days, "day", ctx)[["day", *CHANGES]]
-    days = days.assign(week=monday(days["day"]))
+    days = days.assign(week=marts.period_start(days["day"], "week"))
     return days, ctx.protect(days, CHANGES, within=["week"])
 
 
